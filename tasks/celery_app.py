@@ -1,0 +1,59 @@
+"""The Celery app: the broker only rings the bell; the database holds the events."""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from worker.config import Settings, load_settings
+
+PROCESS_EVENT = "tasks.process_event"
+SWEEP = "tasks.sweep"
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("billing_worker", broker=settings.effective_broker_url, include=["tasks.events"])
+    app.conf.update(
+        task_ignore_result=True,
+        # Crash safety: a task is acknowledged after it ran, and redelivered if its process died.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=2,
+        broker_transport_options=_transport_options(settings.effective_broker_url),
+        beat_schedule={
+            "sweep-stranded-events": {
+                "task": SWEEP,
+                "schedule": settings.sweep_interval_seconds,
+            }
+        },
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
+        worker_hijack_root_logger=False,
+    )
+    app.conf.billing_settings = settings
+    return app
+
+
+def _transport_options(broker_url: str) -> dict[str, object]:
+    if broker_url.startswith(("redis", "rediss")):
+        # Fail fast when Redis is down: the receiver must still answer Stripe in time.
+        return {"socket_connect_timeout": 2, "socket_timeout": 5, "visibility_timeout": 3600}
+    if broker_url.startswith("sqla+sqlite"):
+        # The embedded broker shares SQLite's one-writer rule with our own processes.
+        return {"connect_args": {"timeout": 30}}
+    return {}
+
+
+def enqueuer(app: Celery):  # noqa: ANN201 - returns Callable[[str], None]
+    """A function that queues one event id by task name, failing fast if the broker is down."""
+
+    def enqueue(event_id: str) -> None:
+        app.send_task(PROCESS_EVENT, args=[event_id], retry=False)
+
+    return enqueue
+
+
+# The app the `celery -A tasks.celery_app` command line and the worker processes use.
+app = create_celery(load_settings())

@@ -1,0 +1,42 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy import text
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz() -> ResponseReturnValue:
+    wiring = current_app.extensions["billing"]
+    checks = {"database": _database_ok(wiring), "broker": _broker_ok(wiring)}
+    ready = all(checks.values())
+    return jsonify(ready=ready, **{k: "ok" if v else "unreachable" for k, v in checks.items()}), (
+        200 if ready else 503
+    )
+
+
+def _database_ok(wiring) -> bool:  # noqa: ANN001
+    try:
+        with wiring.sessions() as session:
+            session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+def _broker_ok(wiring) -> bool:  # noqa: ANN001
+    try:
+        with wiring.celery.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception:  # noqa: BLE001
+        return False
+    return True

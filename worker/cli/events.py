@@ -1,0 +1,126 @@
+"""`billing-worker events`: look at the event log, re-queue stranded events, send a test event."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from typing import Any
+
+import click
+import requests
+from sqlalchemy import select
+
+from worker.config import load_settings
+from worker.db.models import Event, EventStatus
+from worker.db.session import session_factory
+
+STATUSES = [s.value for s in EventStatus]
+
+
+def event_summary(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "status": event.status,
+        "attempts": event.attempts,
+        "customer": event.customer,
+        "created": event.created.isoformat(),
+        "received_at": event.received_at.isoformat(),
+        "processed_at": event.processed_at.isoformat() if event.processed_at else None,
+        "last_error": event.last_error,
+    }
+
+
+@click.group()
+def events() -> None:
+    """The event log."""
+
+
+@events.command("list")
+@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--type", "event_type", help="Stripe event type, e.g. invoice.paid")
+@click.option("--limit", type=int, help="at most N events (default: all)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def list_events(status: str | None, event_type: str | None, limit: int | None, fmt: str) -> None:
+    """List events, oldest first."""
+    sessions = session_factory(load_settings().effective_database_url)
+    query = select(Event).order_by(Event.received_at, Event.id)
+    if status:
+        query = query.where(Event.status == status)
+    if event_type:
+        query = query.where(Event.type == event_type)
+    if limit is not None:
+        query = query.limit(limit)
+    with sessions() as session:
+        rows = (event_summary(e) for e in session.scalars(query.execution_options(yield_per=500)))
+        if fmt == "json":
+            click.echo(json.dumps(list(rows), indent=2))
+            return
+        click.echo(f"{'ID':<34} {'TYPE':<38} {'STATUS':<10} {'TRIES':>5}  RECEIVED")
+        for row in rows:
+            click.echo(f"{row['id']:<34} {row['type']:<38} {row['status']:<10} "
+                       f"{row['attempts']:>5}  {row['received_at']}")
+
+
+@events.command("show")
+@click.argument("event_id")
+def show_event(event_id: str) -> None:
+    """One event: its record, its last error and its payload."""
+    sessions = session_factory(load_settings().effective_database_url)
+    with sessions() as session:
+        event = session.get(Event, event_id)
+        if event is None:
+            raise click.ClickException(f"no event {event_id}")
+        record = event_summary(event) | {
+            "livemode": event.livemode,
+            "account": event.account,
+            "api_version": event.api_version,
+            "last_traceback": event.last_traceback,
+            "payload": json.loads(event.payload),
+        }
+    click.echo(json.dumps(record, indent=2))
+
+
+@events.command("sweep")
+@click.option("--older-than", type=int, help="seconds an event may wait (default: the grace period)")
+def sweep_command(older_than: int | None) -> None:
+    """Re-queue events still `received` after the grace period."""
+    from tasks.celery_app import app, enqueuer
+    from worker.sweeper import sweep
+
+    settings = load_settings()
+    grace = settings.sweep_grace_seconds if older_than is None else older_than
+    sessions = session_factory(settings.effective_database_url)
+    try:
+        queued = sweep(sessions, enqueuer(app), timedelta(seconds=grace))
+    except Exception as exc:  # noqa: BLE001 - the broker is down: say so, lose nothing
+        raise click.ClickException(f"broker unreachable ({type(exc).__name__}); nothing lost, "
+                                   "run the sweep again when it is back") from exc
+    click.echo(f"queued {queued} stranded event(s)")
+
+
+@events.command("send-test")
+@click.option("--type", "event_type", default="invoice.paid", show_default=True)
+@click.option("--url", help="receiver URL (default: this machine's HOST:PORT)")
+def send_test(event_type: str, url: str | None) -> None:
+    """Sign a realistic fixture event with the configured secret and post it."""
+    from webhooks.signature import sign
+    from worker import samples
+
+    settings = load_settings()
+    make = samples.SAMPLE_EVENTS.get(event_type)
+    if make is None:
+        raise click.BadParameter(f"no sample for {event_type}; have {sorted(samples.SAMPLE_EVENTS)}",
+                                 param_hint="--type")
+    evt = make()
+    payload = samples.body(evt)
+    url = url or f"http://{settings.host}:{settings.port}/webhooks/stripe"
+    header = sign(payload, settings.webhook_secrets()[0])
+    try:
+        response = requests.post(url, data=payload.encode(), timeout=10, headers={
+            "Stripe-Signature": header, "Content-Type": "application/json"})
+    except requests.ConnectionError:
+        raise click.ClickException(f"nothing answers at {url}: is `billing-worker run` up?") from None
+    click.echo(f"{evt['id']} {event_type} -> HTTP {response.status_code} {response.text.strip()}")
+    sys.exit(0 if response.ok else 1)

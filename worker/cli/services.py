@@ -1,0 +1,74 @@
+"""Long-running processes: the receiver, the Celery worker, beat, and all of them at once."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+
+import click
+
+from worker.config import load_settings
+from worker.db.migrate import upgrade as upgrade_schema
+
+APP = "webhooks:create_app()"
+
+
+@click.command()
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
+def serve(workers: int) -> None:
+    """Run the webhook receiver under gunicorn on HOST:PORT."""
+    settings = load_settings()
+    bind = f"{settings.host}:{settings.port}"
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--workers", str(workers),
+                               "--bind", bind, "--access-logfile", "-", APP])
+
+
+@click.command()
+@click.option("--concurrency", default=2, show_default=True)
+@click.option("--beat/--no-beat", "with_beat", default=False, help="also run the sweeper schedule")
+def worker(concurrency: int, with_beat: bool) -> None:
+    """Run a Celery worker that processes stored events."""
+    from tasks.celery_app import app
+
+    argv = ["worker", "--loglevel", load_settings().log_level, "--concurrency", str(concurrency)]
+    app.worker_main(argv + (["--beat"] if with_beat else []))
+
+
+@click.command()
+def beat() -> None:
+    """Run Celery beat: queues the sweeper that re-queues stranded events."""
+    from tasks.celery_app import app
+
+    app.start(["beat", "--loglevel", load_settings().log_level])
+
+
+@click.command()
+def run() -> None:
+    """Everything on the embedded default: migrate, then receiver, worker and sweeper together."""
+    settings = load_settings()
+    upgrade_schema(settings.effective_database_url)
+    settings.webhook_secrets()  # creates the local development secret once, if none is set
+    me = [sys.executable, "-m", "worker.cli"]
+    children = [
+        subprocess.Popen(me + ["worker", "--beat", "--concurrency", "2"]),
+        subprocess.Popen(me + ["serve"]),
+    ]
+    click.echo(f"receiver on http://{settings.host}:{settings.port}/webhooks/stripe "
+               f"(database {settings.effective_database_url})")
+    click.echo("send a signed test event with: billing-worker events send-test")
+    try:
+        while all(child.poll() is None for child in children):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                children[0].wait(timeout=1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.wait(timeout=30)
+    sys.exit(max(child.returncode or 0 for child in children))

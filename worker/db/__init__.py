@@ -1,0 +1,1 @@
+"""Database adapter: models, sessions and migrations."""

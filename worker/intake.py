@@ -1,0 +1,115 @@
+"""Durable intake: parse a verified webhook body and commit it to the event log once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.db.models import Event, EventStatus, utcnow
+
+
+class MalformedEvent(ValueError):
+    """The body is not a Stripe event; the message says what is wrong, never what it held."""
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    id: str
+    type: str
+    created: datetime
+    livemode: bool
+    account: str | None
+    api_version: str | None
+    customer: str | None
+    payload: str
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    event_id: str
+    duplicate: bool
+    status: str
+
+    @property
+    def needs_enqueue(self) -> bool:
+        # A duplicate still `received` was maybe never queued (broker down): ring again.
+        return self.status == EventStatus.RECEIVED
+
+
+def parse_event(body: str) -> IncomingEvent:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise MalformedEvent("body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedEvent("body is not a JSON object")
+    if data.get("object") != "event":
+        raise MalformedEvent('body is not a Stripe event (object must be "event")')
+    for key in ("id", "type"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise MalformedEvent(f"event has no {key}")
+    if len(data["id"]) > 255 or len(data["type"]) > 255:
+        raise MalformedEvent("event id or type is too long")
+    created = data.get("created")
+    if not isinstance(created, int) or isinstance(created, bool):
+        raise MalformedEvent("event has no integer created timestamp")
+    obj = (data.get("data") or {}).get("object")
+    if not isinstance(obj, dict):
+        raise MalformedEvent("event has no data.object")
+    return IncomingEvent(
+        id=data["id"],
+        type=data["type"],
+        created=datetime.fromtimestamp(created, UTC),
+        livemode=bool(data.get("livemode", False)),
+        account=_str_or_none(data.get("account")),
+        api_version=_str_or_none(data.get("api_version")),
+        customer=customer_of(obj),
+        payload=body,
+    )
+
+
+def customer_of(obj: dict[str, Any]) -> str | None:
+    """The customer an event is about, for filtering and per-customer ordering."""
+    if obj.get("object") == "customer":
+        return _str_or_none(obj.get("id"))
+    customer = obj.get("customer")
+    if isinstance(customer, dict):
+        customer = customer.get("id")
+    return _str_or_none(customer)
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def store_event(sessions: sessionmaker[Session], event: IncomingEvent) -> StoreOutcome:
+    """Insert the event unless its id is already stored; one round trip on the common path."""
+    values = {
+        "id": event.id,
+        "type": event.type,
+        "created": event.created,
+        "livemode": event.livemode,
+        "account": event.account,
+        "api_version": event.api_version,
+        "customer": event.customer,
+        "payload": event.payload,
+        "received_at": utcnow(),
+        "status": EventStatus.RECEIVED.value,
+        "attempts": 0,
+    }
+    with sessions.begin() as session:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        inserted = session.execute(
+            insert(Event).values(values).on_conflict_do_nothing(index_elements=["id"])
+        ).rowcount
+        if inserted:
+            return StoreOutcome(event.id, duplicate=False, status=EventStatus.RECEIVED)
+        status = session.scalar(select(Event.status).where(Event.id == event.id))
+    return StoreOutcome(event.id, duplicate=True, status=status or EventStatus.RECEIVED)
