@@ -4,6 +4,7 @@ import click
 
 from worker.cli.db import db
 from worker.cli.events import events
+from worker.cli.policy import decide, policy
 from worker.cli.services import beat, run, serve, worker
 
 
@@ -14,3 +15,5 @@ def main() -> None:
 
 for command in (db, events, serve, worker, beat, run):
     main.add_command(command)
+main.add_command(decide)
+main.add_command(policy)

@@ -1,0 +1,90 @@
+"""`billing-worker decide` and `billing-worker policy show`: the policy engine, offline."""
+
+import json
+import sys
+import textwrap
+from typing import IO
+
+import click
+
+from worker.policy import (
+    InvalidFacts,
+    Policy,
+    PolicyFileError,
+    UnknownPolicy,
+    decide_json,
+    load_policy,
+)
+
+INVALID_FACTS_EXIT = 2
+
+
+def _fail(message: str) -> None:
+    """One line on stderr, exit 2: what scripts and support read when facts are wrong."""
+    click.echo(" ".join(message.split()), err=True)
+    sys.exit(INVALID_FACTS_EXIT)
+
+
+@click.command()
+@click.argument("facts_file", metavar="FILE|-", type=click.File("r", encoding="utf-8"))
+def decide(facts_file: IO[str]) -> None:
+    """Print the policy's decision (JSON) on the refund request described by FILE (- for stdin)."""
+    try:
+        raw = json.load(facts_file)
+    except json.JSONDecodeError as problem:
+        _fail(f"invalid facts: not valid JSON: {problem}")
+        return
+    try:
+        decision = decide_json(raw)
+    except InvalidFacts as problem:
+        _fail(f"invalid facts: {problem}")
+        return
+    except PolicyFileError as problem:
+        _fail(f"invalid policy file: {problem}")
+        return
+    click.echo(json.dumps(decision, indent=2, ensure_ascii=False))
+
+
+@click.group()
+def policy() -> None:
+    """Billing policies: their parameters and clauses."""
+
+
+@policy.command("show")
+@click.argument("name", envvar="BILLING_POLICY")
+def show(name: str) -> None:
+    """Show a policy: NAME is mittrik, dmly, or the path of a policy file ($BILLING_POLICY)."""
+    try:
+        chosen = load_policy(name)
+    except (UnknownPolicy, PolicyFileError) as problem:
+        _fail(f"policy show: {problem}")
+        return
+    click.echo(render_policy(chosen))
+
+
+def render_policy(chosen: Policy, width: int = 88) -> str:
+    """The policy as a person reads it: header, parameters, then each clause and its sentence."""
+    version = chosen.version or "undated"
+    lines = [chosen.title, "=" * len(chosen.title), f"policy {chosen.name}, version {version}"]
+    lines += [f"rules: {chosen.rules}; file: {chosen.source}", "", "Parameters"]
+    table = chosen.parameter_table()
+    key_width = max(len(key) for key in table)
+    lines += [f"  {key:<{key_width}}  {_value_text(value)}" for key, value in table.items()]
+    lines += ["", "Clauses"]
+    id_width = max(len(clause_id) for clause_id in chosen.clauses)
+    for clause_id, sentence in chosen.clauses.items():
+        lines += textwrap.wrap(
+            sentence,
+            width=width,
+            initial_indent=f"  {clause_id:<{id_width}}  ",
+            subsequent_indent=" " * (id_width + 4),
+        )
+    return "\n".join(lines)
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(str(item) for item in value) + "]"
+    return str(value)

@@ -1,0 +1,101 @@
+"""The policy engine: pure rules from facts to a decision, and the policies as data.
+
+Imports nothing from Flask, Celery, SQLAlchemy or stripe, and does no I/O except reading a policy
+file in `load_policy`.
+"""
+
+from worker.policy.calendar import add_months, business_day_after, unused_months, used_months
+from worker.policy.categories import (
+    CATEGORIES,
+    Category,
+    PurchaseKind,
+    UnknownCategory,
+    line_category,
+    purchase_kind,
+)
+from worker.policy.decide import (
+    cap_to_refundable,
+    credit_window,
+    decide,
+    decide_json,
+    decide_line,
+    overall_outcome,
+)
+from worker.policy.decision import CreditWindow, Decision, LineDecision, Outcome
+from worker.policy.disputes import DisputeAction, dispute_action
+from worker.policy.facts import (
+    Facts,
+    InvalidFacts,
+    Invoice,
+    InvoiceLine,
+    RefundRequest,
+    parse_facts,
+    parse_timestamp,
+)
+from worker.policy.loader import (
+    BUILTIN_POLICIES,
+    PolicyFileError,
+    UnknownPolicy,
+    load_policy,
+    policy_from_document,
+)
+from worker.policy.money import format_money, minor_unit_digits
+from worker.policy.parameters import DmlyParameters, MittrikParameters, Policy
+from worker.policy.proration import (
+    CancelPlan,
+    ChangeKind,
+    ProrationPlan,
+    SubscriptionItem,
+    cancellation,
+    classify_change,
+    proration_plan,
+)
+
+__all__ = [
+    "BUILTIN_POLICIES",
+    "CATEGORIES",
+    "CancelPlan",
+    "Category",
+    "ChangeKind",
+    "CreditWindow",
+    "Decision",
+    "DisputeAction",
+    "DmlyParameters",
+    "Facts",
+    "InvalidFacts",
+    "Invoice",
+    "InvoiceLine",
+    "LineDecision",
+    "MittrikParameters",
+    "Outcome",
+    "Policy",
+    "PolicyFileError",
+    "ProrationPlan",
+    "PurchaseKind",
+    "RefundRequest",
+    "SubscriptionItem",
+    "UnknownCategory",
+    "UnknownPolicy",
+    "add_months",
+    "business_day_after",
+    "cancellation",
+    "cap_to_refundable",
+    "classify_change",
+    "credit_window",
+    "decide",
+    "decide_json",
+    "decide_line",
+    "dispute_action",
+    "format_money",
+    "line_category",
+    "load_policy",
+    "minor_unit_digits",
+    "overall_outcome",
+    "parse_facts",
+    "parse_timestamp",
+    "policy_from_document",
+    "proration_plan",
+    "purchase_kind",
+    "unused_months",
+    "used_months",
+]
