@@ -37,8 +37,11 @@ def receive_stripe_event() -> ResponseReturnValue:
         log.info("webhook refused: %s", exc)
         return refuse(400, str(exc))
     if settings.accept_livemode != "any" and event.livemode != (settings.accept_livemode == "live"):
-        log.info("webhook refused: %s event at a %s endpoint", _mode(event.livemode),
-                 settings.accept_livemode)
+        log.info(
+            "webhook refused: %s event at a %s endpoint",
+            _mode(event.livemode),
+            settings.accept_livemode,
+        )
         return refuse(400, f"{_mode(event.livemode)} event refused by this endpoint")
     try:
         stored = store_event(wiring.sessions, event)
@@ -55,8 +58,11 @@ def ring(enqueue: Callable[[str], None], event_id: str) -> None:
     try:
         enqueue(event_id)
     except Exception as exc:  # noqa: BLE001 - any broker failure: stored is what matters
-        log.warning("event %s stored but not queued (%s); the sweeper will retry",
-                    event_id, type(exc).__name__)
+        log.warning(
+            "event %s stored but not queued (%s); the sweeper will retry",
+            event_id,
+            type(exc).__name__,
+        )
 
 
 def _mode(livemode: bool) -> str:

@@ -1,4 +1,4 @@
-"""Error types, caught at the edges and turned into a status code, an exit code or a failed event."""
+"""Error types, caught at the edges: a status code, an exit code or a failed event."""
 
 
 class BillingWorkerError(Exception):

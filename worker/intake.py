@@ -107,9 +107,12 @@ def store_event(sessions: sessionmaker[Session], event: IncomingEvent) -> StoreO
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         inserted = session.execute(
-            insert(Event).values(values).on_conflict_do_nothing(index_elements=["id"])
-        ).rowcount
-        if inserted:
+            insert(Event)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Event.id)
+        ).scalar_one_or_none()
+        if inserted is not None:
             return StoreOutcome(event.id, duplicate=False, status=EventStatus.RECEIVED)
         status = session.scalar(select(Event.status).where(Event.id == event.id))
     return StoreOutcome(event.id, duplicate=True, status=status or EventStatus.RECEIVED)

@@ -18,8 +18,14 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_test{secrets.token_hex(10)}"
 
 
-def event(event_type: str, obj: dict[str, Any], *, created: int | None = None,
-          event_id: str | None = None, livemode: bool = False) -> dict[str, Any]:
+def event(
+    event_type: str,
+    obj: dict[str, Any],
+    *,
+    created: int | None = None,
+    event_id: str | None = None,
+    livemode: bool = False,
+) -> dict[str, Any]:
     return {
         "id": event_id or new_id("evt"),
         "object": "event",

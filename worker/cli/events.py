@@ -59,8 +59,10 @@ def list_events(status: str | None, event_type: str | None, limit: int | None, f
             return
         click.echo(f"{'ID':<34} {'TYPE':<38} {'STATUS':<10} {'TRIES':>5}  RECEIVED")
         for row in rows:
-            click.echo(f"{row['id']:<34} {row['type']:<38} {row['status']:<10} "
-                       f"{row['attempts']:>5}  {row['received_at']}")
+            click.echo(
+                f"{row['id']:<34} {row['type']:<38} {row['status']:<10} "
+                f"{row['attempts']:>5}  {row['received_at']}"
+            )
 
 
 @events.command("show")
@@ -83,7 +85,9 @@ def show_event(event_id: str) -> None:
 
 
 @events.command("sweep")
-@click.option("--older-than", type=int, help="seconds an event may wait (default: the grace period)")
+@click.option(
+    "--older-than", type=int, help="seconds an event may wait (default: the grace period)"
+)
 def sweep_command(older_than: int | None) -> None:
     """Re-queue events still `received` after the grace period."""
     from tasks.celery_app import app, enqueuer
@@ -95,8 +99,10 @@ def sweep_command(older_than: int | None) -> None:
     try:
         queued = sweep(sessions, enqueuer(app), timedelta(seconds=grace))
     except Exception as exc:  # noqa: BLE001 - the broker is down: say so, lose nothing
-        raise click.ClickException(f"broker unreachable ({type(exc).__name__}); nothing lost, "
-                                   "run the sweep again when it is back") from exc
+        raise click.ClickException(
+            f"broker unreachable ({type(exc).__name__}); nothing lost, "
+            "run the sweep again when it is back"
+        ) from exc
     click.echo(f"queued {queued} stranded event(s)")
 
 
@@ -111,16 +117,23 @@ def send_test(event_type: str, url: str | None) -> None:
     settings = load_settings()
     make = samples.SAMPLE_EVENTS.get(event_type)
     if make is None:
-        raise click.BadParameter(f"no sample for {event_type}; have {sorted(samples.SAMPLE_EVENTS)}",
-                                 param_hint="--type")
+        raise click.BadParameter(
+            f"no sample for {event_type}; have {sorted(samples.SAMPLE_EVENTS)}", param_hint="--type"
+        )
     evt = make()
     payload = samples.body(evt)
     url = url or f"http://{settings.host}:{settings.port}/webhooks/stripe"
     header = sign(payload, settings.webhook_secrets()[0])
     try:
-        response = requests.post(url, data=payload.encode(), timeout=10, headers={
-            "Stripe-Signature": header, "Content-Type": "application/json"})
+        response = requests.post(
+            url,
+            data=payload.encode(),
+            timeout=10,
+            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+        )
     except requests.ConnectionError:
-        raise click.ClickException(f"nothing answers at {url}: is `billing-worker run` up?") from None
+        raise click.ClickException(
+            f"nothing answers at {url}: is `billing-worker run` up?"
+        ) from None
     click.echo(f"{evt['id']} {event_type} -> HTTP {response.status_code} {response.text.strip()}")
     sys.exit(0 if response.ok else 1)

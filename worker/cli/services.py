@@ -22,8 +22,21 @@ def serve(workers: int) -> None:
     """Run the webhook receiver under gunicorn on HOST:PORT."""
     settings = load_settings()
     bind = f"{settings.host}:{settings.port}"
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--workers", str(workers),
-                               "--bind", bind, "--access-logfile", "-", APP])
+    os.execvp(
+        sys.executable,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--bind",
+            bind,
+            "--access-logfile",
+            "-",
+            APP,
+        ],
+    )
 
 
 @click.command()
@@ -51,13 +64,16 @@ def run() -> None:
     settings = load_settings()
     upgrade_schema(settings.effective_database_url)
     settings.webhook_secrets()  # creates the local development secret once, if none is set
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     me = [sys.executable, "-m", "worker.cli"]
     children = [
         subprocess.Popen(me + ["worker", "--beat", "--concurrency", "2"]),
         subprocess.Popen(me + ["serve"]),
     ]
-    click.echo(f"receiver on http://{settings.host}:{settings.port}/webhooks/stripe "
-               f"(database {settings.effective_database_url})")
+    click.echo(
+        f"receiver on http://{settings.host}:{settings.port}/webhooks/stripe "
+        f"(database {settings.effective_database_url})"
+    )
     click.echo("send a signed test event with: billing-worker events send-test")
     try:
         while all(child.poll() is None for child in children):
@@ -71,4 +87,9 @@ def run() -> None:
                 child.send_signal(signal.SIGTERM)
         for child in children:
             child.wait(timeout=30)
-    sys.exit(max(child.returncode or 0 for child in children))
+    # Children stopped by our own SIGTERM ended as asked; any other exit code is a failure.
+    sys.exit(max(0, *(child.returncode or 0 for child in children)))
+
+
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,115 @@
+"""Shared fixtures: settings, databases on SQLite and PostgreSQL, real servers, signed requests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from servers import PostgresServer, RedisServer, StripeMock
+
+from webhooks.signature import sign
+from worker.config import Settings
+from worker.db.migrate import upgrade
+
+WEBHOOK_SECRET = "whsec_test_primary_0123456789"
+OLD_WEBHOOK_SECRET = "whsec_test_rotated_out_987654"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def stripe_mock() -> Iterator[StripeMock]:
+    server = StripeMock()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    import redis
+
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.start()  # a fault test may have stopped it
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> str:
+    url = postgres_server.create_database("t_" + secrets.token_hex(6))
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'billing.sqlite3'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Runs a test once on the embedded default and once on PostgreSQL."""
+    return request.getfixturevalue(f"{'pg' if request.param == 'postgres' else 'sqlite'}_url")
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path,
+            "stripe_webhook_secrets": [WEBHOOK_SECRET],
+            "broker_url": "memory://",
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+def signed_headers(
+    payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
+) -> dict[str, str]:
+    return {
+        "Stripe-Signature": sign(payload, secret, timestamp),
+        "Content-Type": "application/json",
+    }
+
+
+@pytest.fixture
+def service_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
+    """Environment for a subprocess of ours (receiver, worker), isolated in tmp_path."""
+
+    def env(**values: str) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "BROKER_"))}
+        base.update(
+            {
+                "DATA_DIR": str(tmp_path),
+                "STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
+                "LOG_LEVEL": "INFO",
+            }
+        )
+        base.update(values)
+        return base
+
+    return env

@@ -1,0 +1,81 @@
+"""End to end: a signed event posted to the running receiver is processed by a real worker."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import requests
+from conftest import signed_headers
+from processes import CLI, cli_json, spawn, stop, wait_http_ok, wait_until
+from servers import free_port
+from sqlalchemy import select
+
+from worker import samples
+from worker.db.models import InvoicePayment
+from worker.db.session import session_factory
+
+
+def test_invoice_paid_goes_through_gunicorn_redis_and_a_celery_worker_on_postgres(
+    tmp_path: Path, pg_url: str, redis_url: str, service_env
+) -> None:
+    port = free_port()
+    env = service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url, PORT=str(port))
+    receiver = spawn(CLI + ["serve", "--workers", "2"], env, tmp_path, "serve.log")
+    worker = spawn(CLI + ["worker", "--concurrency", "2"], env, tmp_path, "worker.log")
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz")
+        evt = samples.invoice_paid_event(customer="cus_e2e", amount_paid=120000)
+        payload = samples.body(evt)
+        response = requests.post(
+            f"http://127.0.0.1:{port}/webhooks/stripe",
+            data=payload.encode(),
+            headers=signed_headers(payload),
+            timeout=5,
+        )
+        assert response.status_code == 200
+
+        def status() -> str:
+            [row] = cli_json(["events", "list", "--format", "json"], env, tmp_path)
+            return row["status"] == "processed" and row
+
+        row = wait_until(status, 30, "the event to be processed")
+        assert (row["id"], row["type"], row["attempts"]) == (evt["id"], "invoice.paid", 1)
+        with session_factory(pg_url)() as session:
+            payment = session.scalars(select(InvoicePayment)).one()
+        assert (payment.customer, payment.amount_paid) == ("cus_e2e", 120000)
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()["ready"] is True
+    finally:
+        stop(receiver)
+        stop(worker)
+
+
+def test_run_on_the_embedded_default_processes_send_test_within_seconds(
+    tmp_path: Path, service_env
+) -> None:
+    port = free_port()
+    env = service_env(PORT=str(port), STRIPE_WEBHOOK_SECRETS="")  # generated local secret
+    everything = spawn(CLI + ["run"], env, tmp_path, "run.log")
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz")
+        sent = subprocess.run(
+            CLI + ["events", "send-test"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert "HTTP 200" in sent.stdout
+        event_id = sent.stdout.split()[0]
+
+        def processed() -> bool:
+            rows = cli_json(["events", "list", "--format", "json"], env, tmp_path)
+            return [(r["id"], r["status"]) for r in rows] == [(event_id, "processed")]
+
+        wait_until(processed, 20, "send-test's event to be processed")
+        assert (tmp_path / "billing.sqlite3").exists() and (tmp_path / "broker.sqlite3").exists()
+    finally:
+        stop(everything)
+        assert everything.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
