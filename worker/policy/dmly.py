@@ -15,7 +15,7 @@ from worker.policy.line_rules import (
     review,
 )
 from worker.policy.parameters import DmlyParameters
-from worker.policy.wording import ago_outside, days_ago, long_date, window_text
+from worker.policy.wording import ago_outside, days_ago, long_date, window_name, window_text
 
 _NEVER_REFUNDED = {
     "usage": "Consumed usage beyond the subscription's limits is never refunded.",
@@ -60,8 +60,10 @@ def _by_window(ctx: LineContext, rules: DmlyParameters) -> LineDecision:
         return approve(ctx, *_annual(ctx, rules, head))  # D2.annual
     ago = ago_outside(ctx.elapsed, rules.window_hours)
     if ctx.request.support_override and ctx.line.category == "plan":
-        return _override(ctx, rules, f"{what} paid {ago}, outside {window}")
-    return deny(ctx, ["D2.window"], f"{what} paid {ago}, outside {window}: not refundable.")
+        return _override(
+            ctx, rules, f"{what} paid {ago}, outside {window_name(rules.window_hours)}"
+        )
+    return deny(ctx, ["D2.window"], f"{what} paid {ago}: not refundable after {window}.")
 
 
 def _annual(ctx: LineContext, rules: DmlyParameters, head: str) -> tuple[int, list[str], str]:

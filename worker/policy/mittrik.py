@@ -62,8 +62,8 @@ def _annual_plan(ctx: LineContext, rules: MittrikParameters) -> LineDecision:
         return deny(
             ctx,
             ["M1.annual"],
-            f"Annual plan {bought} {ago_outside(ctx.elapsed, rules.annual_window_hours)}, "
-            f"outside {window}: not refundable.",
+            f"Annual plan {bought} {ago_outside(ctx.elapsed, rules.annual_window_hours)}: "
+            f"not refundable after {window}.",
         )
     head = f"Annual plan {bought} {days_ago(ctx.elapsed)}, within {window}"
     if rules.annual_refund == "unused_months":  # M1.annual by unused months, M3.partial
@@ -93,8 +93,8 @@ def _addon(ctx: LineContext, rules: MittrikParameters) -> LineDecision:
         return deny(
             ctx,
             ["M2.unused"],
-            f"Unused add-on bought {ago_outside(ctx.elapsed, rules.addon_window_hours)}, "
-            f"outside {window}: not refundable.",
+            f"Unused add-on bought {ago_outside(ctx.elapsed, rules.addon_window_hours)}: "
+            f"not refundable after {window}.",
         )
     head = f"Unused add-on bought {days_ago(ctx.elapsed)}, within {window}"
     amount = ctx.line.amount

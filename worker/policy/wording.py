@@ -38,3 +38,10 @@ def long_date(moment: datetime) -> str:
 
 def months_text(count: int) -> str:
     return "1 month" if count == 1 else f"{count} months"
+
+
+def window_name(hours: int) -> str:
+    """`the 3-day window`, `the 36-hour window`."""
+    if hours and hours % 24 == 0:
+        return f"the {hours // 24}-day window"
+    return f"the {hours}-hour window"

@@ -1,0 +1,166 @@
+"""Mittrik, section 1 (subscription plans), with M3.partial and M7.version."""
+
+from datetime import timedelta
+
+import pytest
+
+DAY_14 = timedelta(hours=336)
+ONE_SECOND = timedelta(seconds=1)
+
+
+def test_mittrik_annual_refund_on_day_14_is_11_of_12_months(facts, decide):
+    # M1.annual at the limit: exactly 336 h after payment is inside the window.
+    decision = decide(facts("mittrik", received_after=DAY_14))
+    line = decision["lines"][0]
+    assert (line["outcome"], line["amount"]) == ("approve", 110000)
+    assert line["clauses"] == ["M1.annual", "M3.partial"]
+    assert line["explanation"] == (
+        "Annual plan bought 14 days ago, within 14 days: 11 of 12 months unused."
+    )
+    assert decision["outcome"] == "approve"
+
+
+def test_mittrik_annual_one_second_past_14_days_is_denied(facts, decide):
+    # M1.annual: one second past the limit is outside.
+    decision = decide(facts("mittrik", received_after=DAY_14 + ONE_SECOND))
+    line = decision["lines"][0]
+    assert (line["outcome"], line["amount"], line["clauses"]) == ("deny", 0, ["M1.annual"])
+    assert line["explanation"] == (
+        "Annual plan bought more than 14 days ago: not refundable after 14 days."
+    )
+    assert decision["outcome"] == "deny"
+    assert decision["expected_credit"] is None
+
+
+def test_mittrik_annual_bought_20_days_ago_is_denied(facts, decide):
+    decision = decide(facts("mittrik", received_after=timedelta(days=20)))
+    assert decision["lines"][0]["explanation"] == (
+        "Annual plan bought 20 days ago: not refundable after 14 days."
+    )
+    assert decision["clauses"] == ["M1.annual"]
+
+
+def test_mittrik_annual_refund_right_after_payment_is_11_of_12_months(facts, decide):
+    # M3.partial: the month in progress counts as used, even one second into it.
+    decision = decide(facts("mittrik", received_after=ONE_SECOND))
+    assert decision["amount"] == 110000
+    assert decision["lines"][0]["explanation"] == (
+        "Annual plan bought less than a day ago, within 14 days: 11 of 12 months unused."
+    )
+
+
+def test_mittrik_annual_refund_floors_the_pro_rata_amount(facts, line, decide):
+    # M1.annual: floor(amount × unused / 12), multiplied first: 99999 × 11 / 12 = 91665.75.
+    decision = decide(facts("mittrik", lines=[line(amount=99999)]))
+    assert decision["amount"] == 91665
+
+
+@pytest.mark.parametrize(
+    ("received_at", "unused"),
+    [
+        # M3.partial: Jan 31 + 1 month is Feb 28 (2025 is not a leap year); the month that
+        # starts exactly at the request time has started, so it is used.
+        ("2025-02-27T23:59:59Z", 11),
+        ("2025-02-28T00:00:00Z", 10),
+    ],
+)
+def test_mittrik_partial_month_counts_from_period_start_on_the_anniversary(
+    facts, line, decide, received_at, unused
+):
+    # Paid after the period began (period_start Jan 31, paid Feb 20): window from paid_at,
+    # months from period_start.
+    plan = line(period_start="2025-01-31T00:00:00Z", period_end="2026-01-31T00:00:00Z")
+    decision = decide(
+        facts("mittrik", lines=[plan], paid_at="2025-02-20T00:00:00Z", received_at=received_at)
+    )
+    assert decision["lines"][0]["amount"] == 120000 * unused // 12
+    assert decision["lines"][0]["clauses"] == ["M1.annual", "M3.partial"]
+    assert f"{unused} of 12 months unused" in decision["lines"][0]["explanation"]
+
+
+@pytest.mark.parametrize(
+    ("received_at", "unused"),
+    [("2024-02-28T23:59:59Z", 11), ("2024-02-29T00:00:00Z", 10)],
+)
+def test_mittrik_partial_month_in_a_leap_year_ends_on_february_29(
+    facts, line, decide, received_at, unused
+):
+    plan = line(period_start="2024-01-31T00:00:00Z", period_end="2025-01-31T00:00:00Z")
+    decision = decide(
+        facts("mittrik", lines=[plan], paid_at="2024-02-20T00:00:00Z", received_at=received_at)
+    )
+    assert decision["lines"][0]["amount"] == 120000 * unused // 12
+
+
+def test_mittrik_annual_paid_when_no_month_is_unused_refunds_nothing(facts, line, decide):
+    # M1.annual inside the window, but all 12 months have started (the invoice was paid a year
+    # late): the line approves 0, so the decision is a denial.
+    plan = line(period_start="2024-05-01T00:00:00Z", period_end="2025-05-01T00:00:00Z")
+    decision = decide(
+        facts("mittrik", lines=[plan], paid_at="2025-04-25T00:00:00Z",
+              received_at="2025-05-01T00:00:00Z")
+    )  # fmt: skip
+    line_decision = decision["lines"][0]
+    assert (line_decision["outcome"], line_decision["amount"]) == ("approve", 0)
+    assert "0 of 12 months unused" in line_decision["explanation"]
+    assert (decision["outcome"], decision["amount"]) == ("deny", 0)
+    assert decision["expected_credit"] is None
+
+
+def test_mittrik_monthly_plan_is_denied_from_the_first_second(facts, line, decide):
+    # M1.monthly: non-refundable once the billing cycle begins, i.e. at once.
+    plan = line(amount=4900, interval="month")
+    decision = decide(facts("mittrik", lines=[plan], received_after=timedelta(0)))
+    line_decision = decision["lines"][0]
+    assert (line_decision["outcome"], line_decision["amount"]) == ("deny", 0)
+    assert line_decision["clauses"] == ["M1.monthly"]
+    assert line_decision["explanation"] == (
+        "Monthly plan payments are not refundable once the billing cycle has begun."
+    )
+
+
+def test_mittrik_plan_without_interval_is_treated_as_monthly(facts, line, decide):
+    plan = line(amount=4900, interval=None)
+    decision = decide(facts("mittrik", lines=[plan], received_after=timedelta(hours=1)))
+    assert decision["lines"][0]["clauses"] == ["M1.monthly"]
+    assert decision["outcome"] == "deny"
+
+
+@pytest.mark.parametrize("interval", ["year", "month"])
+def test_mittrik_renewal_is_denied_even_one_second_after_payment(facts, line, decide, interval):
+    # M1.renewal: a renewal (subscription_cycle) is the failure to cancel on time (M3.cancel).
+    decision = decide(
+        facts(
+            "mittrik",
+            lines=[line(interval=interval)],
+            billing_reason="subscription_cycle",
+            received_after=ONE_SECOND,
+        )
+    )
+    line_decision = decision["lines"][0]
+    assert (line_decision["outcome"], line_decision["clauses"]) == ("deny", ["M1.renewal"])
+    assert line_decision["explanation"].startswith(
+        "Annual plan renewal paid on 25 April 2025" if interval == "year" else "Monthly plan"
+    )
+
+
+@pytest.mark.parametrize("billing_reason", ["subscription_update", "manual", "quote_accept"])
+def test_mittrik_annual_plan_on_a_non_renewal_invoice_follows_the_purchase_rules(
+    facts, decide, billing_reason
+):
+    decision = decide(facts("mittrik", billing_reason=billing_reason))
+    assert decision["clauses"] == ["M1.annual", "M3.partial"]
+    assert decision["amount"] == 110000
+
+
+def test_mittrik_decision_records_the_policy_version_in_force(facts, decide):
+    # M7.version
+    decision = decide(facts("mittrik", received_after=timedelta(days=30)))
+    assert (decision["policy"], decision["policy_version"]) == ("mittrik", "2025-04-10")
+
+
+def test_mittrik_request_time_with_an_offset_is_the_same_instant_in_utc(facts, decide):
+    # M1.annual: 11:00+02:00 on 9 May is 09:00Z, exactly 336 h after payment: still inside.
+    inside = decide(facts("mittrik", received_at="2025-05-09T11:00:00+02:00"))
+    outside = decide(facts("mittrik", received_at="2025-05-09T11:00:01+02:00"))
+    assert (inside["outcome"], outside["outcome"]) == ("approve", "deny")
