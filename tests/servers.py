@@ -166,7 +166,9 @@ class StripeMock:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "-http-addr", f"127.0.0.1:{self.port}"],
+            # stripe-mock also opens HTTPS, on :12112 unless told: let the system pick, so a
+            # stripe-mock already on this machine does not make ours exit at once.
+            [self.binary, "-http-addr", f"127.0.0.1:{self.port}", "-https-addr", "127.0.0.1:0"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
