@@ -85,8 +85,12 @@ def test_line_ids_come_back_in_invoice_order_once_each(facts, line, decide):
     assert [d["id"] for d in decision["lines"]] == ["il_plan", "il_agents"]
 
 
-def test_mittrik_expected_credit_is_the_5th_to_7th_business_day_after_the_request(facts, decide):
-    # M5.request: requested on Friday 2 May 2025 (UTC) -> Fri 9 May .. Tue 13 May.
+def test_mittrik_expected_credit_is_the_5th_to_7th_business_day_after_the_request(
+    facts, decide, mittrik
+):
+    # Requested on Friday 2 May 2025 (UTC) -> Fri 9 May .. Tue 13 May.
+    assert mittrik.credit_business_days == (5, 7)
+    assert "within 5–7 business days" in mittrik.sentence("M5.request")
     decision = decide(facts("mittrik", received_at="2025-05-02T10:00:00Z"))
     assert decision["expected_credit"] == {"from": "2025-05-09", "to": "2025-05-13"}
 
@@ -98,9 +102,11 @@ def test_mittrik_expected_credit_counts_from_the_utc_date_of_the_request(facts, 
 
 
 def test_dmly_expected_credit_is_the_5th_to_10th_business_day_after_the_request(
-    facts, line, decide
+    facts, line, decide, dmly
 ):
-    # D5.request: requested on Saturday 26 April 2025 -> Fri 2 May .. Fri 9 May.
+    # Requested on Saturday 26 April 2025 -> Fri 2 May .. Fri 9 May.
+    assert dmly.credit_business_days == (5, 10)
+    assert "within 5–10 business days" in dmly.sentence("D5.request")
     decision = decide(
         facts("dmly", lines=[line(amount=4900, interval="month")],
               received_at="2025-04-26T12:00:00Z")

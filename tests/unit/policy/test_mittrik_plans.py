@@ -153,8 +153,8 @@ def test_mittrik_annual_plan_on_a_non_renewal_invoice_follows_the_purchase_rules
     assert decision["amount"] == 110000
 
 
-def test_mittrik_decision_records_the_policy_version_in_force(facts, decide):
-    # M7.version
+def test_mittrik_decision_records_the_policy_version_in_force(facts, decide, mittrik):
+    assert "last updated on 10 April 2025" in mittrik.sentence("M7.version")
     decision = decide(facts("mittrik", received_after=timedelta(days=30)))
     assert (decision["policy"], decision["policy_version"]) == ("mittrik", "2025-04-10")
 

@@ -1,0 +1,52 @@
+"""The engine imports no framework and touches nothing outside (the loader reads policy files)."""
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parents[3] / "worker" / "policy"
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda path: path.name)
+def test_policy_modules_import_only_the_standard_library_and_the_policy_package(module):
+    for name in _imports(ast.parse(module.read_text())):
+        top = name.split(".")[0]
+        assert top in sys.stdlib_module_names or name.startswith("worker.policy"), name
+
+
+@pytest.mark.parametrize(
+    "module", [m for m in MODULES if m.name != "loader.py"], ids=lambda path: path.name
+)
+def test_policy_rules_read_no_clock_no_environment_and_no_files(module):
+    tree = ast.parse(module.read_text())
+    called = {
+        node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+    }
+    assert not called & {"now", "utcnow", "today", "time", "open", "read_text", "getenv"}
+    assert "environ" not in module.read_text()
+
+
+def test_the_policy_package_loads_without_flask_celery_sqlalchemy_or_stripe():
+    import subprocess
+
+    code = (
+        "import sys, worker.policy, worker.policy.decide\n"
+        "bad = {'flask', 'celery', 'sqlalchemy', 'stripe'} & set(sys.modules)\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,127 @@
+"""Upgrades, downgrades, add-on changes and cancellation: what each policy asks of Stripe."""
+
+import pytest
+
+from worker.policy import (
+    CancelPlan,
+    ProrationPlan,
+    SubscriptionItem,
+    cancellation,
+    classify_change,
+    proration_plan,
+)
+
+
+def plan(price_id: str, unit_amount: int, interval: str = "month", quantity: int = 1, **kw):
+    return SubscriptionItem(price_id, "plan", unit_amount, quantity, interval, **kw)
+
+
+def addon(price_id: str, quantity: int, unit_amount: int = 500):
+    return SubscriptionItem(price_id, "addon", unit_amount, quantity, "month")
+
+
+STARTER = plan("price_starter", 2900)
+GROWTH = plan("price_growth", 7900)
+AGENTS_2 = addon("price_agents", 2)
+AGENTS_5 = addon("price_agents", 5)
+
+
+def test_a_dearer_plan_is_an_upgrade_and_a_cheaper_one_a_downgrade():
+    assert classify_change([STARTER], [GROWTH]) == "upgrade"
+    assert classify_change([GROWTH], [STARTER]) == "downgrade"
+
+
+def test_monthly_to_annual_compares_normalised_daily_rates():
+    # 2900/30 a day against 29000/365 a day: the annual price is cheaper per day.
+    assert classify_change([STARTER], [plan("price_starter_y", 29000, "year")]) == "downgrade"
+    # 2900/30 = 96.67 a day against 36000/365 = 98.63 a day.
+    assert classify_change([STARTER], [plan("price_starter_y", 36000, "year")]) == "upgrade"
+
+
+def test_rates_are_compared_exactly_without_float_rounding():
+    # 365 a year and 30 a month: 1/day against 1/day exactly.
+    assert classify_change([plan("m", 30, "month")], [plan("y", 365, "year")]) == "no_change"
+    assert classify_change([plan("w", 7, "week")], [plan("d", 1, "day")]) == "no_change"
+    assert classify_change([plan("m", 30, "month")], [plan("y", 366, "year")]) == "upgrade"
+
+
+def test_interval_count_and_quantity_count_in_the_rate():
+    quarterly = plan("price_q", 8700, "month", interval_count=3)  # 2900 a month
+    assert classify_change([STARTER], [quarterly]) == "no_change"
+    assert classify_change([STARTER], [plan("price_starter", 2900, quantity=2)]) == "upgrade"
+
+
+def test_a_changed_addon_quantity_with_the_same_plan_is_an_addon_change():
+    assert classify_change([STARTER, AGENTS_2], [STARTER, AGENTS_5]) == "addon_change"
+    assert classify_change([STARTER, AGENTS_5], [STARTER, AGENTS_2]) == "addon_change"
+    assert classify_change([STARTER], [STARTER, AGENTS_2]) == "addon_change"
+    assert classify_change([STARTER, AGENTS_2], [STARTER]) == "addon_change"
+
+
+def test_a_plan_change_decides_even_when_addons_change_too():
+    assert classify_change([STARTER, AGENTS_2], [GROWTH, AGENTS_5]) == "upgrade"
+
+
+def test_nothing_changed_is_no_change():
+    assert classify_change([STARTER, AGENTS_2], [AGENTS_2, STARTER]) == "no_change"
+    assert classify_change([STARTER, addon("x", 0)], [STARTER]) == "no_change"
+
+
+def test_mittrik_upgrade_is_invoiced_at_once(mittrik):
+    # M.upgrade
+    assert proration_plan(mittrik, "upgrade") == ProrationPlan(
+        "always_invoice", remove_pending_credits=False, invoice_pending_now=False,
+        clause="M.upgrade",
+    )  # fmt: skip
+
+
+def test_mittrik_downgrade_has_no_proration_and_removes_pending_credits(mittrik):
+    # M3.downgrade: no refund or credit mid-cycle; a credit the portal created is removed.
+    assert proration_plan(mittrik, "downgrade") == ProrationPlan(
+        "none", remove_pending_credits=True, invoice_pending_now=False, clause="M3.downgrade"
+    )
+
+
+def test_mittrik_addon_change_is_prorated_under_the_upgrade_clause(mittrik):
+    # M.upgrade: the document is silent on mid-cycle add-on changes (addon_proration).
+    assert proration_plan(mittrik, "addon_change") == ProrationPlan(
+        "create_prorations", False, False, "M.upgrade"
+    )
+
+
+def test_dmly_upgrade_is_invoiced_at_once_with_pending_charges_collected(dmly):
+    # D3.upgrade
+    assert proration_plan(dmly, "upgrade") == ProrationPlan(
+        "always_invoice", remove_pending_credits=False, invoice_pending_now=True,
+        clause="D3.upgrade",
+    )  # fmt: skip
+
+
+def test_dmly_downgrade_credits_the_unused_balance(dmly):
+    # D3.downgrade
+    assert proration_plan(dmly, "downgrade") == ProrationPlan(
+        "create_prorations", False, False, "D3.downgrade"
+    )
+
+
+def test_dmly_addon_change_is_prorated(dmly):
+    # D3.addons
+    assert proration_plan(dmly, "addon_change") == ProrationPlan(
+        "create_prorations", False, False, "D3.addons"
+    )
+
+
+@pytest.mark.parametrize("name", ["mittrik", "dmly"])
+def test_no_change_asks_for_no_proration(name, request):
+    chosen = request.getfixturevalue(name)
+    assert proration_plan(chosen, "no_change") == ProrationPlan("none", False, False, None)
+
+
+def test_mittrik_cancellation_takes_effect_at_period_end(mittrik):
+    # M3.cancel
+    assert cancellation(mittrik) == CancelPlan(cancel_at_period_end=True, clause="M3.cancel")
+
+
+def test_dmly_cancellation_keeps_the_plan_to_the_end_of_the_cycle(dmly):
+    # D1.cancel
+    assert cancellation(dmly) == CancelPlan(cancel_at_period_end=True, clause="D1.cancel")
