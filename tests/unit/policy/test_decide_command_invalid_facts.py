@@ -5,9 +5,10 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from policy_factories import example
 
 from worker.cli.policy import decide as decide_command
-from worker.policy import InvalidFacts, parse_facts
+from worker.policy import InvalidFacts, decide_json, parse_facts
 
 
 def _run(document) -> tuple[int, str, str]:
@@ -61,7 +62,7 @@ MISSING = [
 
 
 @pytest.mark.parametrize(("path", "field"), MISSING, ids=[field for _, field in MISSING])
-def test_a_missing_field_exits_2_naming_it(example, path, field):
+def test_a_missing_field_exits_2_naming_it(path, field):
     code, out, err = _run(_without(example(), *path))
     assert code == 2
     assert out == ""
@@ -75,7 +76,7 @@ TIMESTAMP_PROBLEM = "must be an ISO 8601 timestamp with a zone, e.g. 2025-05-01T
     "value",
     ["2025-05-01T10:00:00", "2025-05-01", "yesterday", "2025-13-01T10:00:00Z", 1746093600, None],
 )
-def test_a_timestamp_without_a_zone_or_not_iso_8601_exits_2(example, value):
+def test_a_timestamp_without_a_zone_or_not_iso_8601_exits_2(value):
     code, _, err = _run(_with(example(), value, "request", "received_at"))
     assert code == 2
     assert err == f"invalid facts: request.received_at: {TIMESTAMP_PROBLEM}\n"
@@ -86,7 +87,7 @@ def test_a_timestamp_without_a_zone_or_not_iso_8601_exits_2(example, value):
     [("invoice", "paid_at"), ("invoice", "lines", 0, "period_start"),
      ("invoice", "lines", 0, "period_end")],
 )  # fmt: skip
-def test_every_timestamp_field_is_checked(example, path):
+def test_every_timestamp_field_is_checked(path):
     code, _, err = _run(_with(example(), "2025-04-25 09:00", *path))
     field = ".".join(str(p) for p in path).replace(".0.", "[0].")
     assert code == 2
@@ -94,19 +95,19 @@ def test_every_timestamp_field_is_checked(example, path):
 
 
 @pytest.mark.parametrize("value", [-1, 1.5, 1200.0, "120000", True, None])
-def test_a_negative_or_non_integer_amount_exits_2(example, value):
+def test_a_negative_or_non_integer_amount_exits_2(value):
     code, _, err = _run(_with(example(), value, "invoice", "lines", 0, "amount"))
     assert code == 2
     assert err == "invalid facts: invoice.lines[0].amount: must be a non-negative integer\n"
 
 
 @pytest.mark.parametrize("field", ["amount_paid", "amount_refunded"])
-def test_invoice_money_must_be_a_non_negative_integer(example, field):
+def test_invoice_money_must_be_a_non_negative_integer(field):
     code, _, err = _run(_with(example(), -5, "invoice", field))
     assert (code, err) == (2, f"invalid facts: invoice.{field}: must be a non-negative integer\n")
 
 
-def test_an_unknown_line_category_exits_2(example):
+def test_an_unknown_line_category_exits_2():
     code, _, err = _run(_with(example(), "subscription", "invoice", "lines", 0, "category"))
     assert code == 2
     assert err == (
@@ -115,7 +116,7 @@ def test_an_unknown_line_category_exits_2(example):
     )
 
 
-def test_an_unknown_policy_exits_2_naming_the_policy_field(example):
+def test_an_unknown_policy_exits_2_naming_the_policy_field():
     code, _, err = _run(_with(example(), "acme", "policy"))
     assert code == 2
     assert err == (
@@ -124,13 +125,13 @@ def test_an_unknown_policy_exits_2_naming_the_policy_field(example):
     )
 
 
-def test_a_policy_path_that_does_not_exist_exits_2(example, tmp_path):
+def test_a_policy_path_that_does_not_exist_exits_2(tmp_path):
     code, _, err = _run(_with(example(), str(tmp_path / "missing.toml"), "policy"))
     assert code == 2
     assert err.startswith("invalid facts: policy: unknown policy ")
 
 
-def test_a_broken_policy_file_exits_2_naming_the_file_and_key(example, tmp_path):
+def test_a_broken_policy_file_exits_2_naming_the_file_and_key(tmp_path):
     broken = tmp_path / "acme.toml"
     broken.write_text('name = "acme"\nrules = "dmly"\n')
     code, _, err = _run(_with(example(), str(broken), "policy"))
@@ -138,7 +139,7 @@ def test_a_broken_policy_file_exits_2_naming_the_file_and_key(example, tmp_path)
     assert err == f"invalid policy file: {broken}: cancel_at: is missing\n"
 
 
-def test_a_line_id_not_on_the_invoice_exits_2(example):
+def test_a_line_id_not_on_the_invoice_exits_2():
     code, _, err = _run(_with(example(), ["il_9"], "request", "line_ids"))
     assert code == 2
     assert err == "invalid facts: request.line_ids: 'il_9' is not a line of invoice in_123\n"
@@ -162,14 +163,14 @@ def test_a_line_id_not_on_the_invoice_exits_2(example):
         (("invoice",), [], "invoice"),
     ],
 )  # fmt: skip
-def test_a_bad_value_exits_2_with_one_line_naming_the_field(example, path, value, field):
+def test_a_bad_value_exits_2_with_one_line_naming_the_field(path, value, field):
     code, out, err = _run(_with(example(), value, *path))
     assert (code, out) == (2, "")
     assert err.startswith(f"invalid facts: {field}: ")
     assert err.count("\n") == 1
 
 
-def test_duplicate_line_ids_on_the_invoice_exit_2(example):
+def test_duplicate_line_ids_on_the_invoice_exit_2():
     document = example()
     document["invoice"]["lines"].append(dict(document["invoice"]["lines"][0]))
     code, _, err = _run(document)
@@ -184,18 +185,18 @@ def test_input_that_is_not_a_json_object_exits_2(text):
     assert err.count("\n") == 1
 
 
-def test_unknown_extra_fields_are_ignored(example, decide):
+def test_unknown_extra_fields_are_ignored():
     document = example()
     document["note"] = "from the support inbox"
     document["invoice"]["lines"][0]["description"] = "Growth plan (annual)"
-    assert decide(document) == decide(example())
+    assert decide_json(document) == decide_json(example())
 
 
-def test_line_ids_null_or_absent_mean_every_line(example, decide):
-    assert decide(_without(example(), "request", "line_ids")) == decide(example())
+def test_line_ids_null_or_absent_mean_every_line():
+    assert decide_json(_without(example(), "request", "line_ids")) == decide_json(example())
 
 
-def test_parse_facts_normalises_timestamps_to_utc_and_currency_to_lower_case(example):
+def test_parse_facts_normalises_timestamps_to_utc_and_currency_to_lower_case():
     document = _with(example(), "2025-05-01T12:00:00+02:00", "request", "received_at")
     document["invoice"]["currency"] = "USD"
     facts = parse_facts(document)
@@ -203,7 +204,7 @@ def test_parse_facts_normalises_timestamps_to_utc_and_currency_to_lower_case(exa
     assert facts.invoice.currency == "usd"
 
 
-def test_invalid_facts_carries_the_field_for_callers(example):
+def test_invalid_facts_carries_the_field_for_callers():
     with pytest.raises(InvalidFacts) as raised:
         parse_facts(_with(example(), False, "invoice", "amount_paid"))
     assert raised.value.field == "invoice.amount_paid"

@@ -6,9 +6,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from policy_factories import facts
 
 from worker.cli.policy import policy as policy_command
-from worker.policy import DmlyParameters, MittrikParameters, PolicyFileError, load_policy
+from worker.policy import (
+    DmlyParameters,
+    MittrikParameters,
+    PolicyFileError,
+    decide_json,
+    load_policy,
+)
 from worker.policy.loader import PARAMETER_CHECKS, UnknownPolicy
 from worker.policy.parameters import RULEBOOKS
 
@@ -86,7 +93,7 @@ def _company_file(tmp_path, edit) -> Path:
     return path
 
 
-def test_a_company_policy_file_drives_the_same_engine(tmp_path, facts, decide):
+def test_a_company_policy_file_drives_the_same_engine(tmp_path):
     path = _company_file(
         tmp_path,
         lambda text: (
@@ -95,7 +102,7 @@ def test_a_company_policy_file_drives_the_same_engine(tmp_path, facts, decide):
             .replace("annual_window_hours = 336", "annual_window_hours = 720")
         ),
     )
-    decision = decide(facts(str(path), received_after=timedelta(days=20)))
+    decision = decide_json(facts(str(path), received_after=timedelta(days=20)))
     assert (decision["policy"], decision["policy_version"]) == ("acme", "2026-01")
     assert decision["outcome"] == "approve"
     assert decision["lines"][0]["explanation"] == (

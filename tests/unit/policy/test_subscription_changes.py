@@ -1,6 +1,7 @@
 """Upgrades, downgrades, add-on changes and cancellation: what each policy asks of Stripe."""
 
 import pytest
+from policy_factories import dmly, mittrik
 
 from worker.policy import (
     CancelPlan,
@@ -67,7 +68,7 @@ def test_nothing_changed_is_no_change():
     assert classify_change([STARTER, addon("x", 0)], [STARTER]) == "no_change"
 
 
-def test_mittrik_upgrade_is_invoiced_at_once(mittrik):
+def test_mittrik_upgrade_is_invoiced_at_once():
     # M.upgrade
     assert proration_plan(mittrik, "upgrade") == ProrationPlan(
         "always_invoice", remove_pending_credits=False, invoice_pending_now=False,
@@ -75,21 +76,21 @@ def test_mittrik_upgrade_is_invoiced_at_once(mittrik):
     )  # fmt: skip
 
 
-def test_mittrik_downgrade_has_no_proration_and_removes_pending_credits(mittrik):
+def test_mittrik_downgrade_has_no_proration_and_removes_pending_credits():
     # M3.downgrade: no refund or credit mid-cycle; a credit the portal created is removed.
     assert proration_plan(mittrik, "downgrade") == ProrationPlan(
         "none", remove_pending_credits=True, invoice_pending_now=False, clause="M3.downgrade"
     )
 
 
-def test_mittrik_addon_change_is_prorated_under_the_upgrade_clause(mittrik):
+def test_mittrik_addon_change_is_prorated_under_the_upgrade_clause():
     # M.upgrade: the document is silent on mid-cycle add-on changes (addon_proration).
     assert proration_plan(mittrik, "addon_change") == ProrationPlan(
         "create_prorations", False, False, "M.upgrade"
     )
 
 
-def test_dmly_upgrade_is_invoiced_at_once_with_pending_charges_collected(dmly):
+def test_dmly_upgrade_is_invoiced_at_once_with_pending_charges_collected():
     # D3.upgrade
     assert proration_plan(dmly, "upgrade") == ProrationPlan(
         "always_invoice", remove_pending_credits=False, invoice_pending_now=True,
@@ -97,31 +98,30 @@ def test_dmly_upgrade_is_invoiced_at_once_with_pending_charges_collected(dmly):
     )  # fmt: skip
 
 
-def test_dmly_downgrade_credits_the_unused_balance(dmly):
+def test_dmly_downgrade_credits_the_unused_balance():
     # D3.downgrade
     assert proration_plan(dmly, "downgrade") == ProrationPlan(
         "create_prorations", False, False, "D3.downgrade"
     )
 
 
-def test_dmly_addon_change_is_prorated(dmly):
+def test_dmly_addon_change_is_prorated():
     # D3.addons
     assert proration_plan(dmly, "addon_change") == ProrationPlan(
         "create_prorations", False, False, "D3.addons"
     )
 
 
-@pytest.mark.parametrize("name", ["mittrik", "dmly"])
-def test_no_change_asks_for_no_proration(name, request):
-    chosen = request.getfixturevalue(name)
+@pytest.mark.parametrize("chosen", [mittrik, dmly], ids=["mittrik", "dmly"])
+def test_no_change_asks_for_no_proration(chosen):
     assert proration_plan(chosen, "no_change") == ProrationPlan("none", False, False, None)
 
 
-def test_mittrik_cancellation_takes_effect_at_period_end(mittrik):
+def test_mittrik_cancellation_takes_effect_at_period_end():
     # M3.cancel
     assert cancellation(mittrik) == CancelPlan(cancel_at_period_end=True, clause="M3.cancel")
 
 
-def test_dmly_cancellation_keeps_the_plan_to_the_end_of_the_cycle(dmly):
+def test_dmly_cancellation_keeps_the_plan_to_the_end_of_the_cycle():
     # D1.cancel
     assert cancellation(dmly) == CancelPlan(cancel_at_period_end=True, clause="D1.cancel")

@@ -1,17 +1,16 @@
 """Fact factories for the policy tests: realistic contract JSON built in one place.
 
+A module, not a conftest: `tests/` keeps one conftest, which its tests import by name.
+
 Dates default to the DESIGN.md worked example: an annual Mittrik plan paid 2025-04-25 09:00 UTC.
 Times may be given as datetimes or ISO strings; `received_after` places the request relative to
 the payment, which is how the policy's windows are written.
 """
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-from worker.policy import Policy, add_months, decide_json, load_policy
+from worker.policy import Policy, add_months, load_policy
 
 PAID_AT = datetime(2025, 4, 25, 9, 0, tzinfo=UTC)
 Json = dict[str, Any]
@@ -129,32 +128,9 @@ def worked_example() -> Json:
     }
 
 
-@pytest.fixture(scope="session")
-def line() -> Callable[..., Json]:
-    return build_line
-
-
-@pytest.fixture(scope="session")
-def facts() -> Callable[..., Json]:
-    return build_facts
-
-
-@pytest.fixture(scope="session")
-def example() -> Callable[[], Json]:
-    return worked_example
-
-
-@pytest.fixture(scope="session")
-def decide() -> Callable[[Json], Json]:
-    """The decision JSON for facts JSON, as `billing-worker decide` prints it."""
-    return decide_json
-
-
-@pytest.fixture(scope="session")
-def mittrik() -> Policy:
-    return load_policy("mittrik")
-
-
-@pytest.fixture(scope="session")
-def dmly() -> Policy:
-    return load_policy("dmly")
+# The names tests use: `facts(...)`, `line(...)`, `example()`, and the two built-in policies.
+facts = build_facts
+line = build_line
+example = worked_example
+mittrik: Policy = load_policy("mittrik")
+dmly: Policy = load_policy("dmly")
