@@ -71,7 +71,9 @@ def _capped_sentence(line: LineDecision, amount: int, currency: str) -> str:
     sentence = line.explanation.rstrip(".")
     if amount == 0:
         return f"{sentence}, but nothing more of this payment remains refundable."
-    return f"{sentence}, limited to {format_money(amount, currency)}, what remains refundable."
+    return (
+        f"{sentence}, but only {format_money(amount, currency)} of this payment remains refundable."
+    )
 
 
 def overall_outcome(lines: Iterable[LineDecision]) -> Outcome:

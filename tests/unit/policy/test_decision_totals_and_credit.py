@@ -46,8 +46,8 @@ def test_refund_never_exceeds_what_remains_refundable_cutting_the_last_line_firs
     assert [d["outcome"] for d in decision["lines"]] == ["approve", "approve"]
     assert (decision["outcome"], decision["amount"]) == ("approve", 4400)
     assert decision["lines"][0]["explanation"] == (
-        "Monthly plan paid 1 day ago, within 3 days: refunded in full, limited to 44.00 USD, "
-        "what remains refundable."
+        "Monthly plan paid 1 day ago, within 3 days: refunded in full, but only 44.00 USD of "
+        "this payment remains refundable."
     )
     assert decision["lines"][1]["explanation"] == (
         "Add-on paid 1 day ago, within 3 days: refunded in full, but nothing more of this "
