@@ -3,7 +3,6 @@
 import json
 import sys
 import textwrap
-from typing import IO
 
 import click
 
@@ -25,12 +24,21 @@ def _fail(message: str) -> None:
     sys.exit(INVALID_FACTS_EXIT)
 
 
+def _read_facts(source: str) -> str:
+    try:
+        with click.open_file(source, "r", encoding="utf-8") as stream:  # "-" is stdin
+            return stream.read()
+    except (OSError, UnicodeDecodeError) as problem:
+        _fail(f"cannot read facts file {source}: {getattr(problem, 'strerror', None) or problem}")
+        return ""
+
+
 @click.command()
-@click.argument("facts_file", metavar="FILE|-", type=click.File("r", encoding="utf-8"))
-def decide(facts_file: IO[str]) -> None:
+@click.argument("source", metavar="FILE|-")
+def decide(source: str) -> None:
     """Print the policy's decision (JSON) on the refund request described by FILE (- for stdin)."""
     try:
-        raw = json.load(facts_file)
+        raw = json.loads(_read_facts(source))
     except json.JSONDecodeError as problem:
         _fail(f"invalid facts: not valid JSON: {problem}")
         return

@@ -185,6 +185,13 @@ def test_input_that_is_not_a_json_object_exits_2(text):
     assert err.count("\n") == 1
 
 
+def test_a_facts_file_that_cannot_be_read_exits_2_with_one_line(tmp_path):
+    missing = tmp_path / "facts.json"
+    result = CliRunner().invoke(decide_command, [str(missing)])
+    assert result.exit_code == 2
+    assert result.stderr == f"cannot read facts file {missing}: No such file or directory\n"
+
+
 def test_unknown_extra_fields_are_ignored():
     document = example()
     document["note"] = "from the support inbox"
