@@ -97,8 +97,19 @@ def signed_headers(
 
 
 @pytest.fixture
-def service_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
-    """Environment for a subprocess of ours (receiver, worker), isolated in tmp_path."""
+def runtime(make_settings: Callable[..., Settings], database_url: str, stripe_mock: StripeMock):
+    """Handlers' runtime on the test database, talking to stripe-mock."""
+    from worker.runtime import Runtime
+
+    return Runtime.from_settings(
+        make_settings(database_url=database_url, stripe_api_base=stripe_mock.url)
+    )
+
+
+@pytest.fixture
+def service_env(tmp_path: Path, stripe_mock: StripeMock) -> Callable[..., dict[str, str]]:
+    """Environment for a subprocess of ours (receiver, worker), isolated in tmp_path and
+    talking to stripe-mock."""
 
     def env(**values: str) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "BROKER_"))}
@@ -106,6 +117,8 @@ def service_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
             {
                 "DATA_DIR": str(tmp_path),
                 "STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
+                "STRIPE_API_BASE": stripe_mock.url,
+                "STRIPE_API_KEY": "sk_test_123",
                 "LOG_LEVEL": "INFO",
             }
         )

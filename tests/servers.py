@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import socket
@@ -91,6 +92,27 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
 
+    def _fixtures_file(self) -> str:
+        """stripe-mock's bundled fixtures (from the Go module cache) with our overrides."""
+        cache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True)
+        bundled = (
+            Path(cache.stdout.strip() or "~/go/pkg/mod").expanduser()
+            / f"github.com/stripe/stripe-mock@{STRIPE_MOCK_VERSION}"
+            / "embedded/openapi/fixtures3.json"
+        )
+        if not bundled.exists():
+            pytest.fail(
+                f"{bundled} not found: run `go mod download "
+                f"github.com/stripe/stripe-mock@{STRIPE_MOCK_VERSION}`",
+                pytrace=False,
+            )
+        fixtures = json.loads(bundled.read_text())
+        for resource, fields in (self.fixtures or {}).items():
+            fixtures["resources"][resource].update(fields)
+        path = Path(tempfile.mkdtemp(prefix="stripe-mock-")) / "fixtures.json"
+        path.write_text(json.dumps(fixtures))
+        return str(path)
+
 
 class PostgresServer:
     """A private cluster in a temporary directory; run as the `postgres` user when we are root."""
@@ -155,20 +177,32 @@ class PostgresServer:
 
 
 class StripeMock:
-    def __init__(self) -> None:
+    """stripe-mock; `fixtures` overrides fields of its bundled fixtures (e.g. an invoice item
+    that is a pending proration), so a scenario's objects come back as Stripe would send them."""
+
+    def __init__(self, fixtures: dict[str, dict[str, object]] | None = None) -> None:
         self.binary = find_binary("stripe-mock", "~/go/bin/stripe-mock", "/root/go/bin/stripe-mock")
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.fixtures = fixtures
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        extra = ["-fixtures", self._fixtures_file()] if self.fixtures else []
         self.process = subprocess.Popen(
             # stripe-mock also opens HTTPS, on :12112 unless told: let the system pick, so a
             # stripe-mock already on this machine does not make ours exit at once.
-            [self.binary, "-http-addr", f"127.0.0.1:{self.port}", "-https-addr", "127.0.0.1:0"],
+            [
+                self.binary,
+                "-http-addr",
+                f"127.0.0.1:{self.port}",
+                "-https-addr",
+                "127.0.0.1:0",
+                *extra,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -178,3 +212,24 @@ class StripeMock:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+    def _fixtures_file(self) -> str:
+        """stripe-mock's bundled fixtures (from the Go module cache) with our overrides."""
+        cache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True)
+        bundled = (
+            Path(cache.stdout.strip() or "~/go/pkg/mod").expanduser()
+            / f"github.com/stripe/stripe-mock@{STRIPE_MOCK_VERSION}"
+            / "embedded/openapi/fixtures3.json"
+        )
+        if not bundled.exists():
+            pytest.fail(
+                f"{bundled} not found: run `go mod download "
+                f"github.com/stripe/stripe-mock@{STRIPE_MOCK_VERSION}`",
+                pytrace=False,
+            )
+        fixtures = json.loads(bundled.read_text())
+        for resource, fields in (self.fixtures or {}).items():
+            fixtures["resources"][resource].update(fields)
+        path = Path(tempfile.mkdtemp(prefix="stripe-mock-")) / "fixtures.json"
+        path.write_text(json.dumps(fixtures))
+        return str(path)

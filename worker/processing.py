@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import logging
 import traceback
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db.models import Event, EventStatus, utcnow
+from worker.db.models import Event, EventStatus, StripeCall, utcnow
 from worker.errors import RetryableError
 from worker.handlers import HANDLERS, Handler, HandlerContext
+from worker.runtime import Runtime, default_runtime
+from worker.stripe_gateway import StripeGateway
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +29,15 @@ def process_event(
     last_attempt: bool = True,
     statuses: tuple[str, ...] = PENDING,
     handlers: dict[str, Handler] = HANDLERS,
+    runtime: Runtime | None = None,
 ) -> str:
     """Handle the event in one transaction holding its row lock; return its new status.
 
     A retryable error leaves the event `received` (the caller retries) unless this is the
     last attempt; any other error parks it as `failed` with its reason, ready to replay.
+    Stripe calls made before a failure are audited afterwards, in the failure's transaction.
     """
+    failed_calls: list[StripeCall] = []
     try:
         with sessions.begin() as session:
             event = session.get(Event, event_id, with_for_update=True)
@@ -45,8 +51,9 @@ def process_event(
             if handler is None:
                 event.status = EventStatus.IGNORED
             else:
-                data = json.loads(event.payload)["data"]["object"]
-                handler(HandlerContext(session, event.id, event.type), data)
+                context = _context(session, event, runtime or default_runtime())
+                failed_calls = context.stripe.failed_calls
+                handler(context, payload_object(event))
                 event.status = EventStatus.PROCESSED
             event.processed_at = utcnow()
             event.last_error = None
@@ -54,23 +61,47 @@ def process_event(
             return event.status
     except (RetryableError, DBAPIError) as exc:
         if not last_attempt:
-            _record_failure(sessions, event_id, exc, EventStatus.RECEIVED)
+            _record_failure(sessions, event_id, exc, EventStatus.RECEIVED, failed_calls)
             raise RetryableError(str(exc)) from exc
-        _record_failure(sessions, event_id, exc, EventStatus.FAILED)
+        _record_failure(sessions, event_id, exc, EventStatus.FAILED, failed_calls)
         return EventStatus.FAILED
     except Exception as exc:  # noqa: BLE001 - any other error is final: park it with its reason
-        _record_failure(sessions, event_id, exc, EventStatus.FAILED)
+        _record_failure(sessions, event_id, exc, EventStatus.FAILED, failed_calls)
         return EventStatus.FAILED
+
+
+def payload_object(event: Event) -> dict[str, Any]:
+    return json.loads(event.payload)["data"]["object"]
+
+
+def _context(session: Session, event: Event, runtime: Runtime) -> HandlerContext:
+    payload = json.loads(event.payload)
+    request = payload.get("request")
+    return HandlerContext(
+        session=session,
+        event_id=event.id,
+        event_type=event.type,
+        event_created=event.created,
+        stripe=StripeGateway(runtime.stripe, session, event.id, event_id=event.id),
+        policy=runtime.policy,
+        previous_attributes=(payload.get("data") or {}).get("previous_attributes") or {},
+        request_key=request.get("idempotency_key") if isinstance(request, dict) else None,
+    )
 
 
 def _record_failure(
-    sessions: sessionmaker[Session], event_id: str, exc: BaseException, status: str
+    sessions: sessionmaker[Session],
+    event_id: str,
+    exc: BaseException,
+    status: str,
+    failed_calls: list[StripeCall],
 ) -> None:
     """Write the reason in a fresh transaction, since the handler's own was rolled back."""
     reason = f"{type(exc).__name__}: {exc}"[:2000]
     log.warning("event %s %s: %s", event_id, status, reason)
     try:
         with sessions.begin() as session:
+            session.add_all(failed_calls)
             event = session.get(Event, event_id, with_for_update=True)
             if event is None:
                 return

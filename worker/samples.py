@@ -124,6 +124,205 @@ def invoice_paid_event(**kwargs: Any) -> dict[str, Any]:
     return event("invoice.paid", invoice(**kwargs))
 
 
+def line(
+    *,
+    amount: int,
+    price: str,
+    period_start: int,
+    period_end: int,
+    currency: str = "usd",
+    description: str = "",
+    consumed: bool = False,
+    quantity: int = 1,
+) -> dict[str, Any]:
+    """An invoice line item as the pinned API version shows it."""
+    return {
+        "id": new_id("il"),
+        "object": "line_item",
+        "amount": amount,
+        "currency": currency,
+        "description": description,
+        "livemode": False,
+        "metadata": {"consumed": "true"} if consumed else {},
+        "period": {"start": period_start, "end": period_end},
+        "pricing": {
+            "price_details": {"price": price, "product": f"prod_for_{price}"},
+            "type": "price_details",
+            "unit_amount_decimal": str(amount // max(quantity, 1)),
+        },
+        "quantity": quantity,
+    }
+
+
+def invoice_with_lines(
+    lines: list[dict[str, Any]],
+    *,
+    customer: str,
+    paid_at: int,
+    billing_reason: str = "subscription_create",
+    currency: str = "usd",
+    payment_intent: str | None = None,
+    subscription: str | None = None,
+    number: str | None = None,
+) -> dict[str, Any]:
+    """A paid invoice with its `payments` expanded, as `invoices.retrieve(expand=[payments])`."""
+    obj = invoice(
+        customer=customer,
+        amount_paid=sum(item["amount"] for item in lines),
+        currency=currency,
+        billing_reason=billing_reason,
+        paid_at=paid_at,
+        number=number,
+    )
+    obj["lines"]["data"] = lines
+    obj["lines"]["total_count"] = len(lines)
+    obj["payments"] = {
+        "object": "list",
+        "data": [
+            {
+                "object": "invoice_payment",
+                "id": new_id("inpay"),
+                "is_default": True,
+                "status": "paid",
+                "payment": {
+                    "type": "payment_intent",
+                    "payment_intent": payment_intent or new_id("pi"),
+                },
+            }
+        ],
+        "has_more": False,
+    }
+    if subscription:
+        obj["parent"] = {
+            "type": "subscription_details",
+            "subscription_details": {"subscription": subscription},
+        }
+    return obj
+
+
+def product(product_id: str, category: str | None, name: str = "") -> dict[str, Any]:
+    return {
+        "id": product_id,
+        "object": "product",
+        "active": True,
+        "name": name or product_id,
+        "metadata": {"category": category} if category else {},
+        "livemode": False,
+    }
+
+
+def price(
+    price_id: str,
+    product_id: str,
+    unit_amount: int,
+    *,
+    interval: str | None = "month",
+    usage_type: str = "licensed",
+    currency: str = "usd",
+) -> dict[str, Any]:
+    recurring = (
+        {"interval": interval, "interval_count": 1, "usage_type": usage_type, "meter": None}
+        if interval
+        else None
+    )
+    return {
+        "id": price_id,
+        "object": "price",
+        "active": True,
+        "currency": currency,
+        "product": product_id,
+        "recurring": recurring,
+        "type": "recurring" if interval else "one_time",
+        "unit_amount": unit_amount,
+        "livemode": False,
+        "metadata": {},
+    }
+
+
+def subscription(
+    subscription_id: str,
+    customer: str,
+    items: list[tuple[str, dict[str, Any], int]],
+    *,
+    period_start: int,
+    period_end: int,
+    status: str = "active",
+) -> dict[str, Any]:
+    """`items`: (subscription item id, price object, quantity)."""
+    return {
+        "id": subscription_id,
+        "object": "subscription",
+        "customer": customer,
+        "status": status,
+        "cancel_at_period_end": False,
+        "pause_collection": None,
+        "items": {
+            "object": "list",
+            "data": [
+                {
+                    "id": item_id,
+                    "object": "subscription_item",
+                    "price": item_price,
+                    "quantity": quantity,
+                    "current_period_start": period_start,
+                    "current_period_end": period_end,
+                    "subscription": subscription_id,
+                }
+                for item_id, item_price, quantity in items
+            ],
+            "has_more": False,
+        },
+        "livemode": False,
+        "metadata": {},
+    }
+
+
+def dispute(
+    *,
+    charge: str,
+    payment_intent: str | None,
+    reason: str = "fraudulent",
+    status: str = "needs_response",
+    amount: int = 120000,
+    currency: str = "usd",
+    dispute_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": dispute_id or new_id("dp"),
+        "object": "dispute",
+        "amount": amount,
+        "charge": charge,
+        "currency": currency,
+        "payment_intent": payment_intent,
+        "reason": reason,
+        "status": status,
+        "livemode": False,
+        "metadata": {},
+    }
+
+
+def refund(
+    *,
+    payment_intent: str,
+    amount: int,
+    currency: str = "usd",
+    status: str = "succeeded",
+    refund_id: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": refund_id or new_id("re"),
+        "object": "refund",
+        "amount": amount,
+        "charge": new_id("ch"),
+        "currency": currency,
+        "payment_intent": payment_intent,
+        "status": status,
+        "created": int(time.time()),
+        "metadata": metadata or {},
+    }
+
+
 SAMPLE_EVENTS = {"invoice.paid": invoice_paid_event}
 
 

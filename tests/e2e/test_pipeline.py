@@ -12,7 +12,7 @@ from servers import free_port
 from sqlalchemy import select
 
 from worker import samples
-from worker.db.models import InvoicePayment
+from worker.db.models import Invoice
 from worker.db.session import session_factory
 
 
@@ -42,7 +42,7 @@ def test_invoice_paid_goes_through_gunicorn_redis_and_a_celery_worker_on_postgre
         row = wait_until(status, 30, "the event to be processed")
         assert (row["id"], row["type"], row["attempts"]) == (evt["id"], "invoice.paid", 1)
         with session_factory(pg_url)() as session:
-            payment = session.scalars(select(InvoicePayment)).one()
+            payment = session.scalars(select(Invoice)).one()
         assert (payment.customer, payment.amount_paid) == ("cus_e2e", 120000)
         assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()["ready"] is True
     finally:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from worker import samples
-from worker.db.models import Event, InvoicePayment
+from worker.db.models import Event, Invoice
 from worker.db.session import session_factory
 from worker.errors import RetryableError
 from worker.intake import parse_event, store_event
@@ -25,7 +25,9 @@ def event_row(database_url: str, event_id: str) -> Event:
         return session.get_one(Event, event_id)
 
 
-def test_invoice_paid_records_the_payment_and_marks_the_event_processed(database_url: str) -> None:
+def test_invoice_paid_records_the_payment_and_marks_the_event_processed(
+    database_url: str, runtime
+) -> None:
     evt = samples.invoice_paid_event(
         customer="cus_rec",
         amount_paid=4900,
@@ -36,12 +38,12 @@ def test_invoice_paid_records_the_payment_and_marks_the_event_processed(database
     )
     event_id = stored(database_url, evt)
 
-    assert process_event(session_factory(database_url), event_id) == "processed"
+    assert process_event(session_factory(database_url), event_id, runtime=runtime) == "processed"
 
     with session_factory(database_url)() as session:
-        [payment] = session.scalars(select(InvoicePayment)).all()
+        [payment] = session.scalars(select(Invoice)).all()
     invoice = evt["data"]["object"]
-    assert payment.invoice_id == invoice["id"]
+    assert payment.id == invoice["id"]
     assert (payment.customer, payment.number) == ("cus_rec", "A1B2-0042")
     assert (payment.amount_paid, payment.currency) == (4900, "eur")
     assert payment.paid_at.isoformat() == "2025-04-25T09:00:00+00:00"
@@ -51,40 +53,44 @@ def test_invoice_paid_records_the_payment_and_marks_the_event_processed(database
     assert row.processed_at is not None
 
 
-def test_a_second_run_of_a_processed_event_does_nothing(database_url: str) -> None:
+def test_a_second_run_of_a_processed_event_does_nothing(database_url: str, runtime) -> None:
     event_id = stored(database_url, samples.invoice_paid_event())
     sessions = session_factory(database_url)
-    assert process_event(sessions, event_id) == "processed"
-    assert process_event(sessions, event_id) == "processed"
+    assert process_event(sessions, event_id, runtime=runtime) == "processed"
+    assert process_event(sessions, event_id, runtime=runtime) == "processed"
     assert event_row(database_url, event_id).attempts == 1
 
 
-def test_a_type_without_handler_is_recorded_as_ignored_not_failed(database_url: str) -> None:
+def test_a_type_without_handler_is_recorded_as_ignored_not_failed(
+    database_url: str, runtime
+) -> None:
     event_id = stored(
         database_url, samples.event("customer.tax_id.created", {"id": "txi_1", "object": "tax_id"})
     )
-    assert process_event(session_factory(database_url), event_id) == "ignored"
+    assert process_event(session_factory(database_url), event_id, runtime=runtime) == "ignored"
     row = event_row(database_url, event_id)
     assert (row.status, row.last_error) == ("ignored", None)
 
 
-def test_a_handler_error_parks_the_event_as_failed_with_its_reason(database_url: str) -> None:
+def test_a_handler_error_parks_the_event_as_failed_with_its_reason(
+    database_url: str, runtime
+) -> None:
     evt = samples.invoice_paid_event()
     del evt["data"]["object"]["status_transitions"]
     event_id = stored(database_url, evt)
 
-    assert process_event(session_factory(database_url), event_id) == "failed"
+    assert process_event(session_factory(database_url), event_id, runtime=runtime) == "failed"
 
     row = event_row(database_url, event_id)
     assert row.status == "failed"
     assert row.last_error.startswith("MalformedPayload: invoice.paid without")
     assert "Traceback" in row.last_traceback
     with session_factory(database_url)() as session:
-        assert session.scalars(select(InvoicePayment)).all() == []
+        assert session.scalars(select(Invoice)).all() == []
 
 
 def test_a_retryable_error_keeps_the_event_received_until_the_last_attempt(
-    database_url: str,
+    database_url: str, runtime
 ) -> None:
     def flaky(_ctx: Any, _obj: dict[str, Any]) -> None:
         raise RetryableError("Stripe answered 503")
@@ -92,7 +98,13 @@ def test_a_retryable_error_keeps_the_event_received_until_the_last_attempt(
     event_id = stored(database_url, samples.invoice_paid_event())
     sessions = session_factory(database_url)
     with pytest.raises(RetryableError):
-        process_event(sessions, event_id, last_attempt=False, handlers={"invoice.paid": flaky})
+        process_event(
+            sessions,
+            event_id,
+            runtime=runtime,
+            last_attempt=False,
+            handlers={"invoice.paid": flaky},
+        )
     row = event_row(database_url, event_id)
     assert (row.status, row.attempts) == ("received", 1)
     assert "Stripe answered 503" in row.last_error
@@ -105,11 +117,11 @@ def test_a_retryable_error_keeps_the_event_received_until_the_last_attempt(
     assert (row.status, row.attempts) == ("failed", 2)
 
 
-def test_a_failed_event_is_not_run_again_by_a_late_doorbell(database_url: str) -> None:
+def test_a_failed_event_is_not_run_again_by_a_late_doorbell(database_url: str, runtime) -> None:
     evt = samples.invoice_paid_event()
     del evt["data"]["object"]["customer"]
     event_id = stored(database_url, evt)
     sessions = session_factory(database_url)
-    assert process_event(sessions, event_id) == "failed"
-    assert process_event(sessions, event_id) == "failed"
+    assert process_event(sessions, event_id, runtime=runtime) == "failed"
+    assert process_event(sessions, event_id, runtime=runtime) == "failed"
     assert event_row(database_url, event_id).attempts == 1

@@ -82,17 +82,185 @@ class Event(Base):
     )
 
 
-class InvoicePayment(Base):
-    """A paid invoice as `invoice.paid` reported it: what the policy engine decides refunds on."""
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    TERMINATED = "terminated"
 
-    __tablename__ = "invoice_payments"
 
-    invoice_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+class Customer(Base):
+    """A Stripe customer we know; its row is the per-customer lock every handler takes."""
+
+    __tablename__ = "customers"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    account_status: Mapped[str] = mapped_column(String(16), default=AccountStatus.ACTIVE)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Product(Base):
+    """A product and its metadata `category` (plan, addon, usage, pass_through), if set."""
+
+    __tablename__ = "products"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    category: Mapped[str | None] = mapped_column(String(32))
+
+
+class Price(Base):
+    """The catalog facts a line's category fallback and a plan's daily rate come from."""
+
+    __tablename__ = "prices"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    product_id: Mapped[str | None] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(16))  # recurring | one_time
+    usage_type: Mapped[str | None] = mapped_column(String(16))  # licensed | metered
+    interval: Mapped[str | None] = mapped_column(String(8))
+    interval_count: Mapped[int] = mapped_column(Integer, default=1)
+    unit_amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class Invoice(Base):
+    """A Stripe invoice and its payment: what a refund is decided on and issued against."""
+
+    __tablename__ = "invoices"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
     customer: Mapped[str] = mapped_column(String(255), index=True)
     number: Mapped[str | None] = mapped_column(String(255), index=True)
-    amount_paid: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32))
     currency: Mapped[str] = mapped_column(String(3))
-    paid_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    amount_paid: Mapped[int] = mapped_column(BigInteger)
+    # What Stripe last reported refunded on the charge (charge.refunded); refunds rows add up too.
+    amount_refunded_reported: Mapped[int] = mapped_column(BigInteger, default=0)
     billing_reason: Mapped[str | None] = mapped_column(String(64))
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    subscription_id: Mapped[str | None] = mapped_column(String(255))
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    state_created: Mapped[datetime] = mapped_column(UTCDateTime())  # event.created of this state
     event_id: Mapped[str] = mapped_column(String(255))
-    raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(String(255), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    interval: Mapped[str | None] = mapped_column(String(8))
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    price_id: Mapped[str | None] = mapped_column(String(255))
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    consumed: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Refund(Base):
+    """Every refund on a payment we know of: ours, and those made by hand in the Dashboard."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(String(64))  # ours, else a manual refund
+    created: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RefundRequestStatus(StrEnum):
+    REVIEW = "review"  # waiting for a person (refunds approve / reject)
+    APPROVED = "approved"  # decided; the refund is being issued
+    REFUNDED = "refunded"
+    DENIED = "denied"
+    REJECTED = "rejected"  # a reviewer said no
+    FAILED = "failed"  # Stripe refused the refund
+
+
+class RefundRequest(Base):
+    __tablename__ = "refund_requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer: Mapped[str] = mapped_column(String(255), index=True)
+    invoice_id: Mapped[str] = mapped_column(String(255), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    line_ids: Mapped[list[str] | None] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    proposed_amount: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int | None] = mapped_column(BigInteger)  # what was (or will be) refunded
+    currency: Mapped[str] = mapped_column(String(3))
+    policy: Mapped[str] = mapped_column(String(64))
+    policy_version: Mapped[str | None] = mapped_column(String(32))
+    clauses: Mapped[list[str]] = mapped_column(JSON)
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON)
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    refund_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Subscription(Base):
+    """The newest subscription state we have seen (by event.created); older states are ignored."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    customer: Mapped[str] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    current_period_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    pause_collection: Mapped[str | None] = mapped_column(String(32))
+    state_created: Mapped[datetime] = mapped_column(UTCDateTime())
+    event_id: Mapped[str] = mapped_column(String(255))
+
+
+class Dispute(Base):
+    __tablename__ = "disputes"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    customer: Mapped[str | None] = mapped_column(String(255), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # suspend | reinstate | terminate | record, and the clause that decided it
+    action: Mapped[str | None] = mapped_column(String(16))
+    clause: Mapped[str | None] = mapped_column(String(32))
+    funds_withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    state_created: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class StripeCall(Base):
+    """The audit trail of every mutating Stripe call, and our own guard against doing it twice."""
+
+    __tablename__ = "stripe_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    method: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(String(255))
+    idempotency_key: Mapped[str] = mapped_column(String(255), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | error
+    result_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    event_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(64), index=True)

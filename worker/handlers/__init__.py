@@ -3,26 +3,60 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from worker.handlers import invoices
+from worker.policy import Policy
+from worker.stripe_gateway import StripeGateway
 
 
-@dataclass(frozen=True)
+@dataclass
 class HandlerContext:
-    """What a handler may use: the session of its unit of work, and the event being handled."""
+    """What a handler may use: its unit of work's session, the event, Stripe, the policy."""
 
     session: Session
     event_id: str
     event_type: str
+    event_created: datetime
+    stripe: StripeGateway
+    policy: Policy
+    previous_attributes: dict[str, Any] = field(default_factory=dict)
+    # The idempotency key of the API request that caused the event, if any: ours start "bw:".
+    request_key: str | None = None
 
 
 Handler = Callable[[HandlerContext, dict[str, Any]], None]
 
-# An explicit table, so a reader sees every event type the worker acts on in one place.
-HANDLERS: dict[str, Handler] = {
-    "invoice.paid": invoices.record_invoice_paid,
-}
+
+def _registry() -> dict[str, Handler]:
+    from worker.handlers import catalog, customers, disputes, invoices, refunds, subscriptions
+
+    # An explicit table, so a reader sees every event type the worker acts on in one place.
+    return {
+        "customer.created": customers.record_customer,
+        "customer.updated": customers.record_customer,
+        "product.created": catalog.record_product,
+        "product.updated": catalog.record_product,
+        "price.created": catalog.record_price,
+        "price.updated": catalog.record_price,
+        "invoice.paid": invoices.record_invoice,
+        "invoice.payment_failed": invoices.record_invoice,
+        "invoice.voided": invoices.record_invoice,
+        "customer.subscription.created": subscriptions.record_subscription,
+        "customer.subscription.updated": subscriptions.record_subscription,
+        "customer.subscription.deleted": subscriptions.record_subscription,
+        "charge.dispute.created": disputes.dispute_opened,
+        "charge.dispute.closed": disputes.dispute_closed,
+        "charge.dispute.funds_withdrawn": disputes.record_dispute_event,
+        "charge.dispute.funds_reinstated": disputes.record_dispute_event,
+        "charge.dispute.updated": disputes.record_dispute_event,
+        "charge.refunded": refunds.record_charge_refunds,
+        "refund.created": refunds.record_refund,
+        "refund.updated": refunds.record_refund,
+    }
+
+
+HANDLERS: dict[str, Handler] = _registry()

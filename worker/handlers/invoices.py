@@ -1,35 +1,111 @@
-"""Invoice events: record what the policy engine later decides refunds on."""
+"""Invoice events: keep each invoice, its payment and its lines, as the policy engine needs them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from worker.db.models import InvoicePayment
+from sqlalchemy import delete
+
+from worker.db.models import Invoice, InvoiceLine
 from worker.errors import MalformedPayload
+from worker.handlers.catalog import category_of, price_info
+from worker.handlers.customers import lock_customer
+from worker.handlers.stripe_fields import ref_id, utc
 
 if TYPE_CHECKING:
     from worker.handlers import HandlerContext
 
 
-def record_invoice_paid(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
-    """`invoice.paid`: keep the payment (customer, number, amount, currency, paid_at, reason)."""
-    customer = invoice.get("customer")
-    if isinstance(customer, dict):
-        customer = customer.get("id")
+def record_invoice(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
+    """`invoice.paid`, `invoice.payment_failed`, `invoice.voided`: the newest state wins."""
+    customer_id = ref_id(invoice.get("customer"))
+    if not invoice.get("id") or not customer_id:
+        raise MalformedPayload(f"{ctx.event_type} without invoice id or customer")
+    lock_customer(ctx, customer_id)
+    stored = ctx.session.get(Invoice, invoice["id"])
+    if stored is not None and stored.state_created > ctx.event_created:
+        return  # an older state delivered late: keep the newer one
     paid_at = (invoice.get("status_transitions") or {}).get("paid_at")
-    if not invoice.get("id") or not customer or not isinstance(paid_at, int):
-        raise MalformedPayload("invoice.paid without id, customer or status_transitions.paid_at")
+    if ctx.event_type == "invoice.paid" and not isinstance(paid_at, int):
+        raise MalformedPayload("invoice.paid without status_transitions.paid_at")
+    payment_intent, charge = _payment(ctx, invoice, stored)
     ctx.session.merge(
-        InvoicePayment(
-            invoice_id=invoice["id"],
-            customer=customer,
+        Invoice(
+            id=invoice["id"],
+            customer=customer_id,
             number=invoice.get("number"),
-            amount_paid=int(invoice.get("amount_paid") or 0),
+            status=invoice.get("status") or ctx.event_type.removeprefix("invoice."),
             currency=str(invoice.get("currency") or "").lower(),
-            paid_at=datetime.fromtimestamp(paid_at, UTC),
+            amount_paid=int(invoice.get("amount_paid") or 0),
+            amount_refunded_reported=stored.amount_refunded_reported if stored else 0,
             billing_reason=invoice.get("billing_reason"),
+            paid_at=utc(paid_at),
+            subscription_id=_subscription_of(invoice),
+            payment_intent_id=payment_intent,
+            charge_id=charge,
+            customer_email=invoice.get("customer_email"),
+            state_created=ctx.event_created,
             event_id=ctx.event_id,
-            raw=invoice,
         )
     )
+    _replace_lines(ctx, invoice)
+
+
+def _replace_lines(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
+    listing = invoice.get("lines") or {}
+    lines = listing.get("data") or []
+    if listing.get("has_more"):
+        lines = ctx.stripe.invoice_lines(invoice["id"])
+    ctx.session.execute(delete(InvoiceLine).where(InvoiceLine.invoice_id == invoice["id"]))
+    for position, line in enumerate(lines):
+        price_id = _price_of(line)
+        price, product = price_info(ctx, price_id) if price_id else (None, None)
+        period = line.get("period") or {}
+        metadata = line.get("metadata") or {}
+        ctx.session.add(
+            InvoiceLine(
+                id=line["id"],
+                invoice_id=invoice["id"],
+                position=position,
+                category=category_of(price, product),
+                amount=int(line.get("amount") or 0),
+                interval=price.interval if price and price.interval in ("month", "year") else None,
+                period_start=utc(period.get("start")) or ctx.event_created,
+                period_end=utc(period.get("end")) or ctx.event_created,
+                price_id=price_id,
+                quantity=line.get("quantity"),
+                # An add-on counts as used once the product records consumption on its line.
+                consumed=str(metadata.get("consumed", "")).lower() in ("true", "1", "yes"),
+                description=line.get("description"),
+            )
+        )
+
+
+def _payment(
+    ctx: HandlerContext, invoice: dict[str, Any], stored: Invoice | None
+) -> tuple[str | None, str | None]:
+    """The payment a refund goes to: from the payload (older API versions, or expanded
+    `payments`), else what we stored before, else fetched from Stripe once, when paid."""
+    payment_intent, charge = ref_id(invoice.get("payment_intent")), ref_id(invoice.get("charge"))
+    for entry in (invoice.get("payments") or {}).get("data") or []:
+        payment = entry.get("payment") or {}
+        payment_intent = payment_intent or ref_id(payment.get("payment_intent"))
+        charge = charge or ref_id(payment.get("charge"))
+    if payment_intent or charge:
+        return payment_intent, charge
+    if stored is not None and (stored.payment_intent_id or stored.charge_id):
+        return stored.payment_intent_id, stored.charge_id
+    if invoice.get("status") != "paid" or not invoice.get("amount_paid"):
+        return None, None
+    payment = ctx.stripe.invoice_payment(invoice["id"]) or {}
+    return ref_id(payment.get("payment_intent")), ref_id(payment.get("charge"))
+
+
+def _price_of(line: dict[str, Any]) -> str | None:
+    details = (line.get("pricing") or {}).get("price_details") or {}
+    return ref_id(details.get("price")) or ref_id(line.get("price"))
+
+
+def _subscription_of(invoice: dict[str, Any]) -> str | None:
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return ref_id(details.get("subscription")) or ref_id(invoice.get("subscription"))

@@ -1,0 +1,100 @@
+"""A small driver for handler and command tests: store events as the receiver would, process
+them as the task would, with a Stripe client whose requests to stripe-mock are recorded."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from stripe_recorder import RecordingHTTPClient, recording_client
+
+from worker import samples
+from worker.config import Settings
+from worker.db.models import StripeCall
+from worker.intake import parse_event, store_event
+from worker.policy import load_policy
+from worker.processing import process_event
+from worker.runtime import Runtime
+
+DAY = 86400
+
+
+@dataclass
+class BillingWorld:
+    runtime: Runtime
+    stripe: RecordingHTTPClient
+
+    @classmethod
+    def create(cls, settings: Settings, stripe_base: str) -> BillingWorld:
+        from worker.db.session import session_factory
+
+        client, recorder = recording_client(stripe_base)
+        runtime = Runtime(
+            settings=settings,
+            sessions=session_factory(settings.effective_database_url),
+            stripe=client,
+            policy=load_policy(settings.billing_policy),
+        )
+        return cls(runtime, recorder)
+
+    def deliver(
+        self,
+        event_type: str,
+        obj: dict[str, Any],
+        *,
+        created: int | None = None,
+        previous: dict[str, Any] | None = None,
+        request_key: str | None = None,
+        statuses: tuple[str, ...] = ("received",),
+    ) -> tuple[str, str]:
+        evt = samples.event(event_type, obj, created=created)
+        if previous is not None:
+            evt["data"]["previous_attributes"] = previous
+        if request_key is not None:
+            evt["request"] = {"id": "req_test", "idempotency_key": request_key}
+        store_event(self.runtime.sessions, parse_event(samples.body(evt)))
+        status = process_event(
+            self.runtime.sessions, evt["id"], runtime=self.runtime, statuses=statuses
+        )
+        return evt["id"], status
+
+    def replay(self, event_id: str) -> str:
+        return process_event(
+            self.runtime.sessions,
+            event_id,
+            runtime=self.runtime,
+            statuses=("processed", "failed", "ignored", "received"),
+        )
+
+    def customer(self, customer_id: str, email: str) -> None:
+        self.deliver(
+            "customer.created",
+            {"id": customer_id, "object": "customer", "email": email, "metadata": {}},
+        )
+
+    def catalog(self, *prices: tuple[str, str | None, int, str | None, str]) -> dict[str, Any]:
+        """(price id, product category, unit amount, interval, usage_type) → price objects."""
+        made = {}
+        for price_id, category, unit_amount, interval, usage_type in prices:
+            product_id = f"prod_for_{price_id}"
+            self.deliver("product.created", samples.product(product_id, category))
+            price = samples.price(
+                price_id, product_id, unit_amount, interval=interval, usage_type=usage_type
+            )
+            self.deliver("price.created", price)
+            made[price_id] = price
+        return made
+
+    def audit(self) -> list[StripeCall]:
+        with self.runtime.sessions() as session:
+            return list(session.scalars(select(StripeCall).order_by(StripeCall.id)))
+
+    def one(self, model: Any, key: str) -> Any:
+        with self.runtime.sessions() as session:
+            return session.get_one(model, key)
+
+
+def days_ago(days: float) -> int:
+    return int(time.time() - days * DAY)

@@ -1,0 +1,136 @@
+"""`billing-worker refunds`: request, review and list refunds under the billing policy."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import click
+
+from worker.errors import BillingWorkerError
+from worker.refund_requests import approve, list_requests, reject, request_refund
+from worker.runtime import default_runtime
+
+STATUSES = ["review", "approved", "refunded", "denied", "rejected", "failed"]
+
+
+def show(request: dict[str, Any], fmt: str, duplicate: bool = False) -> None:
+    if fmt == "json":
+        click.echo(json.dumps({**request, "duplicate": duplicate}, indent=2))
+        return
+    if duplicate:
+        click.echo(f"already requested: {request['id']} covers this invoice")
+    amount = request["amount"] if request["amount"] is not None else request["proposed_amount"]
+    click.echo(
+        f"{request['id']} {request['status']}: {request['outcome']} {amount} "
+        f"{request['currency']} on {request['invoice']} "
+        f"({request['policy']} {request['policy_version'] or ''}; {', '.join(request['clauses'])})"
+    )
+    for line in request["lines"]:
+        click.echo(f"  {line['id']}: {line['outcome']} {line['amount']} - {line['explanation']}")
+    if request["refund_id"]:
+        credit = request["expected_credit"] or {}
+        click.echo(
+            f"  refund {request['refund_id']}; expected credit "
+            f"{credit.get('from')} to {credit.get('to')}"
+        )
+    if request["error"]:
+        click.echo(f"  error: {request['error']}")
+
+
+def fail(exc: BillingWorkerError) -> None:
+    raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+def refunds() -> None:
+    """Refund requests decided by the billing policy."""
+
+
+@refunds.command("request")
+@click.option("--customer", required=True, help="customer id (cus_...) or account email")
+@click.option("--invoice", help="invoice id (in_...) or number")
+@click.option("--purchase-date", type=click.DateTime(["%Y-%m-%d"]), help="date paid (UTC)")
+@click.option(
+    "--reason", required=True, type=click.Choice(["requested_by_customer", "technical_issue"])
+)
+@click.option("--note", help="what the customer said")
+@click.option("--line", "lines", multiple=True, help="limit the request to these invoice lines")
+@click.option(
+    "--support-override",
+    is_flag=True,
+    help="support asks to decide outside the window (DMLY D2.override)",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def request_command(
+    customer: str,
+    invoice: str | None,
+    purchase_date: Any,
+    reason: str,
+    note: str | None,
+    lines: tuple[str, ...],
+    support_override: bool,
+    fmt: str,
+) -> None:
+    """Decide a refund request; refund at once if the policy approves."""
+    if (invoice is None) == (purchase_date is None):
+        raise click.UsageError("give exactly one of --invoice and --purchase-date")
+    day: date | None = purchase_date.date() if purchase_date else None
+    try:
+        result = request_refund(
+            default_runtime(),
+            customer=customer,
+            invoice=invoice,
+            purchase_date=day,
+            reason=reason,
+            note=note,
+            line_ids=list(lines) or None,
+            support_override=support_override,
+        )
+    except BillingWorkerError as exc:
+        fail(exc)
+    show(result.request, fmt, result.duplicate)
+
+
+@refunds.command("approve")
+@click.argument("request_id")
+@click.option("--amount", type=click.IntRange(min=1), help="minor units; default: the proposal")
+@click.option("--by", required=True, help="who approves")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def approve_command(request_id: str, amount: int | None, by: str, fmt: str) -> None:
+    """Approve a request waiting for review, and refund it."""
+    try:
+        show(approve(default_runtime(), request_id, by=by, amount=amount), fmt)
+    except BillingWorkerError as exc:
+        fail(exc)
+
+
+@refunds.command("reject")
+@click.argument("request_id")
+@click.option("--why", required=True)
+@click.option("--by", required=True, help="who rejects")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def reject_command(request_id: str, why: str, by: str, fmt: str) -> None:
+    """Reject a request waiting for review."""
+    try:
+        show(reject(default_runtime(), request_id, by=by, why=why), fmt)
+    except BillingWorkerError as exc:
+        fail(exc)
+
+
+@refunds.command("list")
+@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def list_command(status: str | None, fmt: str) -> None:
+    """Refund requests, oldest first."""
+    rows = list_requests(default_runtime(), status)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        amount = row["amount"] if row["amount"] is not None else row["proposed_amount"]
+        click.echo(
+            f"{row['id']}  {row['status']:<9} {amount:>10} {row['currency']}  "
+            f"{row['customer']}  {row['invoice']}  {','.join(row['clauses'])}"
+        )

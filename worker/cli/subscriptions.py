@@ -1,0 +1,51 @@
+"""`billing-worker subscriptions`: plan and add-on changes and cancellation, as the policy says."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from worker.errors import BillingWorkerError
+from worker.runtime import default_runtime
+from worker.subscription_commands import cancel_subscription, change_subscription
+
+
+@click.group()
+def subscriptions() -> None:
+    """Change or cancel a subscription with the policy's proration."""
+
+
+@subscriptions.command("change")
+@click.argument("subscription_id")
+@click.option("--price", help="switch the plan to this price")
+@click.option("--addon", "addon_item", help="the add-on's subscription item (si_...)")
+@click.option("--quantity", type=click.IntRange(min=0), help="the add-on's new quantity")
+def change_command(
+    subscription_id: str, price: str | None, addon_item: str | None, quantity: int | None
+) -> None:
+    """Change the plan (--price) or an add-on's quantity (--addon ITEM --quantity N)."""
+    if (price is None) == (addon_item is None) or (addon_item is None) != (quantity is None):
+        raise click.UsageError("give --price, or --addon with --quantity")
+    try:
+        result = change_subscription(
+            default_runtime(),
+            subscription_id,
+            price=price,
+            addon_item=addon_item,
+            quantity=quantity,
+        )
+    except BillingWorkerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(result, indent=2))
+
+
+@subscriptions.command("cancel")
+@click.argument("subscription_id")
+def cancel_command(subscription_id: str) -> None:
+    """Cancel at the end of the current period."""
+    try:
+        result = cancel_subscription(default_runtime(), subscription_id)
+    except BillingWorkerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(result, indent=2))

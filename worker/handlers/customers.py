@@ -1,0 +1,56 @@
+"""Customers: the per-customer lock, and the email a refund request may name."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from worker.db.models import AccountStatus, Customer
+from worker.errors import UnknownCustomer
+
+if TYPE_CHECKING:
+    from worker.handlers import HandlerContext
+
+
+def lock_customer(ctx: HandlerContext, customer_id: str) -> Customer:
+    """Take the customer's row lock for this transaction, learning the customer from Stripe once.
+
+    Handlers for one customer never run at the same time: the lock is `SELECT … FOR UPDATE`
+    on PostgreSQL (across processes and hosts); SQLite serialises every write transaction.
+    """
+    customer = ctx.session.scalar(
+        select(Customer).where(Customer.id == customer_id).with_for_update()
+    )
+    if customer is not None:
+        return customer
+    found = ctx.stripe.customer(customer_id)
+    if found is None or found.get("deleted"):
+        raise UnknownCustomer(
+            f"unknown customer {customer_id}: not in our records and Stripe has no such customer"
+        )
+    _insert_if_missing(ctx, customer_id, found.get("email"))
+    return ctx.session.scalars(
+        select(Customer).where(Customer.id == customer_id).with_for_update()
+    ).one()
+
+
+def _insert_if_missing(ctx: HandlerContext, customer_id: str, email: str | None) -> None:
+    # Two workers may meet the same new customer at once: the second insert is a no-op.
+    dialect = ctx.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    ctx.session.execute(
+        insert(Customer)
+        .values(id=customer_id, email=email, account_status=AccountStatus.ACTIVE)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+def record_customer(ctx: HandlerContext, customer: dict[str, Any]) -> None:
+    """`customer.created` / `customer.updated`: keep the email a refund request may name."""
+    _insert_if_missing(ctx, customer["id"], customer.get("email"))
+    row = ctx.session.scalars(
+        select(Customer).where(Customer.id == customer["id"]).with_for_update()
+    ).one()
+    row.email = customer.get("email") or row.email

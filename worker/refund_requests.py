@@ -1,0 +1,399 @@
+"""Refund requests: find the payment, ask the policy, and refund exactly once.
+
+A request is decided when it is received (its `received_at` is the request time of the spec),
+stored with its decision, and — when approved — refunded with an idempotency key derived from
+the request id, so a second submission or a replay never refunds twice.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from worker.db.models import (
+    Customer,
+    Dispute,
+    Invoice,
+    InvoiceLine,
+    Refund,
+    RefundRequest,
+    RefundRequestStatus,
+    utcnow,
+)
+from worker.errors import BillingWorkerError, FinalError, RetryableError
+from worker.policy import Facts, decide
+from worker.policy import Invoice as InvoiceFacts
+from worker.policy import InvoiceLine as LineFacts
+from worker.policy import RefundRequest as RequestFacts
+from worker.runtime import Runtime
+from worker.stripe_gateway import StripeGateway
+
+STATUS_OF_OUTCOME = {
+    "approve": RefundRequestStatus.APPROVED,
+    "review": RefundRequestStatus.REVIEW,
+    "deny": RefundRequestStatus.DENIED,
+}
+# A request in one of these states already covers its lines: a second one is a duplicate.
+OPEN_OR_DONE = (
+    RefundRequestStatus.REVIEW,
+    RefundRequestStatus.APPROVED,
+    RefundRequestStatus.REFUNDED,
+)
+DISPUTE_SETTLED_FOR_MERCHANT = ("won", "warning_closed")
+
+
+class RequestError(BillingWorkerError):
+    """A request that cannot be decided as given; the message lists what would match."""
+
+
+@dataclass(frozen=True)
+class RequestResult:
+    request: dict[str, Any]
+    duplicate: bool = False
+
+
+def request_refund(
+    runtime: Runtime,
+    *,
+    customer: str,
+    reason: str,
+    invoice: str | None = None,
+    purchase_date: date | None = None,
+    note: str | None = None,
+    line_ids: list[str] | None = None,
+    support_override: bool = False,
+    received_at: datetime | None = None,
+) -> RequestResult:
+    """Decide a customer's request (M5.request / D5.request) and refund it if approved."""
+    received_at = received_at or utcnow()
+    with runtime.sessions.begin() as session:
+        found = find_customer(session, customer)
+        paid = find_invoice(session, found.id, invoice, purchase_date)
+        if line_ids is not None:
+            _check_lines(session, paid, line_ids)
+        existing = _covering_request(session, paid.id, line_ids)
+        if existing is not None:
+            return RequestResult(summary(existing), duplicate=True)
+        if refundable_remainder(session, paid) == 0:
+            raise RequestError(
+                f"invoice {paid.number or paid.id} is already refunded in full "
+                f"({amount_refunded(session, paid)} of {paid.amount_paid} {paid.currency})"
+            )
+        facts = invoice_facts(
+            session,
+            paid,
+            runtime.policy.name,
+            RequestFacts(
+                received_at=received_at,
+                reason=reason,  # type: ignore[arg-type]
+                line_ids=tuple(line_ids) if line_ids is not None else None,
+                support_override=support_override,
+            ),
+        )
+        decision = decide(facts, runtime.policy)
+        row = RefundRequest(
+            id="rr_" + secrets.token_hex(8),
+            customer=found.id,
+            invoice_id=paid.id,
+            reason=reason,
+            note=note,
+            line_ids=line_ids,
+            received_at=received_at,
+            status=STATUS_OF_OUTCOME[decision.outcome],
+            outcome=decision.outcome,
+            proposed_amount=decision.amount,
+            amount=decision.amount if decision.outcome == "approve" else None,
+            currency=decision.currency,
+            policy=decision.policy,
+            policy_version=decision.policy_version,
+            clauses=list(decision.clauses),
+            decision=decision.to_json(),
+        )
+        session.add(row)
+        request_id = row.id
+    if row.status == RefundRequestStatus.APPROVED:
+        issue_refund(runtime, request_id)
+    return RequestResult(get_request(runtime, request_id))
+
+
+def approve(runtime: Runtime, request_id: str, *, by: str, amount: int | None = None) -> dict:
+    """A reviewer approves a `review` request, optionally with another amount (capped)."""
+    with runtime.sessions.begin() as session:
+        row = _request_for_update(session, request_id)
+        if row.status == RefundRequestStatus.REVIEW:
+            paid = session.get_one(Invoice, row.invoice_id)
+            remainder = refundable_remainder(session, paid)
+            chosen = row.proposed_amount if amount is None else amount
+            if chosen <= 0:
+                raise RequestError(f"amount must be above 0, got {chosen}")
+            if chosen > remainder:
+                raise RequestError(
+                    f"amount {chosen} is more than the {remainder} {paid.currency} "
+                    f"still refundable on invoice {paid.number or paid.id}"
+                )
+            row.status, row.amount = RefundRequestStatus.APPROVED, chosen
+            row.decided_by, row.decided_at = by, utcnow()
+        elif row.status != RefundRequestStatus.APPROVED:  # approved: a retry of the refund
+            raise RequestError(f"request {request_id} is {row.status}, not waiting for review")
+    issue_refund(runtime, request_id)
+    return get_request(runtime, request_id)
+
+
+def reject(runtime: Runtime, request_id: str, *, by: str, why: str) -> dict:
+    with runtime.sessions.begin() as session:
+        row = _request_for_update(session, request_id)
+        if row.status != RefundRequestStatus.REVIEW:
+            raise RequestError(f"request {request_id} is {row.status}, not waiting for review")
+        row.status = RefundRequestStatus.REJECTED
+        row.decided_by, row.decided_at, row.decision_note = by, utcnow(), why
+        return summary(row)
+
+
+def issue_refund(runtime: Runtime, request_id: str) -> None:
+    """Refund an approved request once: our audit row, then Stripe's key, guard the effect."""
+    with runtime.sessions.begin() as session:
+        row = _request_for_update(session, request_id)
+        if row.status != RefundRequestStatus.APPROVED or not row.amount:
+            return
+        session.scalar(select(Customer).where(Customer.id == row.customer).with_for_update())
+        paid = session.get_one(Invoice, row.invoice_id)
+        stripe = StripeGateway(runtime.stripe, session, row.id, request_id=row.id)
+        try:
+            if not (paid.payment_intent_id or paid.charge_id):
+                raise FinalError(f"invoice {paid.number or paid.id} has no payment to refund")
+            refund_id = stripe.refund(
+                payment_intent=paid.payment_intent_id,
+                charge=paid.charge_id,
+                amount=row.amount,
+                metadata={
+                    "refund_request_id": row.id,
+                    "policy": row.policy,
+                    "policy_version": row.policy_version or "",
+                    "clauses": ",".join(row.clauses),
+                },
+            )
+        except RetryableError as exc:
+            row.error = f"{exc} (run `billing-worker refunds approve {row.id}` to retry)"
+            session.add_all(stripe.failed_calls)
+            return
+        except FinalError as exc:
+            row.status, row.error = RefundRequestStatus.FAILED, str(exc)
+            session.add_all(stripe.failed_calls)
+            return
+        row.status, row.refund_id, row.error = RefundRequestStatus.REFUNDED, refund_id, None
+        if refund_id and session.get(Refund, refund_id) is None:
+            session.add(
+                Refund(
+                    id=refund_id,
+                    charge_id=paid.charge_id,
+                    payment_intent_id=paid.payment_intent_id,
+                    amount=row.amount,
+                    currency=row.currency,
+                    status="pending",
+                    request_id=row.id,
+                    created=utcnow(),
+                )
+            )
+
+
+def find_customer(session: Session, ref: str) -> Customer:
+    """By Stripe id or account email; an unknown one lists a few we do know."""
+    ref = ref.strip()
+    query = select(Customer).where(
+        or_(Customer.id == ref, func.lower(Customer.email) == ref.lower())
+    )
+    matches = list(session.scalars(query.with_for_update()))
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise RequestError(
+            f"{ref} names several customers: {', '.join(c.id for c in matches)}; give the id"
+        )
+    known = session.scalars(select(Customer).order_by(Customer.id).limit(10)).all()
+    listing = ", ".join(f"{c.id} <{c.email or 'no email'}>" for c in known) or "none yet"
+    raise RequestError(f"unknown customer {ref}; known customers include: {listing}")
+
+
+def find_invoice(
+    session: Session, customer_id: str, ref: str | None, purchase_date: date | None
+) -> Invoice:
+    """The paid invoice a request names, by id or number, or by the date it was paid (UTC)."""
+    paid = list(
+        session.scalars(
+            select(Invoice)
+            .where(Invoice.customer == customer_id, Invoice.status == "paid")
+            .order_by(Invoice.paid_at)
+        )
+    )
+    if ref is not None:
+        matches = [i for i in paid if ref in (i.id, i.number)]
+        wanted = f"invoice {ref}"
+    elif purchase_date is not None:
+        matches = [i for i in paid if i.paid_at and i.paid_at.date() == purchase_date]
+        wanted = f"a payment on {purchase_date.isoformat()}"
+    else:
+        raise RequestError("name the invoice (--invoice) or the date of purchase (--purchase-date)")
+    if len(matches) == 1:
+        return matches[0]
+    candidates = "; ".join(_describe(i) for i in (matches or paid)) or "none"
+    if matches:
+        raise RequestError(f"{wanted} matches several paid invoices: {candidates}")
+    raise RequestError(f"{wanted} matches no paid invoice of {customer_id}; paid: {candidates}")
+
+
+def invoice_facts(session: Session, paid: Invoice, policy: str, request: RequestFacts) -> Facts:
+    lines = session.scalars(
+        select(InvoiceLine).where(InvoiceLine.invoice_id == paid.id).order_by(InvoiceLine.position)
+    ).all()
+    return Facts(
+        policy=policy,
+        request=request,
+        invoice=InvoiceFacts(
+            id=paid.id,
+            number=paid.number,
+            customer=paid.customer,
+            currency=paid.currency,
+            billing_reason=paid.billing_reason or "manual",
+            paid_at=paid.paid_at or request.received_at,
+            amount_paid=paid.amount_paid,
+            amount_refunded=min(paid.amount_paid, amount_refunded(session, paid)),
+            disputed=is_disputed(session, paid),
+            lines=tuple(
+                LineFacts(
+                    id=line.id,
+                    category=line.category,  # type: ignore[arg-type]
+                    amount=max(0, line.amount),
+                    interval=line.interval,  # type: ignore[arg-type]
+                    period_start=line.period_start,
+                    period_end=line.period_end,
+                    consumed=line.consumed,
+                )
+                for line in lines
+            ),
+        ),
+    )
+
+
+def amount_refunded(session: Session, paid: Invoice) -> int:
+    """What is already refunded on the payment: our refunds and the Dashboard's alike."""
+    refs = _payment_refs(paid)
+    total = 0
+    if refs:
+        total = (
+            session.scalar(
+                select(func.coalesce(func.sum(Refund.amount), 0)).where(
+                    or_(Refund.charge_id.in_(refs), Refund.payment_intent_id.in_(refs)),
+                    Refund.status.in_(("succeeded", "pending", "requires_action")),
+                )
+            )
+            or 0
+        )
+    return max(int(total), paid.amount_refunded_reported)
+
+
+def refundable_remainder(session: Session, paid: Invoice) -> int:
+    return max(0, paid.amount_paid - amount_refunded(session, paid))
+
+
+def is_disputed(session: Session, paid: Invoice) -> bool:
+    refs = _payment_refs(paid)
+    if not refs:
+        return False
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Dispute)
+            .where(
+                or_(Dispute.charge_id.in_(refs), Dispute.payment_intent_id.in_(refs)),
+                Dispute.status.not_in(DISPUTE_SETTLED_FOR_MERCHANT),
+            )
+        )
+        > 0
+    )
+
+
+def get_request(runtime: Runtime, request_id: str) -> dict[str, Any]:
+    with runtime.sessions() as session:
+        row = session.get(RefundRequest, request_id)
+        if row is None:
+            raise RequestError(f"no refund request {request_id}")
+        return summary(row)
+
+
+def list_requests(runtime: Runtime, status: str | None = None) -> list[dict[str, Any]]:
+    query = select(RefundRequest).order_by(RefundRequest.received_at)
+    if status:
+        query = query.where(RefundRequest.status == status)
+    with runtime.sessions() as session:
+        return [summary(row) for row in session.scalars(query)]
+
+
+def summary(row: RefundRequest) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "status": row.status,
+        "customer": row.customer,
+        "invoice": row.invoice_id,
+        "reason": row.reason,
+        "received_at": row.received_at.isoformat(),
+        "outcome": row.outcome,
+        "proposed_amount": row.proposed_amount,
+        "amount": row.amount,
+        "currency": row.currency,
+        "policy": row.policy,
+        "policy_version": row.policy_version,
+        "clauses": row.clauses,
+        "lines": row.decision.get("lines", []),
+        "expected_credit": row.decision.get("expected_credit"),
+        "refund_id": row.refund_id,
+        "decided_by": row.decided_by,
+        "note": row.note,
+        "decision_note": row.decision_note,
+        "error": row.error,
+    }
+
+
+def _request_for_update(session: Session, request_id: str) -> RefundRequest:
+    row = session.get(RefundRequest, request_id, with_for_update=True)
+    if row is None:
+        raise RequestError(f"no refund request {request_id}")
+    return row
+
+
+def _covering_request(
+    session: Session, invoice_id: str, line_ids: list[str] | None
+) -> RefundRequest | None:
+    """An open or completed request on the same invoice and overlapping lines, if any."""
+    for row in session.scalars(
+        select(RefundRequest).where(
+            RefundRequest.invoice_id == invoice_id, RefundRequest.status.in_(OPEN_OR_DONE)
+        )
+    ):
+        if row.line_ids is None or line_ids is None or set(row.line_ids) & set(line_ids):
+            return row
+    return None
+
+
+def _check_lines(session: Session, paid: Invoice, line_ids: list[str]) -> None:
+    known = set(session.scalars(select(InvoiceLine.id).where(InvoiceLine.invoice_id == paid.id)))
+    unknown = [line for line in line_ids if line not in known]
+    if unknown:
+        raise RequestError(
+            f"lines {', '.join(unknown)} are not on invoice {paid.number or paid.id}; "
+            f"its lines: {', '.join(sorted(known))}"
+        )
+
+
+def _payment_refs(paid: Invoice) -> list[str]:
+    return [ref for ref in (paid.charge_id, paid.payment_intent_id) if ref]
+
+
+def _describe(invoice: Invoice) -> str:
+    when = invoice.paid_at.date().isoformat() if invoice.paid_at else "unpaid"
+    amount = f"{invoice.amount_paid} {invoice.currency}"
+    return f"{invoice.number or invoice.id} ({invoice.id}, paid {when}, {amount})"

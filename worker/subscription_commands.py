@@ -1,0 +1,126 @@
+"""Plan and add-on changes, and cancellation, made by us with the policy's proration."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import select
+
+from worker.db.models import Customer, Price, Product, Subscription
+from worker.errors import BillingWorkerError
+from worker.handlers.catalog import category_of, price_row, product_row
+from worker.handlers.subscriptions import policy_items
+from worker.policy import cancellation, classify_change, proration_plan
+from worker.runtime import Runtime
+from worker.stripe_gateway import StripeGateway
+
+
+class SubscriptionError(BillingWorkerError):
+    """A change that cannot be made as asked; the message says why."""
+
+
+def change_subscription(
+    runtime: Runtime,
+    subscription_id: str,
+    *,
+    price: str | None = None,
+    addon_item: str | None = None,
+    quantity: int | None = None,
+) -> dict[str, Any]:
+    """Switch the plan to `price`, or set an add-on item's quantity, prorated as the policy says.
+
+    M3.downgrade: a Mittrik downgrade is made with `proration_behavior=none`; M.upgrade and
+    D3.upgrade invoice an upgrade at once; D3.downgrade and D3.addons credit or charge pro rata.
+    """
+    with runtime.sessions.begin() as session:
+        sub = _subscription(session, subscription_id)
+        session.scalar(select(Customer).where(Customer.id == sub.customer).with_for_update())
+        source = (
+            "change-"
+            + hashlib.sha256(
+                f"{subscription_id}|{price}|{addon_item}|{quantity}|{sub.event_id}".encode()
+            ).hexdigest()[:24]
+        )
+        stripe = StripeGateway(runtime.stripe, session, source)
+        old_items = sub.items
+        if price is not None:
+            plan_item = next((i for i in old_items if i["category"] == "plan"), None)
+            if plan_item is None:
+                raise SubscriptionError(f"{subscription_id} has no plan item to change")
+            new_price = _catalog_item(session, stripe, price)
+            new_items = [
+                {**new_price, "id": i["id"], "quantity": i["quantity"]} if i is plan_item else i
+                for i in old_items
+            ]
+            change = [{"id": plan_item["id"], "price": price}]
+        elif addon_item is not None and quantity is not None:
+            if quantity < 0:
+                raise SubscriptionError("quantity must be 0 or more")
+            if not any(i["id"] == addon_item for i in old_items):
+                ids = ", ".join(i["id"] for i in old_items)
+                raise SubscriptionError(f"{addon_item} is not an item of {subscription_id}: {ids}")
+            new_items = [
+                {**i, "quantity": quantity} if i["id"] == addon_item else i for i in old_items
+            ]
+            change = [{"id": addon_item, "quantity": quantity}]
+        else:
+            raise SubscriptionError("give --price, or --addon with --quantity")
+        kind = classify_change(policy_items(old_items), policy_items(new_items))
+        if kind == "no_change":
+            raise SubscriptionError(f"{subscription_id} already has that plan and quantities")
+        plan = proration_plan(runtime.policy, kind)
+        stripe.change_subscription(
+            subscription_id, change, plan.proration_behavior, f"change_{kind}"
+        )
+        return {
+            "subscription": subscription_id,
+            "change": kind,
+            "proration_behavior": plan.proration_behavior,
+            "clause": plan.clause,
+        }
+
+
+def cancel_subscription(runtime: Runtime, subscription_id: str) -> dict[str, Any]:
+    """M3.cancel / D1.cancel: cancel at the end of the period already paid for."""
+    with runtime.sessions.begin() as session:
+        sub = _subscription(session, subscription_id)
+        plan = cancellation(runtime.policy)
+        stripe = StripeGateway(runtime.stripe, session, f"cancel-{subscription_id}-{sub.event_id}")
+        if plan.cancel_at_period_end:
+            stripe.cancel_at_period_end(subscription_id)
+        else:
+            stripe.cancel_subscription_now(subscription_id)
+        return {
+            "subscription": subscription_id,
+            "cancel_at_period_end": plan.cancel_at_period_end,
+            "ends_at": sub.current_period_end.isoformat() if sub.current_period_end else None,
+            "clause": plan.clause,
+        }
+
+
+def _subscription(session: Any, subscription_id: str) -> Subscription:
+    sub = session.get(Subscription, subscription_id)
+    if sub is None:
+        raise SubscriptionError(
+            f"unknown subscription {subscription_id}: no customer.subscription event recorded yet"
+        )
+    return sub
+
+
+def _catalog_item(session: Any, stripe: StripeGateway, price_id: str) -> dict[str, Any]:
+    price = session.get(Price, price_id)
+    if price is None:
+        fetched = stripe.price(price_id)
+        price = session.merge(price_row(fetched))
+        if isinstance(fetched.get("product"), dict):
+            session.merge(product_row(fetched["product"]))
+    product = session.get(Product, price.product_id) if price.product_id else None
+    return {
+        "price_id": price.id,
+        "category": category_of(price, product),
+        "unit_amount": int(price.unit_amount or 0),
+        "interval": price.interval or "month",
+        "interval_count": price.interval_count or 1,
+    }
+
