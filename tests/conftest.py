@@ -10,13 +10,10 @@ from typing import Any
 
 import pytest
 from servers import PostgresServer, RedisServer, StripeMock
+from signing import WEBHOOK_SECRET
 
-from webhooks.signature import sign
 from worker.config import Settings
 from worker.db.migrate import upgrade
-
-WEBHOOK_SECRET = "whsec_test_primary_0123456789"
-OLD_WEBHOOK_SECRET = "whsec_test_rotated_out_987654"
 
 
 @pytest.fixture(scope="session")
@@ -85,15 +82,6 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
     return make
-
-
-def signed_headers(
-    payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
-) -> dict[str, str]:
-    return {
-        "Stripe-Signature": sign(payload, secret, timestamp),
-        "Content-Type": "application/json",
-    }
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import subprocess
 from pathlib import Path
 
 import requests
-from conftest import signed_headers
 from processes import CLI, cli_json, spawn, stop, wait_http_ok, wait_until
 from servers import free_port
+from signing import signed_headers
 from sqlalchemy import select
 
 from worker import samples

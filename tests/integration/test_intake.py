@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from conftest import WEBHOOK_SECRET, signed_headers
 from flask.testing import FlaskClient
+from signing import WEBHOOK_SECRET, signed_headers
 from sqlalchemy import func, select
 
 from webhooks import create_app

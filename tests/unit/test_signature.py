@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from conftest import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET
+from signing import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET
 
 from webhooks.signature import SignatureInvalid, sign, verify_signature
 
