@@ -1,0 +1,136 @@
+"""The ops HTTP API for refunds and subscriptions: the same service functions as the CLI,
+behind the same bearer token as the events API."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from webhooks.ops import ops_token_refusal
+from worker.errors import BillingWorkerError
+from worker.refund_requests import (
+    RequestError,
+    approve,
+    get_request,
+    list_requests,
+    reject,
+    request_refund,
+)
+from worker.runtime import Runtime
+from worker.subscription_commands import cancel_subscription, change_subscription
+
+bp = Blueprint("ops_billing", __name__, url_prefix="/ops")
+REASONS = ("requested_by_customer", "technical_issue")
+
+
+@bp.before_request
+def _require_token() -> ResponseReturnValue | None:
+    return ops_token_refusal()
+
+
+@bp.errorhandler(BillingWorkerError)
+def _refused(exc: BillingWorkerError) -> ResponseReturnValue:
+    status = 404 if str(exc).startswith("no refund request") else 422
+    return jsonify(error=str(exc)), status
+
+
+def runtime() -> Runtime:
+    """One runtime (Stripe client, policy) per app, built on first use."""
+    extensions = current_app.extensions
+    if "billing_runtime" not in extensions:
+        extensions["billing_runtime"] = Runtime.from_settings(extensions["billing"].settings)
+    return extensions["billing_runtime"]
+
+
+def body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise RequestError("the body must be a JSON object")
+    return data
+
+
+def field(data: dict[str, Any], name: str, kind: type = str, required: bool = True) -> Any:
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise RequestError(f"{name} must be a {kind.__name__}")
+    return value
+
+
+@bp.get("/refunds")
+def list_refunds() -> ResponseReturnValue:
+    return jsonify(list_requests(runtime(), request.args.get("status")))
+
+
+@bp.get("/refunds/<request_id>")
+def show_refund(request_id: str) -> ResponseReturnValue:
+    return jsonify(get_request(runtime(), request_id))
+
+
+@bp.post("/refunds")
+def create_refund() -> ResponseReturnValue:
+    data = body()
+    reason = field(data, "reason")
+    if reason not in REASONS:
+        raise RequestError(f"reason must be one of {', '.join(REASONS)}")
+    purchase = field(data, "purchase_date", required=False)
+    try:
+        purchase_date = date.fromisoformat(purchase) if purchase else None
+    except ValueError:
+        raise RequestError("purchase_date must be YYYY-MM-DD") from None
+    if (field(data, "invoice", required=False) is None) == (purchase_date is None):
+        raise RequestError("give exactly one of invoice and purchase_date")
+    line_ids = data.get("line_ids")
+    if line_ids is not None and not (
+        isinstance(line_ids, list) and all(isinstance(i, str) for i in line_ids)
+    ):
+        raise RequestError("line_ids must be a list of invoice line ids")
+    result = request_refund(
+        runtime(),
+        customer=field(data, "customer"),
+        reason=reason,
+        invoice=data.get("invoice"),
+        purchase_date=purchase_date,
+        note=field(data, "note", required=False),
+        line_ids=line_ids,
+        support_override=bool(data.get("support_override", False)),
+    )
+    return jsonify({**result.request, "duplicate": result.duplicate}), (
+        200 if result.duplicate else 201
+    )
+
+
+@bp.post("/refunds/<request_id>/approve")
+def approve_refund(request_id: str) -> ResponseReturnValue:
+    data = body()
+    amount = field(data, "amount", int, required=False)
+    return jsonify(approve(runtime(), request_id, by=field(data, "by"), amount=amount))
+
+
+@bp.post("/refunds/<request_id>/reject")
+def reject_refund(request_id: str) -> ResponseReturnValue:
+    data = body()
+    return jsonify(reject(runtime(), request_id, by=field(data, "by"), why=field(data, "why")))
+
+
+@bp.post("/subscriptions/<subscription_id>/change")
+def change(subscription_id: str) -> ResponseReturnValue:
+    data = body()
+    return jsonify(
+        change_subscription(
+            runtime(),
+            subscription_id,
+            price=field(data, "price", required=False),
+            addon_item=field(data, "addon", required=False),
+            quantity=field(data, "quantity", int, required=False),
+        )
+    )
+
+
+@bp.post("/subscriptions/<subscription_id>/cancel")
+def cancel(subscription_id: str) -> ResponseReturnValue:
+    return jsonify(cancel_subscription(runtime(), subscription_id))
