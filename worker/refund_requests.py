@@ -26,7 +26,7 @@ from worker.db.models import (
     utcnow,
 )
 from worker.errors import BillingWorkerError, FinalError, RetryableError
-from worker.policy import Facts, decide
+from worker.policy import Facts, business_day_after, decide
 from worker.policy import Invoice as InvoiceFacts
 from worker.policy import InvoiceLine as LineFacts
 from worker.policy import RefundRequest as RequestFacts
@@ -138,6 +138,14 @@ def approve(runtime: Runtime, request_id: str, *, by: str, amount: int | None = 
                 )
             row.status, row.amount = RefundRequestStatus.APPROVED, chosen
             row.decided_by, row.decided_at = by, utcnow()
+            # M5.request / D5.request: the credit window runs from the approval's UTC date.
+            first, last = runtime.policy.credit_business_days
+            approved_on = row.decided_at.date()
+            window = {
+                "from": business_day_after(approved_on, first).isoformat(),
+                "to": business_day_after(approved_on, last).isoformat(),
+            }
+            row.decision = {**row.decision, "expected_credit": window}
         elif row.status != RefundRequestStatus.APPROVED:  # approved: a retry of the refund
             raise RequestError(f"request {request_id} is {row.status}, not waiting for review")
     issue_refund(runtime, request_id)

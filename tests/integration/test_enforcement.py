@@ -663,6 +663,8 @@ def test_a_review_is_approved_with_a_capped_amount_or_rejected(world) -> None:
         approve(w.runtime, request["id"], by="sam", amount=120001)
     done = approve(w.runtime, request["id"], by="sam", amount=50000)
     assert (done["status"], done["amount"], done["decided_by"]) == ("refunded", 50000, "sam")
+    credit = done["expected_credit"]  # M5.request: 5th to 7th business day after approval
+    assert credit["from"] < credit["to"]
     [refund] = w.stripe.mutations()
     assert refund.params["amount"] == "50000"
     with pytest.raises(RequestError, match="is refunded, not waiting for review"):
