@@ -11,6 +11,7 @@ import click
 import requests
 from sqlalchemy import select
 
+from worker.cli.recovery import backfill_command, replay_command
 from worker.config import load_settings
 from worker.db.models import Event, EventStatus
 from worker.db.session import session_factory
@@ -137,3 +138,7 @@ def send_test(event_type: str, url: str | None) -> None:
         ) from None
     click.echo(f"{evt['id']} {event_type} -> HTTP {response.status_code} {response.text.strip()}")
     sys.exit(0 if response.ok else 1)
+
+
+events.add_command(replay_command)
+events.add_command(backfill_command)

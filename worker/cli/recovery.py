@@ -1,0 +1,180 @@
+"""`billing-worker events replay` and `events backfill`: progress on a terminal, then a summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+from sqlalchemy.exc import DBAPIError
+from tqdm import tqdm
+
+from worker.config import load_settings
+from worker.db.models import EventStatus, utcnow
+from worker.db.session import session_factory
+from worker.errors import RetryableError
+from worker.selection import EventSelection, SelectionError, count
+from worker.timespec import parse_moment
+
+STATUSES = [s.value for s in EventStatus]
+
+
+class Moment(click.ParamType):
+    name = "moment"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_moment(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+MOMENT = Moment()
+FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+
+
+def progress(total: int | None, unit: str) -> tqdm:
+    """A bar on stderr when it is a terminal; nothing at all when piped or in a script."""
+    return tqdm(total=total, unit=unit, file=sys.stderr, disable=not sys.stderr.isatty())
+
+
+@click.command("replay")
+@click.argument("event_ids", nargs=-1)
+@click.option("--status", type=click.Choice(STATUSES), help="e.g. failed")
+@click.option("--type", "event_type", help="Stripe event type, e.g. invoice.paid")
+@click.option("--customer", help="Stripe customer id")
+@click.option("--since", type=MOMENT, help="received at or after (ISO 8601, or 6h / 2d ago)")
+@click.option("--until", type=MOMENT, help="received before")
+@click.option("--all", "everything", is_flag=True, help="every stored event")
+@click.option("--dry-run", is_flag=True, help="count what would be replayed, run nothing")
+@FORMAT
+def replay_command(
+    event_ids: tuple[str, ...],
+    status: str | None,
+    event_type: str | None,
+    customer: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    everything: bool,
+    dry_run: bool,
+    fmt: str,
+) -> None:
+    """Run stored events through their handlers again; what was done stays done.
+
+    Select by ids, or by filters that all apply. Exits 1 if an event fails or an id is not
+    stored.
+    """
+    from worker.replay import ReplaySummary, replay
+
+    selection = EventSelection(
+        ids=event_ids,
+        status=status,
+        type=event_type,
+        customer=customer,
+        since=since,
+        until=until,
+        everything=everything,
+    )
+    try:
+        selection.require_explicit()
+    except SelectionError as exc:
+        raise click.UsageError(str(exc)) from None
+    sessions = session_factory(load_settings().effective_database_url)
+    summary = ReplaySummary(dry_run=dry_run)
+    try:
+        with progress(count(sessions, selection), "event") as bar:
+            for outcome in replay(sessions, selection, dry_run=dry_run):
+                summary.add(outcome)
+                if outcome.kind != "missing":
+                    bar.update()
+    except (DBAPIError, RetryableError) as exc:
+        _echo_replay(summary, fmt)
+        raise click.ClickException(
+            f"database unavailable ({type(exc).__name__}); stopped after {summary.selected} "
+            "event(s), run the replay again"
+        ) from exc
+    _echo_replay(summary, fmt)
+    sys.exit(0 if summary.ok else 1)
+
+
+def _echo_replay(summary: Any, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    statuses = ", ".join(f"{n} {status}" for status, n in sorted(summary.by_status.items()))
+    selected = f"selected {summary.selected} event(s)" + (f" ({statuses})" if statuses else "")
+    if summary.dry_run:
+        click.echo(f"dry run: {selected}; nothing was run")
+    else:
+        click.echo(selected)
+        click.echo(
+            f"replayed {summary.replayed}, unchanged {summary.unchanged}, failed {summary.failed}"
+        )
+    for failure in summary.failures:
+        click.echo(f"  failed  {failure['id']}: {failure['error']}")
+    for event_id in summary.missing_ids:
+        click.echo(f"  missing {event_id}: not stored")
+
+
+@click.command("backfill")
+@click.option("--since", type=MOMENT, required=True, help="created at or after (within 30 days)")
+@click.option("--until", type=MOMENT, help="created at or before (default: now)")
+@click.option("--type", "event_type", help="only this Stripe event type (wildcards as Stripe's)")
+@FORMAT
+def backfill_command(
+    since: datetime, until: datetime | None, event_type: str | None, fmt: str
+) -> None:
+    """Store and queue the events Stripe's Events API lists that were never received."""
+    from tasks.celery_app import create_celery, enqueuer
+    from worker.backfill import (
+        BackfillSummary,
+        BackfillWindowError,
+        EventsApiError,
+        StripeEventsSource,
+        backfill,
+        check_window,
+    )
+    from worker.stripe_gateway import build_client
+
+    until = until or utcnow()
+    try:
+        check_window(since, until)
+    except BackfillWindowError as exc:
+        raise click.UsageError(str(exc)) from None
+    settings = load_settings()
+    sessions = session_factory(settings.effective_database_url)
+    source = StripeEventsSource(build_client(settings), event_type)
+    summary = BackfillSummary(since=since, until=until)
+    try:
+        with progress(None, "event") as bar:
+            enqueue = enqueuer(create_celery(settings))
+            for outcome in backfill(sessions, source, enqueue, since, until):
+                summary.add(outcome)
+                bar.update()
+    except EventsApiError as exc:
+        _echo_backfill(summary, fmt)
+        raise click.ClickException(f"Stripe's Events API failed: {exc}") from exc
+    except DBAPIError as exc:
+        _echo_backfill(summary, fmt)
+        raise click.ClickException(f"database unavailable ({type(exc).__name__})") from exc
+    _echo_backfill(summary, fmt)
+
+
+def _echo_backfill(summary: Any, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(summary.to_dict(), indent=2))
+        return
+    click.echo(
+        f"seen {summary.seen} event(s) created {summary.since:%Y-%m-%d %H:%M:%S}"
+        f" .. {summary.until:%Y-%m-%d %H:%M:%S} UTC: {summary.new} new, "
+        f"{summary.already_stored} already stored"
+    )
+    click.echo(f"queued {summary.queued}")
+    if summary.not_queued:
+        click.echo(f"{summary.not_queued} stored but not queued (broker down): the sweeper will")
+    for event_id in summary.malformed:
+        click.echo(f"  skipped {event_id}: not a well-formed event")
