@@ -27,7 +27,7 @@ class Wiring:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from webhooks import health, intake
+    from webhooks import health, intake, ops, ops_billing
 
     settings = settings or load_settings()
     celery = create_celery(settings)
@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.register_blueprint(intake.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(ops_billing.bp)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc: RequestEntityTooLarge):  # noqa: ANN202

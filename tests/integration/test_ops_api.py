@@ -1,0 +1,211 @@
+"""The ops events API: bearer token in constant time, list with filters and a cursor, show,
+replay; and nothing at all under /ops/ when no token is configured."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import update
+
+from webhooks import create_app
+from worker import samples
+from worker.config import Settings
+from worker.db.models import Event
+from worker.db.session import session_factory
+from worker.intake import parse_event, store_event
+
+TOKEN = "ops-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], database_url: str) -> Settings:
+    return make_settings(database_url=database_url, ops_api_token=TOKEN)
+
+
+@pytest.fixture
+def client(settings: Settings) -> FlaskClient:
+    return create_app(settings).test_client()
+
+
+def store(settings: Settings, evt: dict[str, Any], minutes: int, status: str = "received") -> str:
+    sessions = session_factory(settings.effective_database_url)
+    store_event(sessions, parse_event(samples.body(evt)))
+    with sessions.begin() as session:
+        session.execute(
+            update(Event)
+            .where(Event.id == evt["id"])
+            .values(received_at=T0 + timedelta(minutes=minutes), status=status)
+        )
+    return evt["id"]
+
+
+def unhandled(customer: str = "cus_ops") -> dict[str, Any]:
+    # A type the worker has no handler for: replay records it `ignored`, with no Stripe call.
+    return samples.event("balance.available", {"object": "balance", "customer": customer})
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/ops/events"), ("GET", "/ops/events/evt_1"), ("POST", "/ops/events/replay")],
+)
+def test_without_a_token_configured_the_ops_api_does_not_exist(
+    make_settings: Callable[..., Settings], sqlite_url: str, method: str, path: str
+) -> None:
+    client = create_app(make_settings(database_url=sqlite_url, ops_api_token="")).test_client()
+    response = client.open(path, method=method, headers=AUTH, json={"all": True})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer ", TOKEN],
+)
+def test_a_missing_or_wrong_token_gets_401_with_a_bearer_challenge(
+    client: FlaskClient, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header is not None else {}
+    for response in (
+        client.get("/ops/events", headers=headers),
+        client.post("/ops/events/replay", headers=headers, json={"all": True}),
+    ):
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.json["error"] in ("missing bearer token", "invalid bearer token")
+        assert TOKEN not in response.get_data(as_text=True)
+
+
+def test_the_list_pages_with_a_cursor_oldest_first(client: FlaskClient, settings: Settings) -> None:
+    ids = [store(settings, unhandled(), minutes=i) for i in range(5)]
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):  # bounded: 5 events in pages of 2 need 3 pages
+        query = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/ops/events", query_string=query, headers=AUTH).json
+        seen += [e["id"] for e in page["events"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == ids
+    first = client.get("/ops/events", headers=AUTH).json["events"][0]
+    assert set(first) >= {"id", "type", "status", "attempts", "received_at", "last_error"}
+    assert "payload" not in first
+
+
+def test_the_list_filters_by_status_type_customer_and_window(
+    client: FlaskClient, settings: Settings
+) -> None:
+    target = store(settings, unhandled("cus_a"), minutes=10, status="failed")
+    store(settings, unhandled("cus_b"), minutes=10, status="failed")
+    store(settings, unhandled("cus_a"), minutes=10, status="processed")
+    store(settings, unhandled("cus_a"), minutes=90, status="failed")
+    store(settings, samples.invoice_paid_event(customer="cus_a"), minutes=10, status="failed")
+    query = {
+        "status": "failed",
+        "type": "balance.available",
+        "customer": "cus_a",
+        "since": T0.isoformat(),
+        "until": (T0 + timedelta(hours=1)).isoformat(),
+    }
+    page = client.get("/ops/events", query_string=query, headers=AUTH).json
+    assert [e["id"] for e in page["events"]] == [target]
+    assert page["next"] is None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": 0},
+        {"limit": 501},
+        {"limit": "ten"},
+        {"status": "lost"},
+        {"since": "soon"},
+        {"cursor": "not-a-cursor"},
+    ],
+)
+def test_bad_list_parameters_get_400_with_the_reason(
+    client: FlaskClient, query: dict[str, Any]
+) -> None:
+    response = client.get("/ops/events", query_string=query, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json["error"]
+
+
+def test_show_returns_the_record_its_payload_and_its_last_error(
+    client: FlaskClient, settings: Settings
+) -> None:
+    evt = unhandled()
+    event_id = store(settings, evt, minutes=0, status="failed")
+    with session_factory(settings.effective_database_url).begin() as session:
+        session.execute(
+            update(Event).where(Event.id == event_id).values(last_error="FinalError: declined")
+        )
+    shown = client.get(f"/ops/events/{event_id}", headers=AUTH).json
+    assert (shown["id"], shown["status"], shown["last_error"]) == (
+        event_id,
+        "failed",
+        "FinalError: declined",
+    )
+    assert shown["payload"] == evt
+    missing = client.get("/ops/events/evt_nope", headers=AUTH)
+    assert missing.status_code == 404 and missing.json == {"error": "no event evt_nope"}
+
+
+def test_replay_runs_the_selection_and_returns_the_summary(
+    client: FlaskClient, settings: Settings
+) -> None:
+    failed = [store(settings, unhandled(), minutes=i, status="failed") for i in range(3)]
+    store(settings, unhandled(), minutes=5, status="processed")
+
+    dry = client.post(
+        "/ops/events/replay", headers=AUTH, json={"status": "failed", "dry_run": True}
+    )
+    assert dry.status_code == 200
+    assert (dry.json["selected"], dry.json["replayed"], dry.json["dry_run"]) == (3, 0, True)
+
+    done = client.post("/ops/events/replay", headers=AUTH, json={"status": "failed"}).json
+    assert (done["selected"], done["replayed"], done["failed"], done["next"]) == (3, 3, 0, None)
+    again = client.post("/ops/events/replay", headers=AUTH, json={"ids": failed}).json
+    assert (again["replayed"], again["unchanged"]) == (0, 3)
+
+    missing = client.post("/ops/events/replay", headers=AUTH, json={"ids": ["evt_nope"]}).json
+    assert missing["missing_ids"] == ["evt_nope"]
+
+
+def test_replay_in_slices_hands_back_a_cursor_until_the_selection_is_done(
+    client: FlaskClient, settings: Settings
+) -> None:
+    ids = [store(settings, unhandled(), minutes=i, status="failed") for i in range(5)]
+    replayed = 0
+    body: dict[str, Any] = {"all": True, "limit": 2}
+    for _ in range(5):
+        answer = client.post("/ops/events/replay", headers=AUTH, json=body).json
+        replayed += answer["replayed"]
+        if answer["next"] is None:
+            break
+        body["cursor"] = answer["next"]
+    assert replayed == len(ids)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {},
+        {"ids": "evt_1"},
+        {"ids": ["evt_1"], "status": "failed"},
+        {"all": True, "dry_run": 1},
+        {"status": "failed", "limit": 9999},
+    ],
+)
+def test_a_replay_request_that_means_nothing_or_too_much_gets_400(
+    client: FlaskClient, body: Any
+) -> None:
+    response = client.post("/ops/events/replay", headers=AUTH, json=body)
+    assert response.status_code == 400
+    assert response.json["error"]

@@ -1,0 +1,227 @@
+"""The ops HTTP API under /ops/: events (list, show, replay), behind a bearer token.
+
+Every route on `bp` requires `Authorization: Bearer <OPS_API_TOKEN>` (compared in constant
+time); with no token configured the whole prefix answers 404, as if it did not exist. Routes
+of other blueprints can use `require_ops_token` for the same check.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import defer
+
+from worker.db.models import Event, EventStatus
+from worker.replay import ReplaySummary, replay
+from worker.selection import EventSelection, Position, SelectionError, iter_keys, ordered
+from worker.timespec import parse_moment
+
+bp = Blueprint("ops", __name__, url_prefix="/ops")
+
+LIST_LIMIT, LIST_MAX = 50, 500
+REPLAY_LIMIT, REPLAY_MAX = 100, 500
+# A replay request stops starting new events after this long and hands back a cursor, so it
+# answers well inside gunicorn's worker timeout (30 s) however slow Stripe is.
+REPLAY_SECONDS = 15.0
+STATUSES = {s.value for s in EventStatus}
+
+View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
+
+
+def ops_token_refusal() -> ResponseReturnValue | None:
+    """None when the request carries the ops token; else the 404 or 401 to answer."""
+    token = current_app.extensions["billing"].settings.ops_api_token
+    if not token:
+        return jsonify(error="not found"), 404
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode(), token.encode()
+    ):
+        return None
+    reason = "missing bearer token" if not presented else "invalid bearer token"
+    response = jsonify(error=reason)
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Bearer realm="ops"'
+    return response
+
+
+@bp.before_request
+def _require_token() -> ResponseReturnValue | None:
+    return ops_token_refusal()
+
+
+def require_ops_token(view: View) -> View:
+    """The same check for a route outside this blueprint."""
+
+    @wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        return ops_token_refusal() or view(*args, **kwargs)
+
+    return guarded  # type: ignore[return-value]
+
+
+class BadRequest(ValueError):
+    """A parameter the API cannot use; the message says which and why."""
+
+
+@bp.errorhandler(BadRequest)
+@bp.errorhandler(SelectionError)
+def _bad_request(exc: ValueError) -> ResponseReturnValue:
+    return jsonify(error=str(exc)), 400
+
+
+@bp.errorhandler(DBAPIError)
+def _database_down(exc: DBAPIError) -> ResponseReturnValue:
+    return jsonify(error=f"database unavailable ({type(exc.orig).__name__}), retry later"), 503
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "status": event.status,
+        "attempts": event.attempts,
+        "customer": event.customer,
+        "livemode": event.livemode,
+        "created": event.created.isoformat(),
+        "received_at": event.received_at.isoformat(),
+        "processed_at": event.processed_at.isoformat() if event.processed_at else None,
+        "last_error": event.last_error,
+    }
+
+
+@bp.get("/events")
+def list_events() -> ResponseReturnValue:
+    """Events oldest received first; `next` is the cursor of the following page, or null."""
+    selection = _selection(request.args)
+    limit = _limit(request.args.get("limit"), LIST_LIMIT, LIST_MAX)
+    start = _cursor(request.args.get("cursor"))
+    query = select(Event).options(defer(Event.payload), defer(Event.last_traceback))
+    with _sessions()() as session:
+        rows = list(session.scalars(ordered(query, selection, start).limit(limit + 1)))
+    page, more = rows[:limit], len(rows) > limit
+    return jsonify(
+        events=[event_record(e) for e in page],
+        next=Position.of(page[-1]).cursor() if more else None,
+    )
+
+
+@bp.get("/events/<event_id>")
+def show_event(event_id: str) -> ResponseReturnValue:
+    with _sessions()() as session:
+        event = session.get(Event, event_id)
+        if event is None:
+            return jsonify(error=f"no event {event_id}"), 404
+        return jsonify(
+            event_record(event)
+            | {
+                "account": event.account,
+                "api_version": event.api_version,
+                "last_traceback": event.last_traceback,
+                "payload": json.loads(event.payload),
+            }
+        )
+
+
+@bp.post("/events/replay")
+def replay_events() -> ResponseReturnValue:
+    """Replay a selection, up to `limit` events or ~15 s; repeat with `next` until it is null.
+
+    Body: {"ids": [...]} or filters {"status", "type", "customer", "since", "until"} or
+    {"all": true}; optional "dry_run", "limit", "cursor".
+    """
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    ids = body.get("ids") or []
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise BadRequest("ids must be a list of event ids")
+    if len(ids) > REPLAY_MAX:
+        raise BadRequest(f"at most {REPLAY_MAX} ids per request")
+    selection = _selection(body, ids=tuple(ids), everything=body.get("all") is True)
+    selection.require_explicit()
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise BadRequest("dry_run must be true or false")
+    limit = _limit(body.get("limit"), REPLAY_LIMIT, REPLAY_MAX)
+    start = _cursor(body.get("cursor"))
+    sessions = _sessions()
+    summary = ReplaySummary(dry_run=dry_run)
+    last: Position | None = None
+    deadline = time.monotonic() + REPLAY_SECONDS
+    for outcome in replay(
+        sessions, selection, dry_run=dry_run, start=start, limit=limit, deadline=deadline
+    ):
+        summary.add(outcome)
+        last = outcome.position or last
+    more = last is not None and any(iter_keys(sessions, selection, start=last, page_size=1))
+    return jsonify(summary.to_dict() | {"next": last.cursor() if more and last else None})
+
+
+def _sessions():  # noqa: ANN202 - sessionmaker[Session]
+    return current_app.extensions["billing"].sessions
+
+
+def _selection(
+    source: Any, *, ids: tuple[str, ...] = (), everything: bool = False
+) -> EventSelection:
+    status = _text(source, "status")
+    if status is not None and status not in STATUSES:
+        raise BadRequest(f"status must be one of {sorted(STATUSES)}")
+    return EventSelection(
+        ids=ids,
+        status=status,
+        type=_text(source, "type"),
+        customer=_text(source, "customer"),
+        since=_moment(source, "since"),
+        until=_moment(source, "until"),
+        everything=everything,
+    )
+
+
+def _text(source: Any, key: str) -> str | None:
+    value = source.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{key} must be a string")
+    return value
+
+
+def _moment(source: Any, key: str) -> Any:
+    value = _text(source, key)
+    if value is None:
+        return None
+    try:
+        return parse_moment(value)
+    except ValueError as exc:
+        raise BadRequest(f"{key}: {exc}") from None
+
+
+def _limit(value: Any, default: int, most: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        raise BadRequest("limit must be a whole number") from None
+    if isinstance(value, bool) or not 1 <= limit <= most:
+        raise BadRequest(f"limit must be between 1 and {most}")
+    return limit
+
+
+def _cursor(value: Any) -> Position | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest("cursor must be a string")
+    return Position.from_cursor(value)
