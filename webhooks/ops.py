@@ -11,7 +11,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, jsonify, request
@@ -21,7 +21,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import defer
 
 from worker.db.models import Event, EventStatus
-from worker.replay import ReplaySummary, replay
+from worker.processing import process_event
+from worker.replay import REPLAYABLE, ReplaySummary, replay
+from worker.runtime import Runtime
 from worker.selection import EventSelection, Position, SelectionError, iter_keys, ordered
 from worker.timespec import parse_moment
 
@@ -158,13 +160,30 @@ def replay_events() -> ResponseReturnValue:
     summary = ReplaySummary(dry_run=dry_run)
     last: Position | None = None
     deadline = time.monotonic() + REPLAY_SECONDS
+    # Handlers run with this app's settings (its Stripe, its policy), not the environment's.
+    process = partial(process_event, last_attempt=True, statuses=REPLAYABLE, runtime=app_runtime())
     for outcome in replay(
-        sessions, selection, dry_run=dry_run, start=start, limit=limit, deadline=deadline
+        sessions,
+        selection,
+        dry_run=dry_run,
+        start=start,
+        limit=limit,
+        deadline=deadline,
+        process=process,
     ):
         summary.add(outcome)
         last = outcome.position or last
     more = last is not None and any(iter_keys(sessions, selection, start=last, page_size=1))
     return jsonify(summary.to_dict() | {"next": last.cursor() if more and last else None})
+
+
+def app_runtime() -> Runtime:
+    """One runtime (Stripe client, policy) per app, built on first use and shared by the
+    blueprints under /ops/."""
+    extensions = current_app.extensions
+    if "billing_runtime" not in extensions:
+        extensions["billing_runtime"] = Runtime.from_settings(extensions["billing"].settings)
+    return extensions["billing_runtime"]
 
 
 def _sessions():  # noqa: ANN202 - sessionmaker[Session]
