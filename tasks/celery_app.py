@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from tasks import observability  # noqa: F401 - connects Celery's logging and metrics signals
 from worker.config import Settings, load_settings
 
 PROCESS_EVENT = "tasks.process_event"

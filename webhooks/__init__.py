@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from tasks.celery_app import create_celery, enqueuer
+from webhooks.metrics import bp as metrics_bp
 from worker.config import Settings, load_settings
 from worker.db.session import session_factory
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.register_blueprint(intake.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics_bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(ops_billing.bp)
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import logging
+import time
 from collections.abc import Callable
 
+import structlog
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError
 
 from webhooks.signature import SignatureInvalid, verify_signature
+from worker import metrics
 from worker.intake import MalformedEvent, parse_event, store_event
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger(__name__)
 bp = Blueprint("intake", __name__)
+
+# The type label of a delivery refused before its body could be trusted or read as an event.
+UNVERIFIED = "unverified"
+UNKNOWN = "unknown"
 
 
 def refuse(status: int, reason: str) -> ResponseReturnValue:
@@ -22,6 +28,14 @@ def refuse(status: int, reason: str) -> ResponseReturnValue:
 
 @bp.post("/webhooks/stripe")
 def receive_stripe_event() -> ResponseReturnValue:
+    started = time.perf_counter()
+    try:
+        return _receive()
+    finally:
+        metrics.INTAKE_SECONDS.observe(time.perf_counter() - started)
+
+
+def _receive() -> ResponseReturnValue:
     wiring = current_app.extensions["billing"]
     settings = wiring.settings
     body = request.get_data(cache=False)  # raw bytes: the signature covers them exactly
@@ -32,36 +46,50 @@ def receive_stripe_event() -> ResponseReturnValue:
             wiring.webhook_secrets,
             settings.webhook_tolerance_seconds,
         )
-        event = parse_event(body.decode("utf-8"))
-    except (SignatureInvalid, MalformedEvent) as exc:
-        log.info("webhook refused: %s", exc)
+    except SignatureInvalid as exc:
+        metrics.record_signature_failure(exc.reason)
+        metrics.record_received(UNVERIFIED, "refused")
+        log.info("webhook refused", reason=str(exc))
         return refuse(400, str(exc))
+    try:
+        event = parse_event(body.decode("utf-8"))
+    except MalformedEvent as exc:
+        metrics.record_received(UNKNOWN, "refused")
+        log.info("webhook refused", reason=str(exc))
+        return refuse(400, str(exc))
+    # Bound to this delivery's lines only: contextvars would outlive the request in the worker.
+    elog = log.bind(event_id=event.id, event_type=event.type, customer=event.customer)
     if settings.accept_livemode != "any" and event.livemode != (settings.accept_livemode == "live"):
-        log.info(
-            "webhook refused: %s event at a %s endpoint",
-            _mode(event.livemode),
-            settings.accept_livemode,
+        metrics.record_received(event.type, "refused")
+        elog.info(
+            "webhook refused",
+            reason=f"{_mode(event.livemode)} event at a {settings.accept_livemode} endpoint",
         )
         return refuse(400, f"{_mode(event.livemode)} event refused by this endpoint")
     try:
         stored = store_event(wiring.sessions, event)
     except DBAPIError as exc:
-        log.error("webhook not stored, database unavailable: %s", type(exc).__name__)
+        metrics.record_received(event.type, "unavailable")
+        elog.error("webhook not stored, database unavailable", error=type(exc).__name__)
         return refuse(503, "database unavailable, retry later")
+    metrics.record_received(event.type, "duplicate" if stored.duplicate else "stored")
+    elog.info("webhook stored", duplicate=stored.duplicate, status=str(stored.status))
     if stored.needs_enqueue:
-        ring(wiring.enqueue, stored.event_id)
+        ring(wiring.enqueue, stored.event_id, elog)
     return jsonify(received=True, duplicate=stored.duplicate), 200
 
 
-def ring(enqueue: Callable[[str], None], event_id: str) -> None:
+def ring(
+    enqueue: Callable[[str], None], event_id: str, elog: structlog.typing.FilteringBoundLogger = log
+) -> None:
     """Queue the event; if the broker is down the event is safe and the sweeper queues it later."""
     try:
         enqueue(event_id)
     except Exception as exc:  # noqa: BLE001 - any broker failure: stored is what matters
-        log.warning(
-            "event %s stored but not queued (%s); the sweeper will retry",
-            event_id,
-            type(exc).__name__,
+        elog.warning(
+            "event stored but not queued; the sweeper will retry",
+            event_id=event_id,
+            error=type(exc).__name__,
         )
 
 

@@ -7,10 +7,21 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from worker.config_checks import (
+    check_billing_policy,
+    check_broker_url,
+    check_database_url,
+    check_deployment,
+)
+
 DEFAULT_DATA_DIR = Path("data")
+
+
+class ConfigError(ValueError):
+    """The settings cannot run; each line names the variable and what to do about it."""
 
 
 class Settings(BaseSettings):
@@ -37,6 +48,8 @@ class Settings(BaseSettings):
     task_max_retries: int = Field(8, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # The Celery worker's own /metrics (its processes' task and Stripe metrics); 0: not served.
+    worker_metrics_port: int = Field(0, ge=0, le=65535)
 
     @field_validator("stripe_webhook_secrets", mode="before")
     @classmethod
@@ -44,6 +57,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    # Checked at start, so a mistake stops `serve`/`worker` with a message, not a 3 a.m. failure.
+    _check_database_url = field_validator("database_url")(check_database_url)
+    _check_broker_url = field_validator("broker_url")(check_broker_url)
+    _check_billing_policy = field_validator("billing_policy")(check_billing_policy)
+
+    @model_validator(mode="after")
+    def _check_deployment(self) -> Settings:
+        check_deployment(
+            app_env=self.app_env,
+            webhook_secrets=self.stripe_webhook_secrets,
+            api_key=self.stripe_api_key,
+            api_base=self.stripe_api_base,
+        )
+        return self
 
     @cached_property
     def effective_database_url(self) -> str:
@@ -85,6 +113,21 @@ def local_webhook_secret(path: Path) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    """The settings from the environment; a ConfigError lists every problem found."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(config_problems(exc)) from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
+
+
+def config_problems(error: ValidationError) -> str:
+    """One line per problem, naming the environment variable and never echoing its value."""
+    lines = []
+    for problem in error.errors(include_url=False, include_input=False):
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] != "value_error" and problem["loc"]:
+            message = f"{str(problem['loc'][0]).upper()}: {message}"
+        lines.append(message)
+    return "invalid configuration:\n" + "\n".join(f"- {line}" for line in lines)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.db.models import Event, EventStatus, StripeCall, utcnow
 from worker.errors import RetryableError
 from worker.handlers import HANDLERS, Handler, HandlerContext
+from worker.logging import bind_event, refund_request_id_in
 from worker.runtime import Runtime, default_runtime
 from worker.stripe_gateway import StripeGateway
 
@@ -40,10 +41,13 @@ def process_event(
     failed_calls: list[StripeCall] = []
     try:
         with sessions.begin() as session:
+            bind_event(event_id)  # every line of this event's work says which event it is
             event = session.get(Event, event_id, with_for_update=True)
             if event is None:
                 log.error("event %s is not stored", event_id)
                 return "missing"
+            refund_request_id = refund_request_id_in(event.payload)
+            bind_event(event.id, event.type, event.customer, refund_request_id)
             if event.status not in statuses:
                 return event.status  # already done: a duplicate delivery or a second doorbell
             event.attempts += 1

@@ -12,8 +12,10 @@ import click
 
 from worker.config import load_settings
 from worker.db.migrate import upgrade as upgrade_schema
+from worker.metrics import prepare_multiprocess_dir
 
 APP = "webhooks:create_app()"
+GUNICORN_CONFIG = "python:webhooks.gunicorn_conf"
 
 
 @click.command()
@@ -21,6 +23,9 @@ APP = "webhooks:create_app()"
 def serve(workers: int) -> None:
     """Run the webhook receiver under gunicorn on HOST:PORT."""
     settings = load_settings()
+    settings.webhook_secrets()  # development: create the local secret here, not in racing workers
+    # gunicorn is a fresh interpreter, so prometheus-client starts in multiprocess mode there.
+    prepare_multiprocess_dir(settings.data_dir, "receiver")
     bind = f"{settings.host}:{settings.port}"
     os.execvp(
         sys.executable,
@@ -28,12 +33,12 @@ def serve(workers: int) -> None:
             sys.executable,
             "-m",
             "gunicorn",
+            "--config",
+            GUNICORN_CONFIG,
             "--workers",
             str(workers),
             "--bind",
             bind,
-            "--access-logfile",
-            "-",
             APP,
         ],
     )
@@ -44,10 +49,12 @@ def serve(workers: int) -> None:
 @click.option("--beat/--no-beat", "with_beat", default=False, help="also run the sweeper schedule")
 def worker(concurrency: int, with_beat: bool) -> None:
     """Run a Celery worker that processes stored events."""
-    from tasks.celery_app import app
-
-    argv = ["worker", "--loglevel", load_settings().log_level, "--concurrency", str(concurrency)]
-    app.worker_main(argv + (["--beat"] if with_beat else []))
+    settings = load_settings()
+    # Exec a fresh interpreter, so prometheus-client starts there in multiprocess mode.
+    prepare_multiprocess_dir(settings.data_dir, "worker")
+    argv = [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker"]
+    argv += ["--loglevel", settings.log_level, "--concurrency", str(concurrency)]
+    os.execvp(sys.executable, argv + (["--beat"] if with_beat else []))
 
 
 @click.command()
@@ -64,6 +71,7 @@ def run() -> None:
     settings = load_settings()
     upgrade_schema(settings.effective_database_url)
     settings.webhook_secrets()  # creates the local development secret once, if none is set
+    prepare_multiprocess_dir(settings.data_dir, "run")  # one directory: /metrics shows all
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     me = [sys.executable, "-m", "worker.cli"]
     children = [

@@ -1,0 +1,27 @@
+"""gunicorn settings for the receiver: `billing-worker serve` runs it with this config module.
+
+gunicorn's own lines (boot, worker exits, timeouts) go through `worker.logging` like ours, so a
+log collector sees one JSON format. No access log: every delivery already logs one line with its
+event id, and the metrics count requests; a second line per request would only cost intake time.
+"""
+
+from __future__ import annotations
+
+import os
+
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+
+from worker.logging import configure_logging
+
+
+class StructuredLogger(Logger):
+    def setup(self, cfg: Config) -> None:
+        super().setup(cfg)
+        configure_logging(os.environ.get("LOG_LEVEL") or cfg.loglevel)
+        for logger in (self.error_log, self.access_log):
+            logger.handlers.clear()  # gunicorn's plain-text handlers; the root logger has ours
+            logger.propagate = True
+
+
+logger_class = StructuredLogger

@@ -1,0 +1,83 @@
+"""`billing-worker config check`: the effective settings, secrets masked, or what is wrong."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import click
+
+from worker.config import ConfigError, Settings, load_settings
+from worker.redact import ELLIPSIS, mask_key, mask_secret, mask_url
+
+# Names that smell of a secret are masked even for a setting added after this was written.
+SECRET_WORDS = ("secret", "token", "key", "password", "dsn")
+
+
+@click.group()
+def config() -> None:
+    """Configuration."""
+
+
+@config.command("check")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def check(fmt: str) -> None:
+    """Validate the settings and print the effective ones, secrets masked; exit 1 if invalid."""
+    try:
+        settings = load_settings()
+    except ConfigError as problem:
+        raise click.ClickException(str(problem)) from None
+    shown = effective_settings(settings)
+    if fmt == "json":
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        return
+    width = max(map(len, shown))
+    for name, value in shown.items():
+        click.echo(f"{name:<{width}}  {value}")
+    click.echo(f"configuration is valid ({settings.app_env})")
+
+
+def effective_settings(settings: Settings) -> dict[str, str]:
+    """Every setting by its environment variable, as the processes will use it, masked."""
+    shown = {}
+    for field in Settings.model_fields:
+        value = getattr(settings, field)
+        show = MASKS.get(field) or (_masked if any(w in field for w in SECRET_WORDS) else str)
+        shown[field.upper()] = show(value)
+    shown["DATABASE_URL"] = _with_default(
+        settings.database_url, settings.effective_database_url, "SQLite under DATA_DIR"
+    )
+    shown["BROKER_URL"] = _with_default(
+        settings.broker_url, settings.effective_broker_url, "embedded SQLite broker"
+    )
+    shown["DATA_DIR"] = str(settings.data_dir.resolve())
+    if not settings.stripe_webhook_secrets:
+        shown["STRIPE_WEBHOOK_SECRETS"] = (
+            f"(none: development signs with the local secret in {settings.local_secret_file})"
+        )
+    if not settings.stripe_api_base:
+        shown["STRIPE_API_BASE"] = "(Stripe itself)"
+    if not settings.ops_api_token:
+        shown["OPS_API_TOKEN"] = "(empty: the ops API is disabled)"
+    return shown
+
+
+def _with_default(configured: str, effective: str, what: str) -> str:
+    return mask_url(configured) if configured else f"{mask_url(effective)} ({what})"
+
+
+def _secrets(values: list[str]) -> str:
+    return ", ".join(mask_secret(v) for v in values) + f" ({len(values)} in rotation)"
+
+
+def _masked(value: object) -> str:
+    return f"set ({ELLIPSIS})" if value else ""
+
+
+MASKS: dict[str, Callable[..., str]] = {
+    "stripe_api_key": mask_key,
+    "stripe_webhook_secrets": _secrets,
+    "ops_api_token": _masked,
+    "database_url": mask_url,
+    "broker_url": mask_url,
+}

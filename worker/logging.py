@@ -1,0 +1,144 @@
+"""Structured logs: one configuration for our code, Celery, gunicorn and any stdlib logger.
+
+JSON lines when the log stream is not a terminal (containers, files, CI), a readable console
+format on a terminal. Logs go to stderr, so a command's own output on stdout (`events list
+--format json`) stays clean. Every line carries the context bound with structlog's contextvars:
+the Stripe event id, type and customer, the refund-request id and the Celery task id while an
+event is worked on. Every string is scrubbed of keys, signing secrets, signatures and card
+numbers (`worker.redact.scrub`) as a last line of defence: our code never logs them on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+from structlog.contextvars import bind_contextvars, unbind_contextvars
+from structlog.typing import EventDict, WrappedLogger
+
+from worker.redact import scrub
+
+# The keys that say which event a line is about; cleared together so one event's id never
+# labels the next event's lines.
+EVENT_KEYS = ("event_id", "event_type", "customer", "refund_request_id")
+TASK_KEYS = ("celery_task_id", "task")
+
+_HANDLER_NAME = "billing-worker"
+_configured_level: int | None = None
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is at the time (Celery and pytest swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = _HANDLER_NAME
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def configure_logging(level: str | int = "INFO", *, json: bool | None = None) -> None:
+    """Route structlog and the stdlib root logger through one renderer; safe to call again.
+
+    `json=None` picks JSON unless stderr is a terminal.
+    """
+    global _configured_level
+    numeric = _level(level)
+    if _configured_level is not None and json is None:
+        logging.getLogger().setLevel(numeric)  # configured once; a later call may only re-level
+        _configured_level = numeric
+        return
+    as_json = not sys.stderr.isatty() if json is None else json
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            scrub_event,
+            renderer,
+        ],
+    )
+    handler = _StderrHandler()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.name == _HANDLER_NAME]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    _configured_level = numeric
+
+
+def scrub_event(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = scrub(value)
+        elif value is not None and not isinstance(value, int | float | bool):
+            event_dict[key] = scrub(str(value))
+    return event_dict
+
+
+def bind_event(
+    event_id: str,
+    event_type: str | None = None,
+    customer: str | None = None,
+    refund_request_id: str | None = None,
+) -> None:
+    """Label every following line of this unit of work with the event it is about."""
+    unbind_contextvars(*EVENT_KEYS)
+    values = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "customer": customer,
+        "refund_request_id": refund_request_id,
+    }
+    bind_contextvars(**{key: value for key, value in values.items() if value is not None})
+
+
+def refund_request_id_in(payload: str) -> str | None:
+    """The refund-request id our own refunds carry in their metadata, if the event is one."""
+    if '"refund_request_id"' not in payload:  # nearly every event: no second parse
+        return None
+    try:
+        obj = (json.loads(payload).get("data") or {}).get("object") or {}
+        value = (obj.get("metadata") or {}).get("refund_request_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _level(level: str | int) -> int:
+    if isinstance(level, int):
+        return level
+    numeric = logging.getLevelName(level.strip().upper())
+    return numeric if isinstance(numeric, int) else logging.INFO
