@@ -11,7 +11,8 @@ import secrets
 import time
 from typing import Any
 
-API_VERSION = "2025-03-31.basil"
+API_VERSION = "2026-10-28.endive"  # the version the gateway pins
+LEGACY_API_VERSION = "2024-06-20"  # invoice lines still embedded their price
 
 
 def new_id(prefix: str) -> str:
@@ -25,11 +26,12 @@ def event(
     created: int | None = None,
     event_id: str | None = None,
     livemode: bool = False,
+    api_version: str = API_VERSION,
 ) -> dict[str, Any]:
     return {
         "id": event_id or new_id("evt"),
         "object": "event",
-        "api_version": API_VERSION,
+        "api_version": api_version,
         "created": created if created is not None else int(time.time()),
         "data": {"object": obj},
         "livemode": livemode,
@@ -49,9 +51,14 @@ def invoice(
     interval: str = "year",
     number: str | None = None,
 ) -> dict[str, Any]:
+    """A paid subscription invoice in the shape of API version 2024-06-20, which embeds the
+    line's price and names the payment intent: a handler needs nothing from Stripe for it."""
     paid_at = paid_at if paid_at is not None else int(time.time())
     period_end = paid_at + (365 if interval == "year" else 30) * 86400
     invoice_id = new_id("in")
+    growth = price(
+        "price_test_growth", "prod_test_growth", amount_paid, interval=interval, currency=currency
+    )
     return {
         "id": invoice_id,
         "object": "invoice",
@@ -63,6 +70,7 @@ def invoice(
         "attempt_count": 1,
         "attempted": True,
         "billing_reason": billing_reason,
+        "charge": new_id("ch"),
         "collection_method": "charge_automatically",
         "created": paid_at - 5,
         "currency": currency,
@@ -83,20 +91,12 @@ def invoice(
                     "livemode": False,
                     "metadata": {},
                     "period": {"start": paid_at, "end": period_end},
-                    "pricing": {
-                        "price_details": {"price": "price_test_growth", "product": "prod_growth"},
-                        "type": "price_details",
-                        "unit_amount_decimal": str(amount_paid),
-                    },
+                    "price": growth,
+                    "proration": False,
                     "quantity": 1,
-                    "parent": {
-                        "type": "subscription_item_details",
-                        "subscription_item_details": {
-                            "subscription": "sub_test_alice",
-                            "subscription_item": "si_test_alice",
-                            "proration": False,
-                        },
-                    },
+                    "subscription": "sub_test_alice",
+                    "subscription_item": "si_test_alice",
+                    "type": "subscription",
                 }
             ],
             "has_more": False,
@@ -106,6 +106,8 @@ def invoice(
         "livemode": False,
         "metadata": {},
         "number": number or f"A1B2-{secrets.randbelow(10000):04d}",
+        "paid": True,
+        "payment_intent": new_id("pi"),
         "period_start": paid_at,
         "period_end": paid_at,
         "status": "paid",
@@ -115,13 +117,14 @@ def invoice(
             "paid_at": paid_at,
             "voided_at": None,
         },
+        "subscription": "sub_test_alice",
         "subtotal": amount_paid,
         "total": amount_paid,
     }
 
 
 def invoice_paid_event(**kwargs: Any) -> dict[str, Any]:
-    return event("invoice.paid", invoice(**kwargs))
+    return event("invoice.paid", invoice(**kwargs), api_version=LEGACY_API_VERSION)
 
 
 def line(
@@ -174,6 +177,8 @@ def invoice_with_lines(
         paid_at=paid_at,
         number=number,
     )
+    for legacy in ("charge", "payment_intent", "subscription", "paid"):
+        del obj[legacy]
     obj["lines"]["data"] = lines
     obj["lines"]["total_count"] = len(lines)
     obj["payments"] = {

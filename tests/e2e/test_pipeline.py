@@ -54,7 +54,8 @@ def test_run_on_the_embedded_default_processes_send_test_within_seconds(
     tmp_path: Path, service_env
 ) -> None:
     port = free_port()
-    env = service_env(PORT=str(port), STRIPE_WEBHOOK_SECRETS="")  # generated local secret
+    # A new user: no webhook secret (one is generated locally) and no Stripe to talk to.
+    env = service_env(PORT=str(port), STRIPE_WEBHOOK_SECRETS="", STRIPE_API_BASE="")
     everything = spawn(CLI + ["run"], env, tmp_path, "run.log")
     try:
         wait_http_ok(f"http://127.0.0.1:{port}/healthz")

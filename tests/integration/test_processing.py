@@ -125,3 +125,22 @@ def test_a_failed_event_is_not_run_again_by_a_late_doorbell(database_url: str, r
     assert process_event(sessions, event_id, runtime=runtime) == "failed"
     assert process_event(sessions, event_id, runtime=runtime) == "failed"
     assert event_row(database_url, event_id).attempts == 1
+
+
+def test_the_send_test_sample_is_processed_without_asking_stripe(database_url: str) -> None:
+    """`events send-test` against `billing-worker run` must work with no Stripe account."""
+    from billing_world import BillingWorld
+    from servers import free_port
+
+    from worker.config import Settings
+
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        broker_url="memory://",
+        stripe_api_base=f"http://127.0.0.1:{free_port()}",
+    )  # nothing there
+    world = BillingWorld.create(settings, settings.stripe_api_base)
+    event_id, status = world.deliver("invoice.paid", samples.invoice_paid_event()["data"]["object"])
+    assert status == "processed", world.one(Event, event_id).last_error
+    assert world.stripe.sent == []

@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from worker.handlers import HandlerContext
 
 
-def lock_customer(ctx: HandlerContext, customer_id: str) -> Customer:
-    """Take the customer's row lock for this transaction, learning the customer from Stripe once.
+def lock_customer(ctx: HandlerContext, customer_id: str, email: str | None = None) -> Customer:
+    """Take the customer's row lock for this transaction, learning the customer once: from the
+    payload when it names the account email (an invoice does), else from Stripe.
 
     Handlers for one customer never run at the same time: the lock is `SELECT … FOR UPDATE`
     on PostgreSQL (across processes and hosts); SQLite serialises every write transaction.
@@ -25,12 +26,14 @@ def lock_customer(ctx: HandlerContext, customer_id: str) -> Customer:
     )
     if customer is not None:
         return customer
-    found = ctx.stripe.customer(customer_id)
-    if found is None or found.get("deleted"):
-        raise UnknownCustomer(
-            f"unknown customer {customer_id}: not in our records and Stripe has no such customer"
-        )
-    _insert_if_missing(ctx, customer_id, found.get("email"))
+    if email is None:
+        found = ctx.stripe.customer(customer_id)
+        if found is None or found.get("deleted"):
+            raise UnknownCustomer(
+                f"unknown customer {customer_id}: not in our records and Stripe has no such one"
+            )
+        email = found.get("email")
+    _insert_if_missing(ctx, customer_id, email)
     return ctx.session.scalars(
         select(Customer).where(Customer.id == customer_id).with_for_update()
     ).one()

@@ -8,7 +8,7 @@ from sqlalchemy import delete
 
 from worker.db.models import Invoice, InvoiceLine
 from worker.errors import MalformedPayload
-from worker.handlers.catalog import category_of, price_info
+from worker.handlers.catalog import category_of, price_info, price_row
 from worker.handlers.customers import lock_customer
 from worker.handlers.stripe_fields import ref_id, utc
 
@@ -21,7 +21,7 @@ def record_invoice(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
     customer_id = ref_id(invoice.get("customer"))
     if not invoice.get("id") or not customer_id:
         raise MalformedPayload(f"{ctx.event_type} without invoice id or customer")
-    lock_customer(ctx, customer_id)
+    lock_customer(ctx, customer_id, invoice.get("customer_email"))
     stored = ctx.session.get(Invoice, invoice["id"])
     if stored is not None and stored.state_created > ctx.event_created:
         return  # an older state delivered late: keep the newer one
@@ -59,6 +59,8 @@ def _replace_lines(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
     ctx.session.execute(delete(InvoiceLine).where(InvoiceLine.invoice_id == invoice["id"]))
     for position, line in enumerate(lines):
         price_id = _price_of(line)
+        if isinstance(line.get("price"), dict):  # older API versions embed the whole price
+            ctx.session.merge(price_row(line["price"]))
         price, product = price_info(ctx, price_id) if price_id else (None, None)
         period = line.get("period") or {}
         metadata = line.get("metadata") or {}
