@@ -1,0 +1,256 @@
+"""The running system the fault tests break: a gunicorn receiver and Celery workers of ours on
+real PostgreSQL and Redis, with stripe-mock for the handlers' Stripe reads.
+
+Named `fault_stack` (not `conftest`) so `tests/conftest.py` stays the only module of that name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from processes import CLI, spawn, stop, wait_http_ok, wait_until
+from servers import free_port
+from signing import signed_headers
+from sqlalchemy import func, select, text
+
+from worker import samples
+from worker.db.models import Event, StripeCall
+from worker.db.session import session_factory
+
+DONE = ("processed", "ignored")
+# Types the worker has no handler for: they must end `ignored`, once, like handled ones end
+# `processed`. Chosen far from billing so a new handler is unlikely to claim them.
+UNHANDLED_TYPES = ("balance.available", "payment_intent.created", "payout.paid")
+
+
+@pytest.fixture
+def time_limit(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a fault test that runs past its bound (`@pytest.mark.bound(seconds)`, default 90 s)
+    instead of hanging the suite; the test's `finally` blocks still stop what it started."""
+    marker = request.node.get_closest_marker("bound")
+    seconds = marker.args[0] if marker else 90
+
+    def expire(_signum: int, _frame: Any) -> None:
+        raise TimeoutError(f"fault test ran past its {seconds} s bound")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def unhandled_event(rng: random.Random) -> dict[str, Any]:
+    event_type = rng.choice(UNHANDLED_TYPES)
+    obj = {"id": samples.new_id("obj"), "object": event_type.split(".")[0], "amount": 1000}
+    return samples.event(event_type, obj)
+
+
+def traffic(count: int, rng: random.Random, invoice_share: float = 0.6) -> list[dict[str, Any]]:
+    """`count` distinct events: `invoice.paid` for a pool of customers, and unhandled types."""
+    customers = [f"cus_fault{n:03d}" for n in range(max(1, count // 10))]
+    return [
+        samples.invoice_paid_event(customer=rng.choice(customers), amount_paid=1000 * (n % 90 + 1))
+        if rng.random() < invoice_share
+        else unhandled_event(rng)
+        for n in range(count)
+    ]
+
+
+@dataclass
+class Stack:
+    tmp: Path
+    env: dict[str, str]
+    database_url: str
+    port: int = field(default_factory=free_port)
+    receiver: subprocess.Popen | None = None
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhooks/stripe"
+
+    def __post_init__(self) -> None:
+        self.env = self.env | {"PORT": str(self.port)}
+
+    def start_receiver(self, workers: int = 2) -> None:
+        self.receiver = spawn(
+            CLI + ["serve", "--workers", str(workers)], self.env, self.tmp, "receiver.log"
+        )
+        wait_http_ok(f"http://127.0.0.1:{self.port}/healthz", timeout=30)
+
+    def start_worker(self, concurrency: int = 2) -> subprocess.Popen:
+        name = f"worker{len(self.workers)}.log"
+        argv = CLI + ["worker", "--concurrency", str(concurrency)]
+        worker = spawn(argv, self.env, self.tmp, name)
+        self.workers.append(worker)
+        return worker
+
+    def close(self) -> None:
+        for process in [*self.workers, *([self.receiver] if self.receiver else [])]:
+            stop(process)
+
+    def logs(self, prefix: str = "") -> str:
+        return "\n".join(
+            path.read_text(errors="replace") for path in sorted(self.tmp.glob(f"{prefix}*.log"))
+        )
+
+    # Stripe's side --------------------------------------------------------------------------
+
+    def deliver(self, http: requests.Session, evt: dict[str, Any] | str) -> int:
+        """One delivery attempt as Stripe makes it: the same body (pass it, rendered, to spare
+        the test's CPU when delivering one event many times), signed anew."""
+        payload = evt if isinstance(evt, str) else samples.body(evt)
+        response = http.post(
+            self.url, data=payload.encode(), headers=signed_headers(payload), timeout=15
+        )
+        return response.status_code
+
+    def seed_catalog(self, http: requests.Session) -> None:
+        """The plan the sample invoices bill, delivered as Stripe announces a new price: before
+        any invoice for it. (Invoices naming a price the worker has never seen, handled at the
+        same moment by two workers, race to insert it: one run fails and is retried.)"""
+        seeds = [
+            samples.event("product.created", samples.product("prod_test_growth", "plan")),
+            samples.event(
+                "price.created",
+                samples.price("price_test_growth", "prod_test_growth", 120000, interval="year"),
+            ),
+        ]
+        for evt in seeds:
+            assert self.deliver(http, evt) == 200
+        self.wait_done({evt["id"] for evt in seeds}, timeout=30)
+
+    # The database's side ----------------------------------------------------------------------
+
+    def sessions(self):  # noqa: ANN201 - sessionmaker
+        return session_factory(self.database_url)
+
+    def events(self) -> dict[str, tuple[str, str, int]]:
+        """id -> (type, status, attempts) of every stored event."""
+        with self.sessions()() as session:
+            rows = session.execute(select(Event.id, Event.type, Event.status, Event.attempts))
+            return {row.id: (row.type, row.status, row.attempts) for row in rows}
+
+    def wait_done(self, ids: set[str], timeout: float) -> dict[str, tuple[str, str, int]]:
+        def all_done() -> dict[str, tuple[str, str, int]] | None:
+            rows = self.events()
+            return rows if all(rows.get(i, ("", "", 0))[1] in DONE for i in ids) else None
+
+        try:
+            return wait_until(all_done, timeout, f"{len(ids)} events to be processed")
+        except AssertionError:
+            rows = self.events()
+            stuck = {i: rows.get(i) for i in ids if rows.get(i, ("", "", 0))[1] not in DONE}
+            raise AssertionError(
+                f"{len(stuck)} of {len(ids)} events not done after {timeout}s, e.g. "
+                f"{list(stuck.items())[:5]}\n--- worker logs ---\n{self.logs('worker')[-3000:]}"
+            ) from None
+
+    def sweep(self) -> str:
+        """`billing-worker events sweep --older-than 0`: queue every event still `received`."""
+        done = subprocess.run(
+            CLI + ["events", "sweep", "--older-than", "0"],
+            env=self.env,
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def mutating_calls_made_twice(self) -> list[tuple[str, int]]:
+        """Idempotency keys of mutating Stripe calls that succeeded more than once (the audit
+        table records every call the gateway makes)."""
+        with self.sessions()() as session:
+            rows = session.execute(
+                select(StripeCall.idempotency_key, func.count())
+                .where(StripeCall.outcome == "ok")
+                .group_by(StripeCall.idempotency_key)
+                .having(func.count() > 1)
+            )
+            return [(key, n) for key, n in rows]
+
+
+def assert_each_done_once(
+    rows: dict[str, tuple[str, str, int]], events: list[dict[str, Any]]
+) -> None:
+    """Every event stored once, handled (or ignored) by exactly one committed run.
+
+    `attempts` is incremented in the same transaction as the handler's outcome, so a value of
+    1 means one run committed, however many doorbells, redeliveries or crashes there were.
+    """
+    expected = {evt["id"]: evt["type"] for evt in events}
+    assert set(rows) == set(expected), "stored events differ from those delivered"
+    wrong = {
+        event_id: rows[event_id]
+        for event_id, event_type in expected.items()
+        if rows[event_id][1:] != ("ignored" if event_type in UNHANDLED_TYPES else "processed", 1)
+    }
+    assert not wrong, f"{len(wrong)} events not done exactly once, e.g. {list(wrong.items())[:5]}"
+
+
+def invoices_recorded(database_url: str) -> dict[str, int]:
+    """event_id -> rows the invoice handler wrote for it (its table: `invoices`)."""
+    with session_factory(database_url)() as session:
+        rows = session.execute(text("SELECT event_id, count(*) FROM invoices GROUP BY event_id"))
+        return {event_id: n for event_id, n in rows}
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct child processes of `pid` (Celery's pool processes), from /proc."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            # The command name may hold spaces: the parent pid is 2nd field after the ')'.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def kill_9(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def wait_gone(pid: int, timeout: float = 10) -> None:
+    def gone() -> bool:
+        try:
+            status = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return True
+        return status.rsplit(")", 1)[1].split()[0] == "Z"  # a zombie runs nothing
+
+    wait_until(gone, timeout, f"process {pid} to end")
+
+
+def post_all(stack: Stack, deliveries: list[dict[str, Any] | str], clients: int = 16) -> list[int]:
+    """Post every delivery from `clients` concurrent clients, each with its own HTTP session."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import local
+
+    state = local()
+
+    def post(delivery: dict[str, Any] | str) -> int:
+        if not hasattr(state, "http"):
+            state.http = requests.Session()
+        return stack.deliver(state.http, delivery)
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        return list(pool.map(post, deliveries))
