@@ -118,10 +118,13 @@ class Stack:
         )
         return response.status_code
 
-    def seed_catalog(self, http: requests.Session) -> None:
-        """The plan the sample invoices bill, delivered as Stripe announces a new price: before
-        any invoice for it. (Invoices naming a price the worker has never seen, handled at the
-        same moment by two workers, race to insert it: one run fails and is retried.)"""
+    def seed_catalog(self, http: requests.Session, wait: bool = True) -> None:
+        """The plan the sample invoices bill, delivered as Stripe announces a new price:
+        before any invoice for it (with `wait=False` and no worker up: first in the queue).
+
+        Invoices naming a price the worker has never seen, handled at the same moment by two
+        workers, race to insert it: one run fails and is retried, which fault 1 would count.
+        """
         seeds = [
             samples.event("product.created", samples.product("prod_test_growth", "plan")),
             samples.event(
@@ -131,7 +134,8 @@ class Stack:
         ]
         for evt in seeds:
             assert self.deliver(http, evt) == 200
-        self.wait_done({evt["id"] for evt in seeds}, timeout=30)
+        if wait:
+            self.wait_done({evt["id"] for evt in seeds}, timeout=30)
 
     # The database's side ----------------------------------------------------------------------
 
@@ -208,6 +212,30 @@ def invoices_recorded(database_url: str) -> dict[str, int]:
     with session_factory(database_url)() as session:
         rows = session.execute(text("SELECT event_id, count(*) FROM invoices GROUP BY event_id"))
         return {event_id: n for event_id, n in rows}
+
+
+@contextlib.contextmanager
+def rows_locked(database_url: str, event_ids: list[str]) -> Iterator[None]:
+    """Hold the events' row locks, as a long handler would: a worker that takes one of them
+    waits inside its task, so a kill then lands mid-task for certain."""
+    with session_factory(database_url)() as session, session.begin():
+        locked = session.scalars(
+            select(Event.id).where(Event.id.in_(event_ids)).with_for_update()
+        ).all()
+        assert sorted(locked) == sorted(event_ids)
+        yield
+        session.rollback()
+
+
+def lock_waiters(database_url: str) -> int:
+    """Connections to this database waiting for a row lock (tasks blocked mid-transaction)."""
+    with session_factory(database_url)() as session:
+        return session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
 
 
 def children_of(pid: int) -> list[int]:

@@ -1,0 +1,119 @@
+"""Fault 2: a Celery worker killed with SIGKILL in the middle of a task.
+
+To be certain the kill lands mid-task (and not between two tasks), the test holds the row locks
+of the first events queued, as a slow handler would: the worker's pool processes take those
+events and wait inside their transaction, which pg_stat_activity shows, and are killed there.
+No hook in the production code is needed.
+
+Two cases, two recovery paths:
+- a pool process dies, its parent lives: Celery sees the lost worker and, the task being
+  `acks_late` + `reject_on_worker_lost`, puts the message back at once;
+- the whole worker dies (host lost): the messages it had taken stay "unacked" in Redis until
+  the visibility timeout (an hour), so the sweeper (`events sweep`) is what queues them again.
+Either way every event ends processed by exactly one committed run.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import requests
+from fault_stack import (  # noqa: F401 - time_limit is a fixture
+    Stack,
+    assert_each_done_once,
+    children_of,
+    invoices_recorded,
+    kill_9,
+    lock_waiters,
+    post_all,
+    rows_locked,
+    time_limit,
+    traffic,
+    wait_gone,
+)
+from processes import wait_until
+
+pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
+
+EVENTS = 300
+
+
+def queue_while_no_worker_runs(stack: Stack, rng: random.Random) -> tuple[list, list[str]]:
+    """Deliver the events with no worker up: the first two queued are the ones to lock."""
+    http = requests.Session()
+    events = traffic(EVENTS, rng, invoice_share=1.0)
+    first, rest = events[:2], events[2:]
+    for evt in first:  # in order: Redis hands messages out first in, first out
+        assert stack.deliver(http, evt) == 200
+    assert set(post_all(stack, rest, clients=8)) == {200}
+    return events, [evt["id"] for evt in first]
+
+
+def start_worker_and_catch_it_mid_task(stack: Stack, database_url: str) -> int:
+    worker = stack.start_worker(concurrency=2)
+    wait_until(lambda: lock_waiters(database_url) == 2, 30, "both pool processes mid-task")
+    return worker.pid
+
+
+@pytest.mark.bound(90)
+def test_pool_processes_killed_mid_task_are_replaced_and_their_tasks_redelivered_at_once(
+    tmp_path: Path, pg_url: str, redis_url: str, service_env
+) -> None:
+    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
+    try:
+        stack.start_receiver()
+        stack.seed_catalog(requests.Session(), wait=False)
+        events, victims = queue_while_no_worker_runs(stack, random.Random(2))
+
+        with rows_locked(pg_url, victims):
+            main = start_worker_and_catch_it_mid_task(stack, pg_url)
+            pool = children_of(main)
+            assert len(pool) == 2
+            for pid in pool:
+                kill_9(pid)
+            for pid in pool:
+                wait_gone(pid)
+
+        # No sweeper here: the same worker, with new pool processes, gets the messages back.
+        rows = stack.wait_done({evt["id"] for evt in events}, timeout=60)
+        assert_each_done_once({i: rows[i] for i in (e["id"] for e in events)}, events)
+        assert invoices_recorded(pg_url) == dict.fromkeys((e["id"] for e in events), 1)
+        assert "WorkerLostError" in stack.logs("worker")
+    finally:
+        stack.close()
+
+
+@pytest.mark.bound(90)
+def test_a_worker_killed_whole_mid_task_is_recovered_by_a_new_worker_and_the_sweeper(
+    tmp_path: Path, pg_url: str, redis_url: str, service_env
+) -> None:
+    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
+    try:
+        stack.start_receiver()
+        stack.seed_catalog(requests.Session(), wait=False)
+        events, victims = queue_while_no_worker_runs(stack, random.Random(3))
+
+        with rows_locked(pg_url, victims):
+            main = start_worker_and_catch_it_mid_task(stack, pg_url)
+            doomed = [main, *children_of(main)]
+            for pid in doomed:  # the host is lost: every process of the worker at once
+                kill_9(pid)
+            for pid in doomed:
+                wait_gone(pid)
+
+        stack.start_worker(concurrency=2)
+        others = {evt["id"] for evt in events} - set(victims)
+        stack.wait_done(others, timeout=60)
+        # The two messages the dead worker held are invisible in Redis for an hour...
+        rows = stack.events()
+        assert [rows[v][1:] for v in victims] == [("received", 0), ("received", 0)]
+
+        # ...and the sweeper queues their events again now.
+        assert "queued 2 stranded event(s)" in stack.sweep()
+        rows = stack.wait_done({evt["id"] for evt in events}, timeout=30)
+        assert_each_done_once({i: rows[i] for i in (e["id"] for e in events)}, events)
+        assert invoices_recorded(pg_url) == dict.fromkeys((e["id"] for e in events), 1)
+    finally:
+        stack.close()
