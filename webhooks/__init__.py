@@ -28,7 +28,7 @@ class Wiring:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from webhooks import health, intake, ops, ops_billing
+    from webhooks import console, health, intake, ops, ops_billing
 
     settings = settings or load_settings()
     celery = create_celery(settings)
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(metrics_bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(ops_billing.bp)
+    console.register(app)  # HTML pages under /ops/console/, beside the JSON API
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc: RequestEntityTooLarge):  # noqa: ANN202

@@ -1,0 +1,372 @@
+"""The ops console's pages through Flask's test client, on SQLite and on PostgreSQL, with
+handlers and refunds going to stripe-mock: what each page shows, what each form does, and what
+is refused without a session or a CSRF token."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from billing_world import BillingWorld
+from console_support import (
+    CONSOLE,
+    OPS_TOKEN,
+    ConsoleClient,
+    annual_invoice,
+    annual_price,
+    csrf_token,
+    fixed_product,
+    typo_product,
+)
+from servers import StripeMock
+from sqlalchemy import select, update
+
+from webhooks import create_app
+from webhooks.console import replays
+from webhooks.console.event_queries import EventFilters, events_page
+from worker import samples
+from worker.db.models import Event, RefundRequest, StripeCall, utcnow
+from worker.intake import parse_event, store_event
+from worker.refund_requests import request_refund
+from worker.selection import Position
+
+PRICE = "price_console_year"
+PAGES = ("/events", "/failed", "/refunds", "/customers")
+ACTIONS = (
+    "/logout",
+    "/replay",
+    "/events/evt_any/replay",
+    "/refunds/rr_any/approve",
+    "/refunds/rr_any/reject",
+)
+
+
+@dataclass
+class Setup:
+    world: BillingWorld
+    console: ConsoleClient
+
+    def failed_invoice(self, customer_id: str = "cus_typo") -> str:
+        """An invoice.paid that fails for a real reason: its product's category is mistyped."""
+        w = self.world
+        w.customer(customer_id, f"{customer_id}@example.com")
+        w.deliver("product.created", typo_product(PRICE))
+        w.deliver("price.created", annual_price(PRICE))
+        invoice = annual_invoice(
+            customer_id, PRICE, number="TYPO-1", payment_intent="pi_typo", days_ago=3
+        )
+        event_id, status = w.deliver("invoice.paid", invoice)
+        assert status == "failed"
+        return event_id
+
+
+@pytest.fixture
+def setup(make_settings, database_url: str, stripe_mock: StripeMock) -> Callable[..., Setup]:
+    def make(**overrides: object) -> Setup:
+        settings = make_settings(
+            **{
+                "database_url": database_url,
+                "stripe_api_base": stripe_mock.url,
+                "ops_api_token": OPS_TOKEN,
+            }
+            | overrides
+        )
+        return Setup(
+            BillingWorld.create(settings, stripe_mock.url), ConsoleClient(create_app(settings))
+        )
+
+    return make
+
+
+def test_without_a_session_pages_redirect_to_login_and_actions_answer_403(setup) -> None:
+    console = setup().console
+    for page in PAGES:
+        response = console.get(page)
+        assert response.status_code == 302, page
+        assert response.headers["Location"] == f"{CONSOLE}/login?next={CONSOLE}{page}"
+    for action in ACTIONS:
+        response = console.client.post(f"{CONSOLE}{action}", data={"scope": "failed"})
+        assert response.status_code == 403, action
+        assert "Sign in first" in response.text
+
+
+def test_login_asks_for_the_token_once_and_keeps_a_strict_httponly_session(setup) -> None:
+    console = setup().console
+    wrong = console.sign_in(token="not-the-token")
+    assert wrong.status_code == 401
+    assert "That is not the ops token." in wrong.text
+    assert console.get("/events").status_code == 302
+
+    signed_in = console.sign_in("Ana")
+    assert signed_in.status_code == 303
+    assert signed_in.headers["Location"] == f"{CONSOLE}/events"
+    cookie = signed_in.headers["Set-Cookie"]
+    for attribute in ("ops_console=", "HttpOnly", "SameSite=Strict", f"Path={CONSOLE}"):
+        assert attribute in cookie
+    assert OPS_TOKEN not in cookie
+    page = console.get("/events")
+    assert page.status_code == 200
+    assert "Ana" in page.text
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+    console.submit("/logout")
+    assert console.get("/events").status_code == 302
+
+
+def test_login_goes_back_only_to_a_console_page(setup) -> None:
+    console = setup().console
+    form = console.client.get(f"{CONSOLE}/login")
+    for target, landing in (
+        (f"{CONSOLE}/failed", f"{CONSOLE}/failed"),
+        ("https://evil.example/ops/console/", f"{CONSOLE}/events"),
+        ("//evil.example/ops/console/", f"{CONSOLE}/events"),
+        ("/webhooks/stripe", f"{CONSOLE}/events"),
+    ):
+        response = console.client.post(
+            f"{CONSOLE}/login",
+            data={
+                "csrf_token": csrf_token(form.text),
+                "name": "Ana",
+                "token": OPS_TOKEN,
+                "next": target,
+            },
+        )
+        assert response.headers["Location"] == landing, target
+        console.submit("/logout")
+        form = console.client.get(f"{CONSOLE}/login")
+
+
+def test_a_form_without_a_valid_csrf_token_is_refused_even_when_signed_in(setup) -> None:
+    s = setup()
+    event_id = s.failed_invoice()
+    s.console.sign_in()
+    client = s.console.client
+    for token in (None, "", "forged"):
+        data = {"scope": "failed"} | ({"csrf_token": token} if token is not None else {})
+        assert client.post(f"{CONSOLE}/replay", data=data).status_code == 403
+        assert client.post(f"{CONSOLE}/events/{event_id}/replay", data=data).status_code == 403
+    with s.world.runtime.sessions() as session:
+        assert session.get_one(Event, event_id).attempts == 1  # never replayed
+    login = ConsoleClient(client.application)  # a token from another session is no good either
+    login.sign_in("Mallory")
+    foreign = login.get("/events").text
+    data = {"scope": "failed", "csrf_token": csrf_token(foreign)}
+    assert client.post(f"{CONSOLE}/replay", data=data).status_code == 403
+
+
+def test_console_does_not_exist_without_an_ops_token(setup) -> None:
+    console = setup(ops_api_token="").console
+    assert console.get("/login").status_code == 404
+    assert console.get("/events").status_code == 404
+    assert console.client.post(f"{CONSOLE}/login", data={"token": ""}).status_code == 404
+
+
+def test_events_page_filters_counts_and_pages_newest_first(setup) -> None:
+    s = setup()
+    sessions = s.world.runtime.sessions
+    stored = []
+    for n in range(7):  # ignored events: no handler runs, no Stripe
+        evt = samples.event("test.console", {"id": f"obj_{n}", "customer": "cus_pages"})
+        store_event(sessions, parse_event(samples.body(evt)))
+        stored.append(evt["id"])
+    with sessions.begin() as session:  # spread over the last hours, oldest first
+        for n, event_id in enumerate(stored):
+            received = utcnow() - timedelta(hours=7 - n)
+            session.execute(update(Event).where(Event.id == event_id).values(received_at=received))
+    failed_id = s.failed_invoice()
+    s.console.sign_in()
+
+    page = s.console.get("/events")
+    assert page.status_code == 200
+    html = page.text
+    assert html.index(failed_id) < html.index(stored[-1]) < html.index(stored[0])  # newest first
+    assert "received <b>7</b>" in html and "failed <b>1</b>" in html
+    assert "<svg" in html and "Events received per hour" in html
+    assert "1 failed" in html  # the current hour's bar title counts the failure
+
+    only_failed = s.console.get("/events", status="failed").text
+    assert failed_id in only_failed and stored[0] not in only_failed
+    by_customer = s.console.get("/events", customer="cus_pages", type="test.console").text
+    assert all(e in by_customer for e in stored) and failed_id not in by_customer
+    by_id = s.console.get("/events", q=stored[3][-12:]).text
+    assert stored[3] in by_id and stored[2] not in by_id
+    since = s.console.get("/events", since="3h", type="test.console").text
+    assert stored[-1] in since and stored[0] not in since
+    bad = s.console.get("/events", since="last tuesday")
+    assert bad.status_code == 400 and "is not a moment" in bad.text
+
+    # Paging by keyset, three at a time: older, then back to newer.
+    with sessions() as session:
+        filters = EventFilters(type="test.console")
+        first = events_page(session, filters, limit=3)
+        second = events_page(session, filters, before=_pos(first.older), limit=3)
+        back = events_page(session, filters, after=_pos(second.newer), limit=3)
+    assert [e.id for e in first.events] == stored[:3:-1][:3]
+    assert [e.id for e in second.events] == stored[3:0:-1]
+    assert [e.id for e in back.events] == [e.id for e in first.events]
+    assert first.newer is None and back.newer is None and second.older is not None
+
+
+def _pos(cursor: str | None) -> Position:
+    assert cursor is not None
+    return Position.from_cursor(cursor)
+
+
+def test_a_failed_event_shows_its_reason_and_replayed_from_its_page_ends_processed(setup) -> None:
+    s = setup()
+    event_id = s.failed_invoice()
+    s.console.sign_in()
+    failed_page = s.console.get("/failed").text
+    assert event_id in failed_page and "UnknownCategory" in failed_page
+
+    page = s.console.get(f"/events/{event_id}").text
+    assert "UnknownCategory: product metadata category &#39;plann&#39;" in page
+    assert "Traceback" in page and "worker.handlers.invoices.record_invoice" in page
+    assert '"type": "invoice.paid"' in page.replace("&#34;", '"')
+
+    s.world.deliver("product.updated", fixed_product(PRICE))
+    replayed = s.console.submit(f"/events/{event_id}/replay")
+    assert replayed.status_code == 303
+    page = s.console.client.get(replayed.headers["Location"]).text
+    assert f"{event_id} replayed: failed → processed." in page
+    with s.world.runtime.sessions() as session:
+        event = session.get_one(Event, event_id)
+        assert (event.status, event.attempts, event.last_error) == ("processed", 2, None)
+
+
+def test_replay_all_failed_runs_in_batches_and_shows_its_progress(setup, monkeypatch) -> None:
+    s = setup()
+    sessions = s.world.runtime.sessions
+    ids = []
+    for n in range(3):  # failed once; their type has no handler, so a replay ends `ignored`
+        evt = samples.event("test.console", {"id": f"obj_{n}"})
+        store_event(sessions, parse_event(samples.body(evt)))
+        ids.append(evt["id"])
+    with sessions.begin() as session:
+        session.execute(
+            update(Event).where(Event.id.in_(ids)).values(status="failed", last_error="boom")
+        )
+    monkeypatch.setattr(replays, "BATCH_EVENTS", 2)
+    s.console.sign_in()
+
+    first = s.console.submit("/replay", {"scope": "failed"})
+    assert first.status_code == 200
+    assert '<b id="replay-done">2</b> of 3 done' in first.text
+    assert "data-autosubmit" in first.text
+    carried = _hidden_fields(first.text)
+    assert carried["scope"] == "failed" and carried["cursor"]
+    second = s.console.client.post(f"{CONSOLE}/replay", data=carried)
+    assert '<b id="replay-done">3</b> of 3 done' in second.text
+    assert "Replay finished" in second.text and "data-autosubmit" not in second.text
+    assert '<dd data-count="replayed">3</dd>' in second.text
+    with sessions() as session:
+        statuses = session.scalars(select(Event.status).where(Event.id.in_(ids))).all()
+    assert statuses == ["ignored"] * 3
+
+    chosen = s.console.submit("/replay", {"scope": "selected", "ids": [ids[0], "evt_gone"]})
+    assert "Replay finished" in chosen.text
+    assert '<dd data-count="unchanged">1</dd>' in chosen.text
+    assert "evt_gone is not stored." in chosen.text
+
+
+def _hidden_fields(html: str) -> dict[str, str]:
+    form = html[html.index("data-autosubmit") :]
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+
+
+def _technical_issue_review(s: Setup, customer_id: str, number: str) -> str:
+    w = s.world
+    w.customer(customer_id, f"{customer_id}@example.com")
+    w.deliver("product.created", fixed_product(PRICE))
+    w.deliver("price.created", annual_price(PRICE))
+    invoice = annual_invoice(
+        customer_id, PRICE, number=number, payment_intent=f"pi_{number}", days_ago=40
+    )
+    assert w.deliver("invoice.paid", invoice)[1] == "processed"
+    request = request_refund(
+        w.runtime, customer=customer_id, invoice=number, reason="technical_issue"
+    ).request
+    assert request["status"] == "review"
+    return request["id"]
+
+
+def test_a_review_approved_above_what_is_refundable_is_refused_then_approved_capped(
+    setup,
+) -> None:
+    s = setup()
+    request_id = _technical_issue_review(s, "cus_tech", "TECH-1")
+    s.console.sign_in("Ana")
+    queue = s.console.get("/refunds").text
+    assert request_id in queue and "TECH-1" in queue and "M4.technical" in queue
+    assert "A technical issue support could not resolve" in queue
+    assert 'value="1200.00"' in queue and "at most 1,200.00 USD" in queue
+
+    too_much = s.console.submit(f"/refunds/{request_id}/approve", {"amount": "1200.01"})
+    page = s.console.client.get(too_much.headers["Location"]).text
+    assert "more than the 120000 usd still refundable on invoice TECH-1" in page
+    bad = s.console.submit(f"/refunds/{request_id}/approve", {"amount": "12.345"})
+    assert "has more than 2 decimals" in s.console.client.get(bad.headers["Location"]).text
+
+    done = s.console.submit(f"/refunds/{request_id}/approve", {"amount": "500.00"})
+    page = s.console.client.get(done.headers["Location"]).text
+    assert f"{request_id} approved by Ana (ops console): refunded 500.00 USD" in page
+    with s.world.runtime.sessions() as session:
+        row = session.get_one(RefundRequest, request_id)
+        assert (row.status, row.amount, row.decided_by) == ("refunded", 50000, "Ana (ops console)")
+        [call] = session.scalars(select(StripeCall).where(StripeCall.request_id == request_id))
+        assert (call.method, call.object_id, call.outcome) == ("refunds.create", "pi_TECH-1", "ok")
+    assert request_id not in s.console.get("/refunds").text.split("Recently decided")[0]
+
+
+def test_a_review_is_rejected_with_the_reason_and_who_decided(setup) -> None:
+    s = setup()
+    request_id = _technical_issue_review(s, "cus_rej", "REJ-1")
+    s.console.sign_in("Sam")
+    no_reason = s.console.submit(f"/refunds/{request_id}/reject", {"why": "  "})
+    assert "say why" in s.console.client.get(no_reason.headers["Location"]).text
+    done = s.console.submit(f"/refunds/{request_id}/reject", {"why": "Issue fixed same day"})
+    page = s.console.client.get(done.headers["Location"]).text
+    assert f"{request_id} rejected by Sam (ops console): Issue fixed same day" in page
+    again = s.console.submit(f"/refunds/{request_id}/approve")
+    page = s.console.client.get(again.headers["Location"]).text
+    assert "is rejected, not waiting for review" in page
+    with s.world.runtime.sessions() as session:
+        row = session.get_one(RefundRequest, request_id)
+        assert (row.status, row.decision_note) == ("rejected", "Issue fixed same day")
+        assert session.scalars(select(StripeCall)).all() == []
+
+
+def test_customers_page_lists_suspended_accounts_with_their_dispute(setup) -> None:
+    s = setup()
+    w = s.world
+    w.customer("cus_fraud", "fraud@example.com")
+    w.customer("cus_fine", "fine@example.com")
+    w.deliver("product.created", fixed_product(PRICE))
+    w.deliver("price.created", annual_price(PRICE))
+    invoice = annual_invoice("cus_fraud", PRICE, number="FR-1", payment_intent="pi_fr", days_ago=3)
+    assert w.deliver("invoice.paid", invoice)[1] == "processed"
+    dispute = samples.dispute(charge="ch_fr", payment_intent="pi_fr", reason="fraudulent")
+    assert w.deliver("charge.dispute.created", dispute)[1] == "processed"
+    s.console.sign_in()
+
+    page = s.console.get("/customers").text
+    assert "cus_fraud" in page and "fraud@example.com" in page and "cus_fine" not in page
+    assert ">suspended<" in page and dispute["id"] in page
+    assert "M6.dispute" in page and "fraudulent" in page and "1,200.00 USD" in page
+
+
+def test_event_page_never_shows_a_secret_in_the_payload(setup) -> None:
+    s = setup()
+    leaked = samples.event(
+        "test.console",
+        {"id": "obj_leak", "description": "key sk_live_abcdefghijklmnop1234 pasted by a user"},
+    )
+    store_event(s.world.runtime.sessions, parse_event(samples.body(leaked)))
+    s.console.sign_in()
+    page = s.console.get(f"/events/{leaked['id']}").text
+    assert "sk_live_abcdefghijklmnop1234" not in page and "sk_live_…" in page
+    assert json.loads(samples.body(leaked))["data"]["object"]["id"] in page

@@ -1,0 +1,150 @@
+"""Login once with the ops token; a signed session cookie after that; CSRF on every form.
+
+- The session is Flask's signed cookie, HttpOnly, SameSite=Strict, scoped to /ops/console, Secure
+  in production, valid 12 hours. Its signing key is derived from OPS_API_TOKEN with HMAC, so every
+  gunicorn worker derives the same key with nothing more to configure, and rotating the token
+  signs everybody out.
+- Every POST carries Flask-WTF's CSRF token, bound to the session; a POST without a valid
+  session, or without a valid token, answers 403. A page asked for without a session redirects to
+  the login page, which sends the operator back where they were going.
+- With no ops token configured the console does not exist (404), like the JSON ops API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from werkzeug.exceptions import Forbidden
+from wtforms import ValidationError
+
+from webhooks.console import bp, wiring
+from worker.db.models import utcnow
+
+SESSION_LIFETIME = timedelta(hours=12)
+# Domain separation: the token's HMAC under this label is the cookie key, never the token itself.
+SESSION_KEY_LABEL = b"billing-worker ops console session v1"
+OPERATOR_MAX = 80
+# Reachable without a session: the login form itself and the stylesheet it uses.
+PUBLIC_ENDPOINTS = frozenset({"console.login", "console.static"})
+
+
+def configure(app: Flask) -> None:
+    settings = app.extensions["billing"].settings
+    if settings.ops_api_token:
+        app.secret_key = session_key(settings.ops_api_token)
+    app.config.update(
+        SESSION_COOKIE_NAME="ops_console",
+        SESSION_COOKIE_PATH=bp.url_prefix,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        # Browsers drop a Secure cookie on plain http; production is served over https.
+        SESSION_COOKIE_SECURE=settings.app_env == "production",
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        # The token lives as long as the session that holds it, not Flask-WTF's default hour.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.add_template_global(generate_csrf, "csrf_token")
+
+
+def session_key(token: str) -> str:
+    return hmac.new(token.encode(), SESSION_KEY_LABEL, hashlib.sha256).hexdigest()
+
+
+def operator() -> str | None:
+    """Who is signed in, as typed on the login page; None without a session."""
+    name = session.get("operator")
+    return name if isinstance(name, str) and name else None
+
+
+@bp.before_request
+def _guard() -> ResponseReturnValue | None:
+    if not wiring.settings().ops_api_token:
+        abort(404)
+    if request.endpoint == "console.static":
+        return None
+    signed_in = operator() is not None
+    if request.method not in ("GET", "HEAD"):
+        if not signed_in and request.endpoint != "console.login":
+            raise Forbidden("Sign in first: this action needs an ops console session.")
+        _require_csrf()
+        return None
+    if not signed_in and request.endpoint not in PUBLIC_ENDPOINTS:
+        return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+def _require_csrf() -> None:
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        raise Forbidden(
+            "The form's security token is missing or expired: reload the page and try again."
+        ) from None
+
+
+@bp.after_request
+def _no_caching_no_framing(response):  # noqa: ANN001, ANN202 - Flask's Response
+    # Pages show customer data: keep them out of shared caches and other sites' frames.
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
+@bp.errorhandler(Forbidden)
+def _forbidden(exc: Forbidden) -> ResponseReturnValue:
+    return render_template("console/forbidden.html", reason=exc.description), 403
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    target = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if operator() is not None:
+            return redirect(target)
+        return render_template("console/login.html", next=target, name="", error=None)
+    name = " ".join(request.form.get("name", "").split())[:OPERATOR_MAX]
+    presented = request.form.get("token", "")
+    token = wiring.settings().ops_api_token
+    error = None
+    if not hmac.compare_digest(presented.encode(), token.encode()):
+        error = "That is not the ops token."
+    elif not name:
+        error = "Say who you are: your name is recorded on the refunds you approve or reject."
+    if error:
+        return render_template("console/login.html", next=target, name=name, error=error), 401
+    # A fresh session (and CSRF token) at login: nothing from before it carries over.
+    session.clear()
+    session.permanent = True
+    session["operator"] = name
+    session["signed_in_at"] = utcnow().isoformat(timespec="seconds")
+    return redirect(target, code=303)
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    session.clear()
+    return redirect(url_for("console.login"), code=303)
+
+
+def safe_next(target: str | None) -> str:
+    """A console path to go back to after login; anything else (another site) is dropped."""
+    default = url_for("console.events")
+    if not target:
+        return default
+    parts = urlsplit(target)
+    prefix = f"{bp.url_prefix}/"
+    if parts.scheme or parts.netloc or not parts.path.startswith(prefix) or "\\" in target:
+        return default
+    return target

@@ -1,0 +1,119 @@
+"""Refund reviews: the `review` decisions waiting for a person, approved or rejected here
+through the same service functions as `billing-worker refunds approve|reject`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from webhooks.console import auth, bp, wiring
+from webhooks.console.formatting import money, parse_amount
+from worker.db.models import Customer, Invoice, RefundRequest, RefundRequestStatus
+from worker.refund_requests import (
+    RequestError,
+    approve,
+    get_request,
+    list_requests,
+    refundable_remainder,
+    reject,
+    summary,
+)
+
+RECENT = 10
+WHY_MAX = 500
+
+
+@bp.get("/refunds")
+def refunds() -> ResponseReturnValue:
+    runtime = wiring.runtime()
+    queue = list_requests(runtime, RefundRequestStatus.REVIEW)
+    with runtime.sessions() as session:
+        invoice_ids = {r["invoice"] for r in queue}
+        invoices = {
+            i.id: i for i in session.scalars(select(Invoice).where(Invoice.id.in_(invoice_ids)))
+        }
+        emails = dict(
+            session.execute(
+                select(Customer.id, Customer.email).where(
+                    Customer.id.in_({r["customer"] for r in queue})
+                )
+            ).all()
+        )
+        reviews = [
+            _review(r, invoices.get(r["invoice"]), emails.get(r["customer"]), session)
+            for r in queue
+        ]
+        recent = [
+            summary(row)
+            for row in session.scalars(
+                select(RefundRequest)
+                .where(RefundRequest.decided_at.is_not(None))
+                .order_by(RefundRequest.decided_at.desc())
+                .limit(RECENT)
+            )
+        ]
+    return render_template("console/refunds.html", reviews=reviews, recent=recent)
+
+
+def _review(request_: dict[str, Any], invoice: Invoice | None, email: str | None, session) -> dict:  # noqa: ANN001
+    return request_ | {
+        "email": email,
+        "invoice_number": invoice.number if invoice else None,
+        "amount_paid": invoice.amount_paid if invoice else None,
+        "refundable": refundable_remainder(session, invoice) if invoice else 0,
+    }
+
+
+@bp.post("/refunds/<request_id>/approve")
+def approve_request(request_id: str) -> ResponseReturnValue:
+    runtime = wiring.runtime()
+    try:
+        amount_text = request.form.get("amount", "").strip()
+        amount = None
+        if amount_text:
+            amount = parse_amount(amount_text, get_request(runtime, request_id)["currency"])
+        decided = approve(runtime, request_id, by=_decider(), amount=amount)
+    except (RequestError, ValueError) as exc:
+        flash(f"{request_id} not approved: {exc}", "error")
+        return _back()
+    category, sentence = _approval_outcome(decided)
+    flash(sentence, category)
+    return _back()
+
+
+def _approval_outcome(decided: dict[str, Any]) -> tuple[str, str]:
+    amount = money(decided["amount"], decided["currency"])
+    who = f"{decided['id']} approved by {decided['decided_by']}"
+    if decided["status"] == RefundRequestStatus.REFUNDED:
+        return "success", f"{who}: refunded {amount} ({decided['refund_id']})."
+    if decided["status"] == RefundRequestStatus.FAILED:
+        return "error", f"{who}, but Stripe refused the refund of {amount}: {decided['error']}"
+    return "warning", f"{who}; the refund of {amount} is not issued yet: {decided['error']}"
+
+
+@bp.post("/refunds/<request_id>/reject")
+def reject_request(request_id: str) -> ResponseReturnValue:
+    why = " ".join(request.form.get("why", "").split())
+    if not why:
+        flash(f"{request_id} not rejected: say why (the customer is told the reason).", "error")
+        return _back()
+    try:
+        decided = reject(wiring.runtime(), request_id, by=_decider(), why=why[:WHY_MAX])
+    except RequestError as exc:
+        flash(f"{request_id} not rejected: {exc}", "error")
+        return _back()
+    note = decided["decision_note"]
+    flash(f"{decided['id']} rejected by {decided['decided_by']}: {note}", "success")
+    return _back()
+
+
+def _decider() -> str:
+    # The login page asked for a name; the session holds it, the form cannot change it.
+    return f"{auth.operator()} (ops console)"
+
+
+def _back() -> ResponseReturnValue:
+    return redirect(url_for("console.refunds"), code=303)
