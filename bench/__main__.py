@@ -1,0 +1,198 @@
+"""`python -m bench`: every benchmark in one run, one table, the same figures as JSON.
+
+Starts its own Redis, PostgreSQL (durable: fsync and synchronous commit on) and stripe-mock on
+loopback ports, our receiver and Celery workers as an operator runs them, and stops all of it at
+the end. `--quick` runs each benchmark at tiny sizes (the test suite's smoke run): its figures
+mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from bench import decide, intake, processing, replay
+from bench.report import RESULTS_DIR, Figure, table, write_json
+from bench.stack import (
+    CLI,
+    REPO,
+    WEBHOOK_SECRET,
+    Run,
+    Services,
+    celery_worker,
+    run_dir,
+    service_env,
+    services,
+)
+from worker.config import Settings
+
+BENCHMARKS = ("intake", "processing", "replay", "decide", "embedded")
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
+    if args.quick:
+        return {
+            "intake": intake.IntakeSizes(duration=1.0, warmup=0.3, concurrency=4, rates=(100,)),
+            "processing": processing.ProcessingSizes(
+                events=30, rate=50.0, rate_seconds=0.6, timeout=60.0
+            ),
+            "replay": replay.ReplaySizes(events=300, customers=5, timeout=120.0),
+            "decide": decide.DecideSizes(seconds=0.2),
+        }
+    return {
+        "intake": intake.IntakeSizes(duration=args.duration),
+        "processing": processing.ProcessingSizes(events=args.processing_events),
+        "replay": replay.ReplaySizes(events=args.replay_events),
+        "decide": decide.DecideSizes(),
+    }
+
+
+def settings_for(run: Run, svc: Services, database_url: str) -> Settings:
+    assert svc.redis is not None and svc.stripe_mock is not None
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        broker_url=svc.redis.url,
+        stripe_api_base=svc.stripe_mock.url,
+        data_dir=run.workdir / "data",
+        stripe_webhook_secrets=[WEBHOOK_SECRET],
+    )
+
+
+def run_intake(run: Run, svc: Services, sizes: intake.IntakeSizes, bare: dict) -> list[Figure]:
+    assert svc.redis is not None
+    database_url = svc.database()
+    env = service_env(run.workdir, DATABASE_URL=database_url, BROKER_URL=svc.redis.url)
+    log("intake: receiver on PostgreSQL + Redis")
+    measured = intake.receiver_figures(run, env, sizes, database_url)
+    return intake.figures("intake", measured, bare, sizes)
+
+
+def run_embedded(run: Run, sizes: intake.IntakeSizes, bare: dict) -> list[Figure]:
+    """The default with nothing configured: SQLite and the SQLite broker under DATA_DIR."""
+    workdir = run.workdir / "embedded"
+    workdir.mkdir(exist_ok=True)
+    env = service_env(workdir)
+    subprocess.run([*CLI, "db", "upgrade"], env=env, cwd=REPO, check=True, capture_output=True)
+    log("embedded: receiver on SQLite + the SQLite broker")
+    embedded_sizes = replace(sizes, rates=sizes.rates[:1])
+    database_url = f"sqlite:///{(workdir / 'data' / 'billing.sqlite3').resolve()}"
+    measured = intake.receiver_figures(run, env, embedded_sizes, database_url)
+    return intake.figures("embedded", measured, bare, embedded_sizes, targets=False)
+
+
+def run_processing(run: Run, svc: Services, sizes: processing.ProcessingSizes) -> list[Figure]:
+    assert svc.redis is not None and svc.stripe_mock is not None
+    database_url = svc.database()
+    env = service_env(
+        run.workdir,
+        DATABASE_URL=database_url,
+        BROKER_URL=svc.redis.url,
+        STRIPE_API_BASE=svc.stripe_mock.url,
+    )
+    _flush_redis(svc)
+    worker = celery_worker(run, env)
+    try:
+        proc = processing.Processing(settings_for(run, svc, database_url))
+        measured = processing.measure(proc, sizes, log)
+    finally:
+        run.stop(worker)
+    return processing.figures(measured, sizes)
+
+
+def run_replay(run: Run, svc: Services, sizes: replay.ReplaySizes) -> list[Figure]:
+    assert svc.stripe_mock is not None
+    database_url = svc.database()
+    env = service_env(run.workdir, DATABASE_URL=database_url, STRIPE_API_BASE=svc.stripe_mock.url)
+    log(f"replay: seeding {sizes.events:,} processed events")
+    replay.seed(settings_for(run, svc, database_url), sizes)
+    log("replay: events replay --all, then the floor")
+    return replay.figures(replay.measure(env, sizes))
+
+
+def _flush_redis(svc: Services) -> None:
+    """Intake left its doorbells in the queue; the workers must not start on those."""
+    import redis
+
+    assert svc.redis is not None
+    redis.Redis.from_url(svc.redis.url).flushall()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per intake load")
+    parser.add_argument("--processing-events", type=int, default=1500)
+    parser.add_argument("--replay-events", type=int, default=100_000)
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON goes")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
+    args = parser.parse_args(argv)
+    chosen = args.only or list(BENCHMARKS)
+    sizes = sizes_for(args)
+    figures: list[Figure] = []
+    load_before = os.getloadavg()
+    workdir = Path(tempfile.mkdtemp(prefix="billing-worker-bench-"))
+    log(f"work directory {workdir}")
+    needs_servers = set(chosen) & {"intake", "processing", "replay", "embedded"}
+    try:
+        if needs_servers:
+            with (
+                services(
+                    redis=bool(set(chosen) & {"intake", "processing"}),
+                    stripe_fixtures=processing.STRIPE_FIXTURES,
+                ) as svc,
+                run_dir(workdir) as run,
+            ):
+                bare: dict = {}
+                if set(chosen) & {"intake", "embedded"}:
+                    env = service_env(run.workdir)
+                    log("intake floor: bare Flask route under the receiver's gunicorn settings")
+                    bare = intake.floor(run, env, sizes["intake"])
+                if "intake" in chosen:
+                    figures += run_intake(run, svc, sizes["intake"], bare)
+                if "embedded" in chosen:
+                    figures += run_embedded(run, sizes["intake"], bare)
+                if "processing" in chosen:
+                    figures += run_processing(run, svc, sizes["processing"])
+                if "replay" in chosen:
+                    figures += run_replay(run, svc, sizes["replay"])
+        if "decide" in chosen:
+            log("decide: in-process")
+            figures += decide.figures(decide.measure(sizes["decide"]))
+    finally:
+        if args.keep:
+            log(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    settings = {
+        "quick": args.quick,
+        "benchmarks": chosen,
+        "sizes": {name: asdict(value) for name, value in sizes.items()},
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "load_generator": "python -m bench.loadgen (asyncio, aiohttp), its own process",
+        "receiver": "billing-worker serve --workers 2 (gunicorn, webhooks/gunicorn_conf.py)",
+        "celery": "billing-worker worker --concurrency 2",
+        "postgresql": "durable (fsync, synchronous_commit on)",
+    }
+    path = write_json(figures, settings, args.out)
+    print(table(figures))
+    print(f"\nfigures written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

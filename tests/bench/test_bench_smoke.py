@@ -1,0 +1,52 @@
+"""Every benchmark at tiny sizes, so `python -m bench` cannot rot. No time is asserted: only that
+each benchmark ran against real servers, produced its figures beside a floor, and stopped
+everything it started."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXPECTED = {
+    "intake": {"events/s at saturation", "p50 ack at 100/s", "p99 ack at 100/s"},
+    "embedded": {"events/s at saturation", "p50 ack at 100/s", "p99 ack at 100/s"},
+    "processing": {
+        "events/s, mix with Stripe calls",
+        "p50 received→processed at 50/s",
+        "p99 received→processed at 50/s",
+    },
+    "replay": {"seconds for 300 events", "peak RSS"},
+    "decide": {"decisions/s, parsed facts", "decisions/s, JSON in and out"},
+}
+
+
+@pytest.mark.services
+def test_every_benchmark_runs_at_tiny_sizes_and_writes_its_figures(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    [written] = tmp_path.glob("bench-*.json")
+    document = json.loads(written.read_text())
+    found: dict[str, set[str]] = {}
+    for figure in document["figures"]:
+        found.setdefault(figure["bench"], set()).add(figure["name"])
+        assert figure["value"] is not None and figure["value"] > 0, figure
+        assert figure["floor"] is not None and figure["floor"] > 0, figure
+    assert found == EXPECTED
+    assert document["machine"]["cpus"] >= 1
+    for bench in EXPECTED:
+        assert f"| {bench}" in out.stdout  # the same figures, printed as one table
+    [rate] = [f for f in document["figures"] if f["name"] == "events/s, mix with Stripe calls"]
+    # 30 events: 10 disputes (pause_collection + customers.update), 10 downgrades (delete).
+    assert rate["detail"]["mix"]["stripe_calls_audited"] == 30
+    assert rate["detail"]["floor"]["stripe_calls_audited"] == 0
