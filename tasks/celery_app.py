@@ -41,6 +41,10 @@ def _transport_options(broker_url: str) -> dict[str, object]:
     if broker_url.startswith(("redis", "rediss")):
         # Fail fast when Redis is down: the receiver must still answer Stripe in time.
         return {"socket_connect_timeout": 2, "socket_timeout": 5, "visibility_timeout": 3600}
+    if broker_url.startswith(("amqp", "pyamqp")):
+        # RabbitMQ: one connection attempt per publish, not retries for broker_connection_timeout
+        # inside a webhook's request; the sweeper queues what was not.
+        return {"max_retries": 0}
     if broker_url.startswith("sqla+sqlite"):
         # The embedded broker shares SQLite's one-writer rule with our own processes.
         return {"connect_args": {"timeout": 30}}

@@ -48,7 +48,10 @@ def check_broker_url(value: str) -> str:
         return value  # the embedded SQLite broker under DATA_DIR
     scheme, separator, rest = value.partition("://")
     if separator and scheme.startswith("sqla+"):
-        check_database_url(value.removeprefix("sqla+"))
+        try:
+            check_database_url(value.removeprefix("sqla+"))
+        except ValueError as problem:
+            raise ValueError(f"BROKER_URL is sqla+ and a database URL, but {problem}") from None
         return value
     if separator and scheme in BROKER_SCHEMES:
         return value

@@ -96,15 +96,19 @@ def configure_logging(level: str | int = "INFO", *, json: bool | None = None) ->
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    logging.captureWarnings(True)  # Python warnings (Celery's, libraries') as log lines too
     _configured_level = numeric
+
+
+# Added by the processors above, never from a caller's data: no need to scrub them.
+_OWN_KEYS = frozenset({"timestamp", "level", "logger"})
 
 
 def scrub_event(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     for key, value in event_dict.items():
-        if isinstance(value, str):
-            event_dict[key] = scrub(value)
-        elif value is not None and not isinstance(value, int | float | bool):
-            event_dict[key] = scrub(str(value))
+        if key in _OWN_KEYS or value is None or isinstance(value, bool | int | float):
+            continue
+        event_dict[key] = scrub(value if isinstance(value, str) else str(value))
     return event_dict
 
 

@@ -1,0 +1,74 @@
+"""worker.logging in-process: JSON lines with the event's context, stdlib loggers included, and
+secrets scrubbed even from an exception's message."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from structlog.contextvars import bind_contextvars, clear_contextvars
+
+import worker.logging as worker_logging
+from worker.logging import bind_event, configure_logging, refund_request_id_in
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[callable]:
+    configure_logging("INFO", json=True)
+
+    def lines() -> list[dict]:
+        return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+
+    try:
+        yield lines
+    finally:
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if h.name == "billing-worker"]:
+            root.removeHandler(handler)
+        structlog.reset_defaults()
+        clear_contextvars()
+        worker_logging._configured_level = None
+
+
+def test_stdlib_and_structlog_lines_carry_the_bound_event(json_logs) -> None:  # noqa: ANN001
+    bind_contextvars(celery_task_id="task-1")
+    bind_event("evt_1", "refund.created", "cus_1", "rr_1")
+    logging.getLogger("worker.processing").warning("event %s %s", "evt_1", "failed")
+    structlog.get_logger("webhooks.intake").info("webhook stored", duplicate=False)
+    first, second = json_logs()
+    for line in (first, second):
+        assert line["event_id"] == "evt_1" and line["event_type"] == "refund.created"
+        assert line["customer"] == "cus_1" and line["refund_request_id"] == "rr_1"
+        assert line["celery_task_id"] == "task-1"
+    assert first["event"] == "event evt_1 failed" and first["level"] == "warning"
+    assert second["logger"] == "webhooks.intake" and second["duplicate"] is False
+
+
+def test_binding_the_next_event_drops_the_previous_events_context(json_logs) -> None:  # noqa: ANN001
+    bind_event("evt_1", "refund.created", "cus_1", "rr_1")
+    bind_event("evt_2", "invoice.paid")
+    logging.getLogger("worker").info("next")
+    [line] = json_logs()
+    assert line["event_id"] == "evt_2"
+    assert "customer" not in line and "refund_request_id" not in line
+
+
+def test_secrets_and_card_numbers_are_scrubbed_even_from_exceptions(json_logs) -> None:  # noqa: ANN001
+    try:
+        raise ValueError("card 4242424242424242 rejected for key sk_live_51Hsecret9")
+    except ValueError:
+        logging.getLogger("worker").exception("whsec_leaked_secret in redis://:pw@redis/0")
+    [line] = json_logs()
+    text = json.dumps(line)
+    for secret in ("4242424242424242", "51Hsecret9", "leaked_secret", ":pw@"):
+        assert secret not in text
+    assert "ValueError" in line["exception"]
+
+
+def test_the_refund_request_id_comes_from_our_refunds_metadata() -> None:
+    refund = {"data": {"object": {"object": "refund", "metadata": {"refund_request_id": "rr_9"}}}}
+    assert refund_request_id_in(json.dumps(refund)) == "rr_9"
+    assert refund_request_id_in(json.dumps({"data": {"object": {"metadata": {}}}})) is None
