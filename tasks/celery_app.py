@@ -39,8 +39,15 @@ def create_celery(settings: Settings) -> Celery:
 
 def _transport_options(broker_url: str) -> dict[str, object]:
     if broker_url.startswith(("redis", "rediss")):
-        # Fail fast when Redis is down: the receiver must still answer Stripe in time.
-        return {"socket_connect_timeout": 2, "socket_timeout": 5, "visibility_timeout": 3600}
+        # Fail fast when Redis is down: the receiver must still answer Stripe in time. Without
+        # max_retries=0 a publish retries its connection for broker_connection_timeout (2 s per
+        # webhook, so 1 webhook a second per gunicorn worker); the sweeper queues what was not.
+        return {
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+            "visibility_timeout": 3600,
+            "max_retries": 0,
+        }
     if broker_url.startswith(("amqp", "pyamqp")):
         # RabbitMQ: one connection attempt per publish, not retries for broker_connection_timeout
         # inside a webhook's request; the sweeper queues what was not.

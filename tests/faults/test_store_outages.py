@@ -1,0 +1,150 @@
+"""Faults 3 and 4: the broker, then the database, stopped while Stripe keeps delivering.
+
+- Redis down: the event log is the source of truth and Redis only rings the bell, so the
+  receiver keeps answering 200 (it stores, and cannot queue); once Redis is back the sweeper
+  queues the stranded events and every one is processed once.
+- PostgreSQL down: nothing can be stored, so nothing is acknowledged: 503, and Stripe retries.
+  When it is back the receiver's pool reconnects (pool_pre_ping) and Stripe's redeliveries are
+  stored and processed once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from fault_stack import (  # noqa: F401 - time_limit is a fixture
+    Stack,
+    assert_each_done_once,
+    invoices_recorded,
+    post_all,
+    time_limit,
+    traffic,
+)
+from servers import PostgresServer, RedisServer
+
+from worker import samples
+from worker.db.migrate import upgrade
+
+pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
+
+
+def timed_posts(stack: Stack, events: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    """(status, seconds) of one delivery of each event, 8 clients at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(evt: dict[str, Any]) -> tuple[int, float]:
+        started = time.monotonic()
+        with requests.Session() as http:
+            return stack.deliver(http, evt), time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(post, events))
+
+
+def ids(events: list[dict[str, Any]]) -> set[str]:
+    return {evt["id"] for evt in events}
+
+
+@pytest.mark.bound(120)
+def test_with_redis_down_the_receiver_still_answers_200_and_the_sweeper_queues_the_rest(
+    tmp_path: Path, pg_url: str, redis_url: str, redis_server: RedisServer, service_env
+) -> None:
+    rng = random.Random(3)
+    before, during, after = traffic(40, rng), traffic(100, rng), traffic(20, rng)
+    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
+    try:
+        stack.start_receiver()
+        stack.start_worker()
+        stack.seed_catalog(requests.Session())
+        assert set(post_all(stack, before, clients=8)) == {200}
+        stack.wait_done(ids(before), timeout=30)
+
+        redis_server.stop()
+        answers = timed_posts(stack, during)
+        assert {status for status, _ in answers} == {200}
+        assert max(seconds for _, seconds in answers) < 5, "Stripe waits 10-20 s at most"
+        rows = stack.events()
+        assert {rows[i][1] for i in ids(during)} == {"received"}  # stored, not queued
+
+        redis_server.start()  # same port, empty: what it held before the stop is gone
+        # New deliveries are queued again as soon as Redis is back (the receiver reconnects)...
+        assert set(post_all(stack, after, clients=8)) == {200}
+        stack.wait_done(ids(after), timeout=60)
+        rows = stack.events()
+        assert {rows[i][1] for i in ids(during)} == {"received"}  # ...the stranded ones wait,
+        assert "queued 100 stranded event(s)" in stack.sweep()  # ...until the sweeper rings.
+
+        everything = before + during + after
+        rows = stack.wait_done(ids(everything), timeout=60)
+        assert_each_done_once({i: rows[i] for i in ids(everything)}, everything)
+        assert invoices_recorded(pg_url).keys() == {
+            e["id"] for e in everything if e["type"] == "invoice.paid"
+        }
+    finally:
+        stack.close()
+        if redis_server.process is None or redis_server.process.poll() is not None:
+            redis_server.start()
+
+
+@pytest.fixture
+def durable_postgres() -> Iterator[tuple[PostgresServer, str]]:
+    """A PostgreSQL of its own with production durability (fsync, synchronous commit): the
+    suite's shared one trades both for speed, and a crash of it may lose acknowledged commits,
+    which is PostgreSQL keeping its word to that configuration, not a fault of ours."""
+    server = PostgresServer(durable=True)
+    server.start()
+    try:
+        url = server.create_database("fault4")
+        upgrade(url)
+        yield server, url
+    finally:
+        server.remove()
+
+
+@pytest.mark.bound(120)
+def test_with_postgresql_down_the_receiver_answers_503_and_stripes_redeliveries_are_processed(
+    tmp_path: Path,
+    durable_postgres: tuple[PostgresServer, str],
+    redis_url: str,
+    service_env,
+) -> None:
+    postgres_server, pg_url = durable_postgres
+    rng = random.Random(4)
+    before, refused = traffic(40, rng), traffic(100, rng)
+    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
+    try:
+        stack.start_receiver()
+        stack.start_worker()
+        stack.seed_catalog(requests.Session())
+        assert set(post_all(stack, before, clients=8)) == {200}
+        stack.wait_done(ids(before), timeout=30)
+
+        postgres_server.stop()  # `pg_ctl stop -m immediate`: a crash, no clean shutdown
+        answers = timed_posts(stack, refused)
+        assert {status for status, _ in answers} == {503}  # nothing acknowledged unstored
+        assert max(seconds for _, seconds in answers) < 10
+        ready = requests.get(f"http://127.0.0.1:{stack.port}/readyz", timeout=10)
+        assert (ready.status_code, ready.json()["database"]) == (503, "unreachable")
+
+        postgres_server.start()
+        rows = stack.events()
+        assert set(rows) & ids(refused) == set()  # nothing was stored, and nothing lost:
+        assert {rows[i][1:] for i in ids(before)} <= {("processed", 1), ("ignored", 1)}
+        # Stripe redelivers each refused event (same body, new signature): the pools
+        # reconnect, so the first redelivery after the restart is stored.
+        assert set(post_all(stack, [samples.body(e) for e in refused], clients=8)) == {200}
+
+        everything = before + refused
+        rows = stack.wait_done(ids(everything), timeout=60)
+        assert_each_done_once({i: rows[i] for i in ids(everything)}, everything)
+        assert invoices_recorded(pg_url).keys() == {
+            e["id"] for e in everything if e["type"] == "invoice.paid"
+        }
+    finally:
+        stack.close()
