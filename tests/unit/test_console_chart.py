@@ -52,9 +52,9 @@ def test_bars_stack_statuses_from_the_baseline_scaled_to_a_round_maximum() -> No
 
 @pytest.mark.parametrize(
     ("tallest", "axis"),
-    [(0, 1), (1, 1), (2, 2), (3, 5), (7, 10), (11, 20), (250, 500), (501, 1000)],
+    [(0, 1), (1, 1), (2, 2), (3, 3), (4, 5), (7, 10), (11, 20), (23, 30), (250, 300), (501, 1000)],
 )
-def test_the_axis_maximum_is_1_2_or_5_times_a_power_of_ten(tallest: int, axis: int) -> None:
+def test_the_axis_maximum_is_1_2_3_or_5_times_a_power_of_ten(tallest: int, axis: int) -> None:
     assert nice_ceiling(tallest) == axis
 
 

@@ -64,10 +64,10 @@ def first_hour(now: datetime, hours: int = HOURS) -> datetime:
 
 
 def nice_ceiling(value: int) -> int:
-    """The axis maximum: 1, 2 or 5 times a power of ten, at least the tallest bar."""
+    """The axis maximum: 1, 2, 3 or 5 times a power of ten, at least the tallest bar."""
     step = 1
     while True:
-        for factor in (1, 2, 5):
+        for factor in (1, 2, 3, 5):
             if value <= factor * step:
                 return factor * step
         step *= 10
