@@ -99,7 +99,11 @@ class Stack:
         return worker
 
     def close(self) -> None:
-        for process in [*self.workers, *([self.receiver] if self.receiver else [])]:
+        processes = [*self.workers, *([self.receiver] if self.receiver else [])]
+        for process in processes:  # all at once: each one's graceful stop takes a while
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
             stop(process)
 
     def logs(self, prefix: str = "") -> str:
