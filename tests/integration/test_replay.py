@@ -282,3 +282,41 @@ def test_the_cli_refuses_a_selection_that_says_nothing_or_mixes_ids_and_filters(
     assert both.exit_code == 2 and "not both" in both.output
     bad_time = CliRunner().invoke(main, ["events", "replay", "--since", "last week"], env=env)
     assert bad_time.exit_code == 2 and "ISO 8601" in bad_time.output
+
+
+def test_a_progress_bar_shows_on_a_terminal_and_not_in_a_pipe(sqlite_url: str, tmp_path) -> None:
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    for _ in range(3):
+        store(sqlite_url, samples.event("balance.available", {"object": "balance"}))
+    env = os.environ | {"DATABASE_URL": sqlite_url, "DATA_DIR": str(tmp_path)}
+    command = [sys.executable, "-m", "worker.cli", "events", "replay", "--all"]
+
+    master, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=terminal) as shown:
+        os.close(terminal)
+        screen = b""
+        while True:  # until the child closes the terminal (EOF, or EIO on Linux)
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+        summary = shown.stdout.read().decode()
+        assert shown.wait(timeout=30) == 0
+    os.close(master)
+    assert "3/3" in screen.decode() and "event/s" in screen.decode()
+    assert "replayed 3, unchanged 0, failed 0" in summary
+
+    piped = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+    assert piped.returncode == 0
+    assert "event/s" not in piped.stderr and "unchanged 3" in piped.stdout

@@ -114,8 +114,9 @@ def _echo_replay(summary: Any, fmt: str) -> None:
         click.echo(
             f"replayed {summary.replayed}, unchanged {summary.unchanged}, failed {summary.failed}"
         )
-    for failure in summary.failures:
-        click.echo(f"  failed  {failure['id']}: {failure['error']}")
+    for failure in summary.failures:  # the first line: Stripe's messages run on
+        reason = (failure["error"] or "").splitlines()[0] if failure["error"] else "?"
+        click.echo(f"  failed  {failure['id']}: {reason}")
     for event_id in summary.missing_ids:
         click.echo(f"  missing {event_id}: not stored")
 
