@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from billing_world import BillingWorld
@@ -115,6 +115,27 @@ def test_login_asks_for_the_token_once_and_keeps_a_strict_httponly_session(setup
 
     console.submit("/logout")
     assert console.get("/events").status_code == 302
+
+
+def test_a_session_ends_12_hours_after_sign_in_and_when_the_token_changes(setup) -> None:
+    s = setup()
+    s.console.sign_in()
+    cookie = s.console.client.get_cookie("ops_console", path=CONSOLE)
+    assert cookie is not None
+    settings = s.world.runtime.settings
+    another_process = ConsoleClient(create_app(settings))
+    another_process.client.set_cookie("ops_console", cookie.value, path=CONSOLE)
+    assert another_process.get("/events").status_code == 200  # same token, same key
+    rotated = ConsoleClient(create_app(settings.model_copy(update={"ops_api_token": "new"})))
+    rotated.client.set_cookie("ops_console", cookie.value, path=CONSOLE)
+    assert rotated.get("/events").status_code == 302  # signed with the old token's key
+
+    assert s.console.get("/events").status_code == 200
+    with s.console.client.session_transaction(f"{CONSOLE}/events") as session:
+        signed_in = datetime.fromisoformat(session["signed_in_at"])
+        session["signed_in_at"] = (signed_in - timedelta(hours=12)).isoformat()
+    assert s.console.get("/events").status_code == 302  # however busy the session was
+    assert s.console.client.post(f"{CONSOLE}/replay").status_code == 403
 
 
 def test_login_goes_back_only_to_a_console_page(setup) -> None:

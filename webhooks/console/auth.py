@@ -1,9 +1,9 @@
 """Login once with the ops token; a signed session cookie after that; CSRF on every form.
 
 - The session is Flask's signed cookie, HttpOnly, SameSite=Strict, scoped to /ops/console, Secure
-  in production, valid 12 hours. Its signing key is derived from OPS_API_TOKEN with HMAC, so every
-  gunicorn worker derives the same key with nothing more to configure, and rotating the token
-  signs everybody out.
+  in production, valid 12 hours from sign-in. Its signing key is derived from OPS_API_TOKEN with
+  HMAC, so every gunicorn worker derives the same key with nothing more to configure, and
+  rotating the token signs everybody out.
 - Every POST carries Flask-WTF's CSRF token, bound to the session; a POST without a valid
   session, or without a valid token, answers 403. A page asked for without a session redirects to
   the login page, which sends the operator back where they were going.
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, redirect, render_template, request, session, url_for
+from flask import Flask, Response, abort, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from werkzeug.exceptions import Forbidden
@@ -57,9 +57,16 @@ def session_key(token: str) -> str:
 
 
 def operator() -> str | None:
-    """Who is signed in, as typed on the login page; None without a session."""
-    name = session.get("operator")
-    return name if isinstance(name, str) and name else None
+    """Who is signed in, as typed on the login page; None without a session, or once the
+    session is older than its lifetime (counted from sign-in: activity does not extend it)."""
+    name, since = session.get("operator"), session.get("signed_in_at")
+    if not (isinstance(name, str) and name and isinstance(since, str)):
+        return None
+    try:
+        signed_in_at = datetime.fromisoformat(since)
+    except ValueError:
+        return None
+    return name if utcnow() - signed_in_at < SESSION_LIFETIME else None
 
 
 @bp.before_request
@@ -89,7 +96,7 @@ def _require_csrf() -> None:
 
 
 @bp.after_request
-def _no_caching_no_framing(response):  # noqa: ANN001, ANN202 - Flask's Response
+def _no_caching_no_framing(response: Response) -> Response:
     # Pages show customer data: keep them out of shared caches and other sites' frames.
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers["X-Frame-Options"] = "DENY"

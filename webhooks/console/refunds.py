@@ -8,6 +8,7 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from webhooks.console import auth, bp, wiring
 from webhooks.console.formatting import money, parse_amount
@@ -58,8 +59,11 @@ def refunds() -> ResponseReturnValue:
     return render_template("console/refunds.html", reviews=reviews, recent=recent)
 
 
-def _review(request_: dict[str, Any], invoice: Invoice | None, email: str | None, session) -> dict:  # noqa: ANN001
-    return request_ | {
+def _review(
+    waiting: dict[str, Any], invoice: Invoice | None, email: str | None, session: Session
+) -> dict[str, Any]:
+    """A request as the queue shows it: with the invoice's number and what is left to refund."""
+    return waiting | {
         "email": email,
         "invoice_number": invoice.number if invoice else None,
         "amount_paid": invoice.amount_paid if invoice else None,
