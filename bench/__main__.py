@@ -44,7 +44,7 @@ def log(message: str) -> None:
 def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         return {
-            "intake": intake.IntakeSizes(duration=1.0, warmup=0.3, concurrency=4, rates=(100,)),
+            "intake": intake.IntakeSizes(duration=0.5, warmup=0.1, concurrency=4, rates=(100,)),
             "processing": processing.ProcessingSizes(
                 events=30, rate=50.0, rate_seconds=0.6, timeout=60.0
             ),

@@ -97,21 +97,24 @@ class Processing:
         return ids
 
     def seed(self, customers: int, timeout: float) -> None:
-        """Catalog first, then customers, then each customer's paid invoice (what a dispute
-        names): each phase done before the next, as Stripe would have sent them over time."""
+        """Catalog first, then the customers, then a paid invoice for each customer a dispute
+        will name: each phase done before the next, as Stripe would have sent them over time."""
         if self.customers == 0:
             self.run(payloads.catalog_events(), timeout)
         new = range(self.customers, customers)
         self.run([payloads.customer_created(payloads.customer_id(i)) for i in new], timeout)
-        self.run([payloads.invoice_paid(payloads.customer_id(i)) for i in new], timeout)
+        disputed = [i for i in new if MIX[i % len(MIX)] == "charge.dispute.created"]
+        self.run([payloads.invoice_paid(payloads.customer_id(i)) for i in disputed], timeout)
         self.customers = max(self.customers, customers)
 
     def mix(self, count: int, first_customer: int) -> list[dict[str, Any]]:
-        """`count` events, the three kinds in turn, each dispute for a customer not yet
-        disputed (a suspended account is not suspended again)."""
+        """`count` events, the three kinds in turn, each for a customer of its own: a burst
+        (a renewal run) touches many customers, so the per-customer lock is seldom contended.
+        `first_customer` is a multiple of 3, so disputes fall on customers seeded with an
+        invoice."""
         events = []
-        for index in range(count):
-            customer = payloads.customer_id(first_customer + index // len(MIX))
+        for index in range(first_customer, first_customer + count):
+            customer = payloads.customer_id(index)
             kind = MIX[index % len(MIX)]
             if kind == "charge.dispute.created":
                 events.append(payloads.dispute_created(customer))
@@ -192,16 +195,15 @@ def _timestamp(moment: datetime | None) -> float:
 
 def measure(proc: Processing, sizes: ProcessingSizes, log: Callable[[str], None]) -> dict:
     latency_events = int(sizes.rate * sizes.rate_seconds)
-    disputes = -(-sizes.events // len(MIX)) + -(-latency_events // len(MIX))
-    log(f"processing: seeding {disputes} customers with a paid invoice")
-    proc.seed(disputes, sizes.timeout)
+    first = -(-sizes.events // len(MIX)) * len(MIX)  # the latency's customers come after
+    log(f"processing: seeding {first + latency_events} customers")
+    proc.seed(first + latency_events, sizes.timeout)
     log("processing: floor (no handler)")
     floor_rate = proc.rate(no_handler_events(sizes.events), sizes.timeout)
     floor_latency = proc.latency(no_handler_events(latency_events), sizes.rate, sizes.timeout)
     log(f"processing: {sizes.events} events of the mix at once")
     mix_rate = proc.rate(proc.mix(sizes.events, 0), sizes.timeout)
     log(f"processing: {latency_events} events of the mix at {sizes.rate:g}/s")
-    first = -(-sizes.events // len(MIX))
     mix_latency = proc.latency(proc.mix(latency_events, first), sizes.rate, sizes.timeout)
     return {
         "rate": mix_rate,
