@@ -51,6 +51,9 @@ def test_metrics_move_with_deliveries_across_two_gunicorn_workers_and_a_celery_w
     worker = None
     try:
         wait_http_ok(f"{url}/healthz")
+        metrics_dir = tmp_path / "metrics" / "receiver"
+        # Each worker creates its files when it loads the app: wait until both can take requests.
+        wait_until(lambda: len(list(metrics_dir.glob("histogram_*.db"))) == 2, 30, "2 workers")
         before = scrape(f"{url}/metrics")
         assert value(before, "billing_queue_lag_seconds") == 0
 
@@ -94,7 +97,7 @@ def test_metrics_move_with_deliveries_across_two_gunicorn_workers_and_a_celery_w
         assert value(after, "billing_events", status="received") == EVENTS
         assert value(after, "billing_queue_lag_seconds") >= 1
         # The totals above are sums over both workers' own files.
-        assert len(observing_pids(tmp_path / "metrics" / "receiver")) == 2
+        assert len(observing_pids(metrics_dir)) == 2
 
         worker = spawn(CLI + ["worker", "--concurrency", "2"], env, tmp_path, "worker.log")
 
