@@ -15,7 +15,7 @@ from worker.db.migrate import upgrade as upgrade_schema
 from worker.metrics import prepare_multiprocess_dir
 
 APP = "webhooks:create_app()"
-GUNICORN_CONFIG = "python:webhooks.gunicorn_conf"
+GUNICORN_CONFIG = "python:worker.gunicorn_conf"
 
 
 @click.command()

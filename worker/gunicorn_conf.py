@@ -1,5 +1,9 @@
 """gunicorn settings for the receiver: `billing-worker serve` runs it with this config module.
 
+It lives outside `webhooks/` so that gunicorn's master does not import the app (the `webhooks`
+package imports it all): only the workers do, each after its fork, so each creates its own
+metrics files and the master none.
+
 gunicorn's own lines (boot, worker exits, timeouts) go through `worker.logging` like ours, so a
 log collector sees one JSON format. No access log: every delivery already logs one line with its
 event id, and the metrics count requests; a second line per request would only cost intake time.
