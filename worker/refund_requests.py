@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
+from structlog.contextvars import bound_contextvars
 
 from worker.db.models import (
     Customer,
@@ -26,6 +27,7 @@ from worker.db.models import (
     utcnow,
 )
 from worker.errors import BillingWorkerError, FinalError, RetryableError
+from worker.metrics import record_decision
 from worker.policy import Facts, business_day_after, decide
 from worker.policy import Invoice as InvoiceFacts
 from worker.policy import InvoiceLine as LineFacts
@@ -96,6 +98,7 @@ def request_refund(
             ),
         )
         decision = decide(facts, runtime.policy)
+        record_decision(decision.policy, decision.outcome, decision.clauses)
         row = RefundRequest(
             id="rr_" + secrets.token_hex(8),
             customer=found.id,
@@ -164,7 +167,7 @@ def reject(runtime: Runtime, request_id: str, *, by: str, why: str) -> dict:
 
 def issue_refund(runtime: Runtime, request_id: str) -> None:
     """Refund an approved request once: our audit row, then Stripe's key, guard the effect."""
-    with runtime.sessions.begin() as session:
+    with bound_contextvars(refund_request_id=request_id), runtime.sessions.begin() as session:
         row = _request_for_update(session, request_id)
         if row.status != RefundRequestStatus.APPROVED or not row.amount:
             return

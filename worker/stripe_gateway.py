@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from worker.config import Settings
 from worker.db.models import StripeCall
 from worker.errors import FinalError, RetryableError
+from worker.metrics import record_stripe_call
 
 # Pinned so a Stripe-side default change never alters what our handlers parse.
 API_VERSION = "2026-10-28.endive"
@@ -156,8 +157,10 @@ class StripeGateway:
             result = call({"idempotency_key": key})
         except stripe.StripeError as exc:
             error = classify(exc)
+            record_stripe_call(method, "error")
             self.failed_calls.append(self._audit(method, object_id, key, "error", None, error))
             raise error from exc
+        record_stripe_call(method, "ok")
         result_id = getattr(result, "id", None)
         self.session.add(self._audit(method, object_id, key, "ok", result_id, None))
         self.session.flush()
@@ -194,8 +197,12 @@ class StripeGateway:
         target: dict[str, Any] = (
             {"payment_intent": payment_intent} if payment_intent else {"charge": charge}
         )
-        params = {**target, "amount": amount, "reason": "requested_by_customer",
-                  "metadata": metadata}
+        params = {
+            **target,
+            "amount": amount,
+            "reason": "requested_by_customer",
+            "metadata": metadata,
+        }
         return self._mutate(
             "refunds.create",
             payment_intent or charge,
@@ -229,7 +236,10 @@ class StripeGateway:
         )
 
     def change_subscription(
-        self, subscription_id: str, items: list[dict[str, Any]], proration_behavior: str,
+        self,
+        subscription_id: str,
+        items: list[dict[str, Any]],
+        proration_behavior: str,
         action: str,
     ) -> str | None:
         params = {"items": items, "proration_behavior": proration_behavior}

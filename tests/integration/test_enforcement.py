@@ -373,9 +373,17 @@ def disputed_invoice(w: BillingWorld) -> dict:
     )
 
 
+def metric(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_mittrik_fraudulent_chargeback_suspends_then_won_reinstates(world) -> None:
     w = world("mittrik")
     disputed_invoice(w)
+    suspensions = metric("billing_account_actions_total", action="suspend")
+    pauses = metric("billing_stripe_calls_total", method="subscriptions.update", outcome="ok")
     dispute = samples.dispute(charge="ch_disputed", payment_intent="pi_disputed")
     opened, status = w.deliver("charge.dispute.created", dispute)
     assert status == "processed"
@@ -390,6 +398,11 @@ def test_mittrik_fraudulent_chargeback_suspends_then_won_reinstates(world) -> No
     )
     row = w.one(Dispute, dispute["id"])
     assert (row.action, row.clause, row.customer) == ("suspend", "M6.dispute", "cus_chargeback")
+    assert metric("billing_account_actions_total", action="suspend") == suspensions + 1
+    assert (
+        metric("billing_stripe_calls_total", method="subscriptions.update", outcome="ok")
+        == pauses + 1
+    )
 
     w.stripe.clear()
     _, status = w.deliver("charge.dispute.closed", dict(dispute, status="won"))

@@ -10,6 +10,7 @@ from worker.db.models import AccountStatus, Customer, Dispute, Invoice
 from worker.errors import FinalError, MalformedPayload
 from worker.handlers.customers import lock_customer
 from worker.handlers.stripe_fields import ref_id
+from worker.metrics import record_account_action
 from worker.policy import dispute_action
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def suspend_account(ctx: HandlerContext, customer: Customer) -> None:
         ctx.stripe.pause_collection(sub["id"])
     ctx.stripe.set_account_status(customer.id, AccountStatus.SUSPENDED)
     customer.account_status = AccountStatus.SUSPENDED
+    record_account_action("suspend")
 
 
 def reinstate_account(ctx: HandlerContext, customer: Customer) -> None:
@@ -82,6 +84,7 @@ def reinstate_account(ctx: HandlerContext, customer: Customer) -> None:
             ctx.stripe.resume_collection(sub["id"])
     ctx.stripe.set_account_status(customer.id, AccountStatus.ACTIVE)
     customer.account_status = AccountStatus.ACTIVE
+    record_account_action("reinstate")
 
 
 def terminate_account(ctx: HandlerContext, customer: Customer) -> None:
@@ -89,6 +92,7 @@ def terminate_account(ctx: HandlerContext, customer: Customer) -> None:
         ctx.stripe.cancel_subscription_now(sub["id"])
     ctx.stripe.set_account_status(customer.id, AccountStatus.TERMINATED)
     customer.account_status = AccountStatus.TERMINATED
+    record_account_action("terminate")
 
 
 def _subscriptions(ctx: HandlerContext, customer_id: str, statuses: tuple[str, ...]) -> list:
