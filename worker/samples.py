@@ -15,6 +15,10 @@ API_VERSION = "2026-10-28.endive"  # the version the gateway pins
 LEGACY_API_VERSION = "2024-06-20"  # invoice lines still embedded their price
 
 
+def int_now() -> int:
+    return int(time.time())
+
+
 def new_id(prefix: str) -> str:
     return f"{prefix}_test{secrets.token_hex(10)}"
 
