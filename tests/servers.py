@@ -27,3 +27,24 @@ __all__ = [
     "free_port",
     "wait_for_port",
 ]
+
+
+def pending_proration_mock(
+    item_id: str, amount: int, customer: str, subscription: str
+) -> StripeMock:
+    """stripe-mock whose pending invoice item is the proration a change in the customer portal
+    leaves: a credit (amount < 0) after a downgrade, a charge after an upgrade."""
+    return StripeMock(
+        {
+            "invoiceitem": {
+                "id": item_id,
+                "proration": True,
+                "amount": amount,
+                "customer": customer,
+                "parent": {
+                    "type": "subscription_details",
+                    "subscription_details": {"subscription": subscription},
+                },
+            }
+        }
+    )

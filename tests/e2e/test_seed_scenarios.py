@@ -14,7 +14,7 @@ import pytest
 import requests
 from billing_world import DAY, days_ago
 from processes import CLI, spawn, stop, wait_http_ok, wait_until
-from servers import StripeMock, free_port
+from servers import StripeMock, free_port, pending_proration_mock
 from signing import signed_headers
 from sqlalchemy import select
 
@@ -95,20 +95,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def upgrade_mock() -> Iterator[StripeMock]:
     """stripe-mock whose pending invoice item is the charge a portal upgrade leaves."""
-    server = StripeMock(
-        {
-            "invoiceitem": {
-                "id": "ii_upgrade",
-                "proration": True,
-                "amount": 10000,
-                "customer": "cus_dmly",
-                "parent": {
-                    "type": "subscription_details",
-                    "subscription_details": {"subscription": "sub_dmly"},
-                },
-            }
-        }
-    )
+    server = pending_proration_mock("ii_upgrade", 10000, "cus_dmly", "sub_dmly")
     server.start()
     yield server
     server.stop()

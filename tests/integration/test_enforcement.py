@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from billing_world import BillingWorld, days_ago
-from servers import StripeMock
+from servers import StripeMock, pending_proration_mock
 from sqlalchemy import select
 
 from worker import samples
@@ -27,20 +27,7 @@ OVERAGE = ("price_overage", None, 5, "month", "metered")
 @pytest.fixture(scope="module")
 def credit_proration_mock() -> Iterator[StripeMock]:
     """stripe-mock whose pending invoice item is the credit a portal downgrade leaves."""
-    server = StripeMock(
-        {
-            "invoiceitem": {
-                "id": "ii_portal_credit",
-                "proration": True,
-                "amount": -2500,
-                "customer": "cus_portal",
-                "parent": {
-                    "type": "subscription_details",
-                    "subscription_details": {"subscription": "sub_portal"},
-                },
-            }
-        }
-    )
+    server = pending_proration_mock("ii_portal_credit", -2500, "cus_portal", "sub_portal")
     server.start()
     yield server
     server.stop()
@@ -49,20 +36,7 @@ def credit_proration_mock() -> Iterator[StripeMock]:
 @pytest.fixture(scope="module")
 def charge_proration_mock() -> Iterator[StripeMock]:
     """stripe-mock whose pending invoice item is the charge a portal upgrade leaves."""
-    server = StripeMock(
-        {
-            "invoiceitem": {
-                "id": "ii_portal_charge",
-                "proration": True,
-                "amount": 10000,
-                "customer": "cus_portal",
-                "parent": {
-                    "type": "subscription_details",
-                    "subscription_details": {"subscription": "sub_portal"},
-                },
-            }
-        }
-    )
+    server = pending_proration_mock("ii_portal_charge", 10000, "cus_portal", "sub_portal")
     server.start()
     yield server
     server.stop()
