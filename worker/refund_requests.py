@@ -26,6 +26,7 @@ from worker.db.models import (
     RefundRequestStatus,
     utcnow,
 )
+from worker.db.upsert import upsert
 from worker.errors import BillingWorkerError, FinalError, RetryableError
 from worker.metrics import record_decision
 from worker.policy import Facts, business_day_after, decide
@@ -197,8 +198,10 @@ def issue_refund(runtime: Runtime, request_id: str) -> None:
             session.add_all(stripe.failed_calls)
             return
         row.status, row.refund_id, row.error = RefundRequestStatus.REFUNDED, refund_id, None
-        if refund_id and session.get(Refund, refund_id) is None:
-            session.add(
+        if refund_id:
+            # refund.created may have recorded it already, with a newer status: keep that.
+            upsert(
+                session,
                 Refund(
                     id=refund_id,
                     charge_id=paid.charge_id,
@@ -208,7 +211,8 @@ def issue_refund(runtime: Runtime, request_id: str) -> None:
                     status="pending",
                     request_id=row.id,
                     created=utcnow(),
-                )
+                ),
+                update=False,
             )
 
 

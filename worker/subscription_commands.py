@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from worker.db.models import Customer, Price, Product, Subscription
+from worker.db.upsert import upsert
 from worker.errors import BillingWorkerError
 from worker.handlers.catalog import category_of, price_row, product_row
 from worker.handlers.subscriptions import policy_items
@@ -112,9 +113,10 @@ def _catalog_item(session: Any, stripe: StripeGateway, price_id: str) -> dict[st
     price = session.get(Price, price_id)
     if price is None:
         fetched = stripe.price(price_id)
-        price = session.merge(price_row(fetched))
+        upsert(session, price_row(fetched))
         if isinstance(fetched.get("product"), dict):
-            session.merge(product_row(fetched["product"]))
+            upsert(session, product_row(fetched["product"]), update=False)
+        price = session.get_one(Price, price_id)
     product = session.get(Product, price.product_id) if price.product_id else None
     return {
         "price_id": price.id,
@@ -123,4 +125,3 @@ def _catalog_item(session: Any, stripe: StripeGateway, price_id: str) -> dict[st
         "interval": price.interval or "month",
         "interval_count": price.interval_count or 1,
     }
-

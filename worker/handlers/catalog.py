@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from worker.db.models import Price, Product
+from worker.db.upsert import upsert
 from worker.policy import line_category
 
 if TYPE_CHECKING:
@@ -16,15 +17,15 @@ if TYPE_CHECKING:
 
 def record_product(ctx: HandlerContext, product: dict[str, Any]) -> None:
     """`product.created` / `product.updated`: its metadata `category` decides line categories."""
-    ctx.session.merge(product_row(product))
+    upsert(ctx.session, product_row(product))
 
 
 def record_price(ctx: HandlerContext, price: dict[str, Any]) -> None:
     """`price.created` / `price.updated` (the product may be an id or expanded)."""
-    ctx.session.merge(price_row(price))
+    upsert(ctx.session, price_row(price))
     product = price.get("product")
     if isinstance(product, dict):
-        ctx.session.merge(product_row(product))
+        upsert(ctx.session, product_row(product))
 
 
 def product_row(product: dict[str, Any]) -> Product:
@@ -55,10 +56,11 @@ def price_info(ctx: HandlerContext, price_id: str) -> tuple[Price, Product | Non
     price = ctx.session.get(Price, price_id)
     if price is None:
         fetched = ctx.stripe.price(price_id)
-        price = ctx.session.merge(price_row(fetched))
+        upsert(ctx.session, price_row(fetched))
         expanded = fetched.get("product")
-        if isinstance(expanded, dict) and ctx.session.get(Product, expanded["id"]) is None:
-            ctx.session.merge(product_row(expanded))
+        if isinstance(expanded, dict):
+            upsert(ctx.session, product_row(expanded), update=False)
+        price = ctx.session.get_one(Price, price_id)
     product = ctx.session.get(Product, price.product_id) if price.product_id else None
     return price, product
 
@@ -67,7 +69,8 @@ def product_info(ctx: HandlerContext, product_id: str) -> Product:
     """The product from our catalog, fetched from Stripe the first time."""
     product = ctx.session.get(Product, product_id)
     if product is None:
-        product = ctx.session.merge(product_row(ctx.stripe.product(product_id)))
+        upsert(ctx.session, product_row(ctx.stripe.product(product_id)))
+        product = ctx.session.get_one(Product, product_id)
     return product
 
 

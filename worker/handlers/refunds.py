@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, update
 
 from worker.db.models import Invoice, Refund
+from worker.db.upsert import upsert
 from worker.errors import MalformedPayload
 from worker.handlers.stripe_fields import ref_id, utc
 
@@ -19,13 +20,13 @@ def record_refund(ctx: HandlerContext, refund: dict[str, Any]) -> None:
     """`refund.created` / `refund.updated`."""
     if not refund.get("id"):
         raise MalformedPayload(f"{ctx.event_type} without refund id")
-    ctx.session.merge(refund_row(refund, ctx))
+    upsert(ctx.session, refund_row(refund, ctx))
 
 
 def record_charge_refunds(ctx: HandlerContext, charge: dict[str, Any]) -> None:
     """`charge.refunded`: its refunds, and the total Stripe says is refunded on the charge."""
     for refund in (charge.get("refunds") or {}).get("data") or []:
-        ctx.session.merge(refund_row(refund, ctx))
+        upsert(ctx.session, refund_row(refund, ctx))
     refs = [ref for ref in (charge.get("id"), ref_id(charge.get("payment_intent"))) if ref]
     reported = int(charge.get("amount_refunded") or 0)
     ctx.session.execute(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from worker.db.models import Price, Subscription
+from worker.db.upsert import upsert
 from worker.errors import MalformedPayload
 from worker.handlers.catalog import category_of, price_row, product_info
 from worker.handlers.customers import lock_customer
@@ -68,7 +69,8 @@ def enforce_change(
         pending = [
             item
             for item in ctx.stripe.pending_invoice_items(customer_id)
-            if item.get("proration") and int(item.get("amount") or 0) > 0
+            if item.get("proration")
+            and int(item.get("amount") or 0) > 0
             and _subscription_of_item(item) in (subscription_id, None)
         ]
         if pending:
@@ -81,7 +83,7 @@ def subscription_item(ctx: HandlerContext, item: dict[str, Any]) -> dict[str, An
     if isinstance(price, str):
         raise MalformedPayload("subscription item without its price object")
     row: Price = price_row(price)
-    ctx.session.merge(row)
+    upsert(ctx.session, row)
     product = product_info(ctx, row.product_id) if row.product_id else None
     return {
         "id": item.get("id"),
