@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from webhooks.ops import app_runtime as runtime
 from webhooks.ops import ops_token_refusal
 from worker.errors import BillingWorkerError
 from worker.refund_requests import (
@@ -19,7 +20,6 @@ from worker.refund_requests import (
     reject,
     request_refund,
 )
-from worker.runtime import Runtime
 from worker.subscription_commands import cancel_subscription, change_subscription
 
 bp = Blueprint("ops_billing", __name__, url_prefix="/ops")
@@ -35,14 +35,6 @@ def _require_token() -> ResponseReturnValue | None:
 def _refused(exc: BillingWorkerError) -> ResponseReturnValue:
     status = 404 if str(exc).startswith("no refund request") else 422
     return jsonify(error=str(exc)), status
-
-
-def runtime() -> Runtime:
-    """One runtime (Stripe client, policy) per app, built on first use."""
-    extensions = current_app.extensions
-    if "billing_runtime" not in extensions:
-        extensions["billing_runtime"] = Runtime.from_settings(extensions["billing"].settings)
-    return extensions["billing_runtime"]
 
 
 def body() -> dict[str, Any]:
