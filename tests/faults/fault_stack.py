@@ -180,6 +180,16 @@ class Stack:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
+    def mutating_calls_by_method(self) -> dict[str, int]:
+        """How many mutating Stripe calls succeeded, by method (from the audit table)."""
+        with self.sessions()() as session:
+            rows = session.execute(
+                select(StripeCall.method, func.count())
+                .where(StripeCall.outcome == "ok")
+                .group_by(StripeCall.method)
+            )
+            return {method: n for method, n in rows}
+
     def mutating_calls_made_twice(self) -> list[tuple[str, int]]:
         """Idempotency keys of mutating Stripe calls that succeeded more than once (the audit
         table records every call the gateway makes)."""
