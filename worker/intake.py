@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,12 +58,15 @@ def parse_event(body: str) -> IncomingEvent:
             raise MalformedEvent(f"event has no {key}")
     if len(data["id"]) > 255 or len(data["type"]) > 255:
         raise MalformedEvent("event id or type is too long")
-    created = data.get("created")
-    if not isinstance(created, int) or isinstance(created, bool):
-        raise MalformedEvent("event has no integer created timestamp")
-    obj = (data.get("data") or {}).get("object")
+    # Stripe always sends these; an event without them is still stored (nothing is lost), and
+    # a handler that needs its object fails it with the reason, ready to replay.
+    created = data.get("created", int(time.time()))
+    if not isinstance(created, int) or isinstance(created, bool) or created < 0:
+        raise MalformedEvent("event created must be an integer timestamp")
+    envelope = data.get("data", {})
+    obj = envelope.get("object", {}) if isinstance(envelope, dict) else None
     if not isinstance(obj, dict):
-        raise MalformedEvent("event has no data.object")
+        raise MalformedEvent("event data.object must be an object")
     return IncomingEvent(
         id=data["id"],
         type=data["type"],

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.db.models import Event, EventStatus, StripeCall, utcnow
-from worker.errors import RetryableError
+from worker.errors import MalformedPayload, RetryableError
 from worker.handlers import HANDLERS, Handler, HandlerContext
 from worker.logging import bind_event, refund_request_id_in
 from worker.runtime import Runtime, default_runtime
@@ -75,7 +75,10 @@ def process_event(
 
 
 def payload_object(event: Event) -> dict[str, Any]:
-    return json.loads(event.payload)["data"]["object"]
+    obj = (json.loads(event.payload).get("data") or {}).get("object")
+    if not obj:
+        raise MalformedPayload(f"{event.type} event has no data.object for its handler")
+    return obj
 
 
 def _context(session: Session, event: Event, runtime: Runtime) -> HandlerContext:

@@ -144,3 +144,20 @@ def test_the_send_test_sample_is_processed_without_asking_stripe(database_url: s
     event_id, status = world.deliver("invoice.paid", samples.invoice_paid_event()["data"]["object"])
     assert status == "processed", world.one(Event, event_id).last_error
     assert world.stripe.sent == []
+
+
+def test_a_bare_event_is_stored_and_an_unknown_type_ignored_a_known_one_failed_with_the_reason(
+    database_url: str, runtime
+) -> None:
+    sessions = session_factory(database_url)
+    for event_id, event_type in (
+        ("evt_bare_unknown", "thing.happened"),
+        ("evt_bare_invoice", "invoice.paid"),
+    ):
+        body = f'{{"id": "{event_id}", "object": "event", "type": "{event_type}"}}'
+        store_event(sessions, parse_event(body))
+    assert process_event(sessions, "evt_bare_unknown", runtime=runtime) == "ignored"
+    assert process_event(sessions, "evt_bare_invoice", runtime=runtime) == "failed"
+    assert event_row(database_url, "evt_bare_invoice").last_error == (
+        "MalformedPayload: invoice.paid event has no data.object for its handler"
+    )
