@@ -17,8 +17,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -107,11 +109,20 @@ def _row(template: tuple[str, list[str]], index: int, now: Any) -> dict[str, Any
 
 
 def run_measured(args: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
-    """Run a command to its end; its wall time, peak RSS (wait4) and stdout."""
+    """Run a command to its end; its wall time, peak RSS and stdout.
+
+    The peak is the kernel's high-water mark of the child's own memory (`VmHWM`), read until it
+    exits: `wait4`'s `ru_maxrss` would also count the parent's pages the child had before exec.
+    """
     started = time.perf_counter()
     process = subprocess.Popen(args, env=env, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.append(process.stdout.read()), daemon=True)
+    reader.start()  # a large summary must not fill the pipe and stall the child
     deadline = started + timeout
+    peak_kib = 0
     while True:
+        peak_kib = max(peak_kib, _high_water_kib(process.pid))
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
@@ -121,15 +132,25 @@ def run_measured(args: list[str], env: dict[str, str], timeout: float) -> dict[s
             raise TimeoutError(f"{args} still running after {timeout}s")
         time.sleep(0.05)
     seconds = time.perf_counter() - started
-    out = process.stdout.read() if process.stdout else ""
+    reader.join(timeout=10)
     process.returncode = os.waitstatus_to_exitcode(status)
     return {
         "seconds": round(seconds, 2),
-        "peak_rss_mib": round(usage.ru_maxrss * 1024 / MIB, 1),  # ru_maxrss is KiB on Linux
+        "peak_rss_mib": round(peak_kib * 1024 / MIB, 1),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
         "exit_code": process.returncode,
-        "stdout": out,
+        "stdout": out[0] if out else "",
     }
+
+
+def _high_water_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass  # exited between two reads: the last value read stands
+    return 0
 
 
 def measure(env: dict[str, str], sizes: ReplaySizes) -> dict[str, Any]:
