@@ -54,6 +54,20 @@ def test_metrics_move_with_deliveries_across_two_gunicorn_workers_and_a_celery_w
         metrics_dir = tmp_path / "metrics" / "receiver"
         # Each worker creates its files when it loads the app: wait until both can take requests.
         wait_until(lambda: len(list(metrics_dir.glob("histogram_*.db"))) == 2, 30, "2 workers")
+
+        def both_workers_observed() -> bool:
+            # The kernel, not us, picks the worker for a connection: warm both up with refused
+            # deliveries until each has recorded one, so the totals below are sums over two.
+            with ThreadPoolExecutor(max_workers=6) as pool:
+                list(
+                    pool.map(
+                        lambda _: requests.post(f"{url}/webhooks/stripe", data=b"{}", timeout=10),
+                        range(12),
+                    )
+                )
+            return len(observing_pids(metrics_dir)) == 2
+
+        wait_until(both_workers_observed, 30, "both gunicorn workers to take a delivery")
         before = scrape(f"{url}/metrics")
         assert value(before, "billing_queue_lag_seconds") == 0
 
