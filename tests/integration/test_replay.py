@@ -243,7 +243,9 @@ def test_memory_stays_flat_over_100000_events(sqlite_url: str) -> None:
     small, small_peak = peak(between(100, 300), dry_run=False, page_size=50)
     large, large_peak = peak(between(300, 1100), dry_run=False, page_size=50)
     assert (small, large) == (200, 800)
-    assert large_peak < small_peak * 1.5, (small_peak, large_peak)
+    # 4x the events: a leak of even the 4 KiB payload per event would add ~2.4 MiB; allow
+    # 256 KiB of noise (caches warmed by the first pages of a run, the allocator).
+    assert large_peak < small_peak * 1.5 + 256 * 1024, (small_peak, large_peak)
 
 
 def test_the_cli_prints_a_json_summary_and_exits_1_on_a_failure(
