@@ -24,6 +24,7 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=2,
         broker_transport_options=_transport_options(settings.effective_broker_url),
+        broker_transport=_transport(settings.effective_broker_url),
         beat_schedule={
             "sweep-stranded-events": {
                 "task": SWEEP,
@@ -35,6 +36,19 @@ def create_celery(settings: Settings) -> Celery:
     )
     app.conf.billing_settings = settings
     return app
+
+
+def _transport(broker_url: str) -> str | None:
+    """kombu's transport for the URL's scheme, but for Redis one that reuses its client.
+
+    Plain `redis://` only: kombu turns TLS on for `rediss://` by the scheme's name, which a
+    transport given by class would bypass.
+    """
+    if broker_url.startswith("redis://"):
+        from tasks.redis_transport import TRANSPORT
+
+        return TRANSPORT
+    return None
 
 
 def _transport_options(broker_url: str) -> dict[str, object]:
