@@ -97,9 +97,9 @@ def store_event(sessions: sessionmaker[Session], event: IncomingEvent) -> StoreO
     """Insert the event unless its id is already stored.
 
     The hot path of intake, so no ORM unit of work: one Core statement. On PostgreSQL it runs
-    in autocommit, a transaction of its own committed when the server answers: one round trip
-    instead of four (BEGIN, INSERT, COMMIT, and the pool's ping), and still committed before
-    Stripe gets its 2xx. SQLite keeps its explicit `BEGIN IMMEDIATE` transaction.
+    in autocommit, a transaction of its own committed when the server answers: the INSERT is
+    one round trip instead of three (BEGIN, INSERT, COMMIT; the pool's ping comes before either),
+    and still committed before Stripe gets its 2xx. SQLite keeps its `BEGIN IMMEDIATE`.
     """
     engine: Engine = sessions.kw["bind"]
     values = {
