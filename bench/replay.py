@@ -91,21 +91,8 @@ def _row(template: tuple[str, list[str]], index: int, now: Any) -> dict[str, Any
         body = body.replace(f'"{unique}"', f'"{unique}{suffix}"').replace(
             f"/{unique}", f"/{unique}{suffix}"
         )
-    event = parse_event(body)
-    return {
-        "id": event.id,
-        "type": event.type,
-        "created": event.created,
-        "livemode": event.livemode,
-        "account": event.account,
-        "api_version": event.api_version,
-        "customer": event.customer,
-        "payload": body,
-        "received_at": now,
-        "processed_at": now,
-        "status": EventStatus.PROCESSED.value,
-        "attempts": 1,
-    }
+    row = parse_event(body).row(received_at=now, status=EventStatus.PROCESSED.value)
+    return row | {"processed_at": now, "attempts": 1}
 
 
 def run_measured(args: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:

@@ -31,6 +31,22 @@ class IncomingEvent:
     customer: str | None
     payload: str
 
+    def row(self, received_at: datetime, status: str = "received") -> dict[str, Any]:
+        """The `events` row of this event, as intake (or a bulk loader) inserts it."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "created": self.created,
+            "livemode": self.livemode,
+            "account": self.account,
+            "api_version": self.api_version,
+            "customer": self.customer,
+            "payload": self.payload,
+            "received_at": received_at,
+            "status": status,
+            "attempts": 0,
+        }
+
 
 @dataclass(frozen=True)
 class StoreOutcome:
@@ -102,19 +118,7 @@ def store_event(sessions: sessionmaker[Session], event: IncomingEvent) -> StoreO
     and still committed before Stripe gets its 2xx. SQLite keeps its `BEGIN IMMEDIATE`.
     """
     engine: Engine = sessions.kw["bind"]
-    values = {
-        "id": event.id,
-        "type": event.type,
-        "created": event.created,
-        "livemode": event.livemode,
-        "account": event.account,
-        "api_version": event.api_version,
-        "customer": event.customer,
-        "payload": event.payload,
-        "received_at": utcnow(),
-        "status": EventStatus.RECEIVED.value,
-        "attempts": 0,
-    }
+    values = event.row(received_at=utcnow())
     dialect = engine.dialect.name
     with _transaction(engine) as conn:
         inserted = conn.execute(_INSERT_NEW[dialect], values).scalar_one_or_none()
