@@ -55,9 +55,10 @@ def process_event(
             if handler is None:
                 event.status = EventStatus.IGNORED
             else:
-                context = _context(session, event, runtime or default_runtime())
+                payload = json.loads(event.payload)  # parsed once for context and object
+                context = _context(session, event, payload, runtime or default_runtime())
                 failed_calls = context.stripe.failed_calls
-                handler(context, payload_object(event))
+                handler(context, payload_object(event.type, payload))
                 event.status = EventStatus.PROCESSED
             event.processed_at = utcnow()
             event.last_error = None
@@ -74,15 +75,16 @@ def process_event(
         return EventStatus.FAILED
 
 
-def payload_object(event: Event) -> dict[str, Any]:
-    obj = (json.loads(event.payload).get("data") or {}).get("object")
+def payload_object(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    obj = (payload.get("data") or {}).get("object")
     if not obj:
-        raise MalformedPayload(f"{event.type} event has no data.object for its handler")
+        raise MalformedPayload(f"{event_type} event has no data.object for its handler")
     return obj
 
 
-def _context(session: Session, event: Event, runtime: Runtime) -> HandlerContext:
-    payload = json.loads(event.payload)
+def _context(
+    session: Session, event: Event, payload: dict[str, Any], runtime: Runtime
+) -> HandlerContext:
     request = payload.get("request")
     return HandlerContext(
         session=session,
