@@ -7,10 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from worker.db.models import Customer, Price, Product, Subscription
-from worker.db.upsert import upsert
+from worker.db.models import Customer, Subscription
 from worker.errors import BillingWorkerError
-from worker.handlers.catalog import category_of, price_row, product_row
+from worker.handlers.catalog import category_of, price_info
 from worker.handlers.subscriptions import policy_items
 from worker.policy import cancellation, classify_change, proration_plan
 from worker.runtime import Runtime
@@ -110,14 +109,7 @@ def _subscription(session: Any, subscription_id: str) -> Subscription:
 
 
 def _catalog_item(session: Any, stripe: StripeGateway, price_id: str) -> dict[str, Any]:
-    price = session.get(Price, price_id)
-    if price is None:
-        fetched = stripe.price(price_id)
-        upsert(session, price_row(fetched))
-        if isinstance(fetched.get("product"), dict):
-            upsert(session, product_row(fetched["product"]), update=False)
-        price = session.get_one(Price, price_id)
-    product = session.get(Product, price.product_id) if price.product_id else None
+    price, product = price_info(session, stripe, price_id)
     return {
         "price_id": price.id,
         "category": category_of(price, product),

@@ -12,7 +12,10 @@ from worker.db.upsert import upsert
 from worker.policy import line_category
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from worker.handlers import HandlerContext
+    from worker.stripe_gateway import StripeGateway
 
 
 def record_product(ctx: HandlerContext, product: dict[str, Any]) -> None:
@@ -51,17 +54,19 @@ def price_row(price: dict[str, Any]) -> Price:
     )
 
 
-def price_info(ctx: HandlerContext, price_id: str) -> tuple[Price, Product | None]:
+def price_info(
+    session: Session, stripe: StripeGateway, price_id: str
+) -> tuple[Price, Product | None]:
     """The price and its product from our catalog, fetched from Stripe the first time."""
-    price = ctx.session.get(Price, price_id)
+    price = session.get(Price, price_id)
     if price is None:
-        fetched = ctx.stripe.price(price_id)
-        upsert(ctx.session, price_row(fetched))
+        fetched = stripe.price(price_id)
+        upsert(session, price_row(fetched))
         expanded = fetched.get("product")
         if isinstance(expanded, dict):
-            upsert(ctx.session, product_row(expanded), update=False)
-        price = ctx.session.get_one(Price, price_id)
-    product = ctx.session.get(Product, price.product_id) if price.product_id else None
+            upsert(session, product_row(expanded), update=False)
+        price = session.get_one(Price, price_id)
+    product = session.get(Product, price.product_id) if price.product_id else None
     return price, product
 
 

@@ -62,7 +62,7 @@ def _replace_lines(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
         price_id = _price_of(line)
         if isinstance(line.get("price"), dict):  # older API versions embed the whole price
             upsert(ctx.session, price_row(line["price"]))
-        price, product = price_info(ctx, price_id) if price_id else (None, None)
+        price, product = price_info(ctx.session, ctx.stripe, price_id) if price_id else (None, None)
         period = line.get("period") or {}
         metadata = line.get("metadata") or {}
         ctx.session.add(
