@@ -133,6 +133,9 @@ class StripeGateway:
         )
         return [as_dict(item) for item in listing.data]
 
+    def subscription(self, subscription_id: str) -> dict[str, Any]:
+        return as_dict(self._read(lambda: self.client.v1.subscriptions.retrieve(subscription_id)))
+
     def subscriptions_of(self, customer_id: str) -> list[dict[str, Any]]:
         listing = self._read(
             lambda: self.client.v1.subscriptions.list(

@@ -1,0 +1,31 @@
+"""`customer.subscription.updated` handled against the stateful double: partial
+`previous_attributes`, same-second ties, and a declined D3.upgrade payment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import double_world
+from billing_world import BillingWorld
+from double_world import monthly_subscription
+from stripe_double import StripeDouble
+
+from worker.db.models import Event, Subscription
+
+double, make_world = double_world.double, double_world.make_world  # fixtures
+
+
+def test_a_partial_previous_attributes_with_only_id_and_quantity_still_enforces_m3_downgrade(
+    double: StripeDouble, make_world: Callable[..., BillingWorld]
+) -> None:
+    world = make_world("mittrik")
+    created = monthly_subscription(double, quantity=2)
+    world.deliver("customer.subscription.created", created, created=double.clock.now() - 10)
+    after, _ = double.change_items("sub_1", [{"id": "si_1", "quantity": 1}], "create_prorations")
+    # Stripe names only what changed: the item's id and its old quantity, no price.
+    previous = {"items": {"object": "list", "data": [{"id": "si_1", "quantity": 2}]}}
+    event_id, status = world.deliver("customer.subscription.updated", after, previous=previous)
+    assert status == "processed", world.one(Event, event_id).last_error
+    # M3.downgrade: the credit Stripe left pending is removed, the debit stays.
+    assert [i["amount"] for i in double.pending_items("cus_1")] == [15000]
+    assert world.one(Subscription, "sub_1").items[0]["quantity"] == 1
