@@ -118,31 +118,36 @@ class StripeGateway:
         default = [p for p in payments if p.get("is_default")] or payments
         return default[0].get("payment") if default else None
 
+    def _read_all(self, call: Callable[[], Any]) -> list[dict[str, Any]]:
+        """Every page of a list: `auto_paging_iter` fetches page 2 and on lazily, so it runs
+        inside the classifier too, and a 429 or 5xx on a later page is retryable like any read."""
+        try:
+            return [as_dict(obj) for obj in call().auto_paging_iter()]
+        except stripe.StripeError as exc:
+            raise classify(exc) from exc
+
     def invoice_lines(self, invoice_id: str) -> list[dict[str, Any]]:
         """Every line of an invoice whose payload listed only the first page."""
-        listing = self._read(
+        return self._read_all(
             lambda: self.client.v1.invoices.line_items.list(invoice_id, {"limit": 100})
         )
-        return [as_dict(line) for line in listing.auto_paging_iter()]
 
     def pending_invoice_items(self, customer_id: str) -> list[dict[str, Any]]:
-        listing = self._read(
+        return self._read_all(
             lambda: self.client.v1.invoice_items.list(
                 {"customer": customer_id, "pending": True, "limit": 100}
             )
         )
-        return [as_dict(item) for item in listing.data]
 
     def subscription(self, subscription_id: str) -> dict[str, Any]:
         return as_dict(self._read(lambda: self.client.v1.subscriptions.retrieve(subscription_id)))
 
     def subscriptions_of(self, customer_id: str) -> list[dict[str, Any]]:
-        listing = self._read(
+        return self._read_all(
             lambda: self.client.v1.subscriptions.list(
                 {"customer": customer_id, "status": "all", "limit": 100}
             )
         )
-        return [as_dict(sub) for sub in listing.data]
 
     # Writes --------------------------------------------------------------------------------
 

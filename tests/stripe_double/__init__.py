@@ -66,6 +66,11 @@ class StripeDouble:
         with self.server.lock:
             self.server.faults.append(Fault(method, path, status, times, code))
 
+    def fail_after(self, method: str, path: str, status: int, *, after: int) -> None:
+        """Let `after` matching calls through, then fail the next one: a later page of a list."""
+        with self.server.lock:
+            self.server.faults.append(Fault(method, path, status, 1, None, skip=after))
+
     def decline_next_payments(self, times: int = 1) -> None:
         """The next invoice payments fail with a card decline (402), leaving the invoice open."""
         with self.server.lock:

@@ -42,6 +42,7 @@ class Fault:
     status: int
     times: int
     code: str | None = None
+    skip: int = 0  # matching calls let through before the fault applies (page 2, not page 1)
 
 
 @dataclass
@@ -168,6 +169,9 @@ class DoubleServer:
         with self.lock:
             for fault in self.faults:
                 if fault.status in statuses and _matches(fault, method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.times -= 1
                     if fault.times <= 0:
                         self.faults.remove(fault)
