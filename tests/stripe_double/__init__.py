@@ -71,6 +71,12 @@ class StripeDouble:
         with self.server.lock:
             self.server.faults.append(Fault(method, path, status, 1, None, skip=after))
 
+    def apply_then_fail_next(self, method: str, path: str, status: int = 500) -> None:
+        """The next matching call takes effect, then answers `status` (a 5xx): Stripe's own
+        failure after the work was done. The 5xx is saved under the call's key like any."""
+        with self.server.lock:
+            self.server.faults.append(Fault(method, path, status, 1, None, after_effect=True))
+
     def decline_next_payments(self, times: int = 1) -> None:
         """The next invoice payments fail with a card decline (402), leaving the invoice open."""
         with self.server.lock:
