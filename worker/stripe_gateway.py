@@ -126,6 +126,23 @@ class StripeGateway:
     def charge(self, charge_id: str) -> dict[str, Any]:
         return as_dict(self._read(lambda: self.client.v1.charges.retrieve(charge_id)))
 
+    def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]:
+        """All of an invoice's InvoicePayments (API 2025-03-31+: an invoice may be paid in
+        parts; the default one may be `open` or `canceled`)."""
+        return self._read_all(
+            lambda: self.client.v1.invoice_payments.list({"invoice": invoice_id, "limit": 100})
+        )
+
+    def charge_of(self, payment_intent: str | None, charge: str | None) -> dict[str, Any] | None:
+        """The charge that holds a payment's money: the intent's latest charge, or the charge."""
+        if payment_intent:
+            intent = as_dict(
+                self._read(lambda: self.client.v1.payment_intents.retrieve(payment_intent))
+            )
+            charge = intent.get("latest_charge")
+            charge = charge.get("id") if isinstance(charge, dict) else charge
+        return self.charge(charge) if charge else None
+
     def invoice_payment(self, invoice_id: str) -> dict[str, Any] | None:
         """The invoice's default payment (payment intent or charge), which a refund goes to."""
         listing = self._read(

@@ -190,6 +190,32 @@ class StripeDouble:
             invoice["status_transitions"]["paid_at"] = paid_at
             return copy.deepcopy(wire_invoice(self.state, invoice))
 
+    def paid_in_parts(
+        self,
+        customer: str,
+        lines: list[dict[str, Any]],
+        parts: list[int],
+        *,
+        paid_at: int,
+        number: str,
+        declined_before_last: bool = True,
+    ) -> dict[str, Any]:
+        """An invoice paid by several payments of `parts` (summing to its total), oldest first,
+        with a declined attempt (left `canceled`) before the last one when asked."""
+        with self.server.lock:
+            invoice = self.state.create_invoice(customer, None, items=[])
+            invoice["lines"] = [{**line, "invoice": invoice["id"]} for line in lines]
+            invoice["total"] = invoice["subtotal"] = sum(line["amount"] for line in lines)
+            invoice.update(number=number, status="open", amount_due=invoice["total"])
+            for n, amount in enumerate(parts):
+                if declined_before_last and n == len(parts) - 1:
+                    self.state.add_payment(invoice, amount, succeeded=False)
+                self.state.add_payment(invoice, amount)
+                self.clock.advance(1)  # each payment a second after the last
+            invoice.update(status="paid", amount_paid=sum(parts), amount_remaining=0)
+            invoice["status_transitions"].update(finalized_at=paid_at, paid_at=paid_at)
+            return copy.deepcopy(wire_invoice(self.state, invoice))
+
     def payment_of(self, invoice_id: str) -> dict[str, Any]:
         """The invoice's default payment intent."""
         payments = self.state.all("invoice_payment", invoice=invoice_id)
