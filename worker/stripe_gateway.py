@@ -8,6 +8,7 @@ after about 24 hours, our audit table does not, so a replay days later is still 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from worker.db.models import Refund, StripeCall
 from worker.errors import FinalError, RetryableError
 from worker.metrics import record_stripe_call
 from worker.stripe_retry import (
+    DECLINED,
     NO_EFFECT,
     OK,
     RETRY_SUFFIX,
@@ -29,6 +31,8 @@ from worker.stripe_retry import (
 )
 
 EffectCheck = Callable[[], "str | None"]  # the resulting object's id if the effect is there
+
+log = logging.getLogger(__name__)
 
 # Pinned so a Stripe-side default change never alters what our handlers parse.
 API_VERSION = "2026-10-28.endive"
@@ -197,16 +201,20 @@ class StripeGateway:
         action: str,
         call: Callable[[Any], Any],
         effect: EffectCheck | None = None,
+        *,
+        decline_is_outcome: bool = False,
     ) -> str | None:
         """Run `call(options)` once per (source, action, object); return the resulting id.
 
         `effect` re-reads Stripe to tell whether the call's effect is already there; with it,
         a 5xx or a timeout is resolved by looking rather than by retrying blindly (see
-        worker/stripe_retry.py for the rules and the derived key).
+        worker/stripe_retry.py for the rules and the derived key). With `decline_is_outcome`,
+        a card decline (402) is recorded as `declined` and returns `object_id`: the caller's
+        work stands, and is not redone on a replay.
         """
         key = idempotency_key(self.source_id, action, object_id)
         attempts = self._attempts(key)
-        done = next((a for a in attempts if a.outcome == OK), None)
+        done = next((a for a in attempts if a.outcome in (OK, DECLINED)), None)
         if done is not None:
             return done.result_id
         outcomes = [a.outcome for a in attempts]
@@ -217,8 +225,12 @@ class StripeGateway:
         sent_key = attempt_key(key, outcomes)
         try:
             result = call({"idempotency_key": sent_key})
+        except stripe.CardError as exc:
+            if not decline_is_outcome:
+                raise self._failed(method, object_id, sent_key, "error", exc) from exc
+            log.warning("%s %s declined: %s", method, object_id, exc.user_message or exc)
+            return self._done(method, object_id, sent_key, object_id, DECLINED)
         except stripe.StripeError as exc:
-            error = classify(exc)
             outcome = "error"
             if outcome_unknown(exc):
                 checked, found = self._look(effect) if effect is not None else (False, None)
@@ -226,9 +238,7 @@ class StripeGateway:
                     return self._done(method, object_id, sent_key, found)
                 answered = not isinstance(exc, stripe.APIConnectionError)
                 outcome = NO_EFFECT if answered and checked else UNKNOWN
-            record_stripe_call(method, outcome)
-            self.failed_calls.append(self._audit(method, object_id, sent_key, outcome, None, error))
-            raise error from exc
+            raise self._failed(method, object_id, sent_key, outcome, exc) from exc
         return self._done(method, object_id, sent_key, getattr(result, "id", None))
 
     def _attempts(self, key: str) -> list[StripeCall]:
@@ -255,12 +265,31 @@ class StripeGateway:
             return False, None
 
     def _done(
-        self, method: str, object_id: str | None, key: str, result_id: str | None
+        self,
+        method: str,
+        object_id: str | None,
+        key: str,
+        result_id: str | None,
+        outcome: str = OK,
     ) -> str | None:
-        record_stripe_call(method, OK)
-        self.session.add(self._audit(method, object_id, key, OK, result_id, None))
+        record_stripe_call(method, outcome)
+        self.session.add(self._audit(method, object_id, key, outcome, result_id, None))
         self.session.flush()
         return result_id
+
+    def _failed(
+        self,
+        method: str,
+        object_id: str | None,
+        key: str,
+        outcome: str,
+        exc: stripe.StripeError,
+    ) -> RetryableError | FinalError:
+        """Audit a failed attempt (written after the caller's rollback) and classify it."""
+        error = classify(exc)
+        record_stripe_call(method, outcome)
+        self.failed_calls.append(self._audit(method, object_id, key, outcome, None, error))
+        return error
 
     def _audit(
         self,
@@ -467,6 +496,9 @@ class StripeGateway:
                 "pay_pending_proration",
                 lambda options: self.client.v1.invoices.pay(invoice_id, None, options),
                 effect=lambda: invoice_id if self._invoice_status(invoice_id) == "paid" else None,
+                # D3.upgrade: a declined card leaves the invoice open and Stripe's dunning
+                # collects it; the upgrade stands, so the decline is recorded, not a failure.
+                decline_is_outcome=True,
             )
         return invoice_id
 

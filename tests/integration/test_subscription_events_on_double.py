@@ -29,3 +29,26 @@ def test_a_partial_previous_attributes_with_only_id_and_quantity_still_enforces_
     # M3.downgrade: the credit Stripe left pending is removed, the debit stays.
     assert [i["amount"] for i in double.pending_items("cus_1")] == [15000]
     assert world.one(Subscription, "sub_1").items[0]["quantity"] == 1
+
+
+def test_a_declined_d3_upgrade_payment_is_recorded_and_the_event_processed(
+    double: StripeDouble, make_world: Callable[..., BillingWorld]
+) -> None:
+    world = make_world("dmly")
+    created = monthly_subscription(double)
+    world.deliver("customer.subscription.created", created, created=double.clock.now() - 10)
+    after, previous = double.change_items(
+        "sub_1", [{"id": "si_1", "price": "price_max"}], "create_prorations"
+    )
+    double.decline_next_payments()
+    event_id, status = world.deliver("customer.subscription.updated", after, previous=previous)
+    # The card said no: an outcome, not a failure. Stripe keeps the invoice open and its
+    # dunning collects it; we keep the new plan and record the decline.
+    assert status == "processed", world.one(Event, event_id).last_error
+    assert world.one(Subscription, "sub_1").items[0]["price_id"] == "price_max"
+    [invoice] = double.state.all("invoice", customer="cus_1")
+    assert (invoice["status"], invoice["amount_remaining"]) == ("open", 15000)
+    calls = [(c.method, c.outcome) for c in world.audit()]
+    assert calls == [("invoices.create", "ok"), ("invoices.pay", "declined")]
+    assert world.replay(event_id) == "processed"
+    assert [s.status for s in double.sent if s.path.endswith("/pay")] == [402]  # not paid twice
