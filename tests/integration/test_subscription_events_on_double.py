@@ -52,3 +52,22 @@ def test_a_declined_d3_upgrade_payment_is_recorded_and_the_event_processed(
     assert calls == [("invoices.create", "ok"), ("invoices.pay", "declined")]
     assert world.replay(event_id) == "processed"
     assert [s.status for s in double.sent if s.path.endswith("/pay")] == [402]  # not paid twice
+
+
+def test_two_updates_in_the_same_second_delivered_out_of_order_store_stripes_current_state(
+    double: StripeDouble, make_world: Callable[..., BillingWorld]
+) -> None:
+    world = make_world("mittrik")
+    created = monthly_subscription(double)
+    second = double.clock.now()
+    world.deliver("customer.subscription.created", created, created=second - 10)
+    first, first_previous = double.change_items("sub_1", [{"id": "si_1", "quantity": 2}], "none")
+    last, last_previous = double.change_items("sub_1", [{"id": "si_1", "quantity": 3}], "none")
+    # event.created has 1-second granularity: both say `second`, and arrive last first.
+    for after, previous in ((last, last_previous), (first, first_previous)):
+        _, status = world.deliver(
+            "customer.subscription.updated", after, previous=previous, created=second
+        )
+        assert status == "processed"
+    [current] = double.get("subscription", "sub_1")["items"]["data"]
+    assert world.one(Subscription, "sub_1").items[0]["quantity"] == current["quantity"] == 3

@@ -40,16 +40,23 @@ def record_subscription(ctx: HandlerContext, sub: dict[str, Any]) -> None:
     old_items = _previous_items(ctx, raw_items, stored) or (
         stored.items if stored is not None else None
     )
+    state, state_items = sub, new_items
+    if _same_second_as_stored(ctx, stored):
+        # `event.created` counts whole seconds: two changes within one second cannot be ordered
+        # by it, so the last processed must not win. Stripe's current object is stored instead
+        # (DESIGN.md guarantee 3); the change this event describes is still enforced below.
+        state = ctx.stripe.subscription(sub["id"])
+        state_items = [subscription_item(ctx, item) for item in _item_list(state.get("items"))]
     ctx.session.merge(
         Subscription(
             id=sub["id"],
             customer=customer_id,
-            status=sub.get("status") or "unknown",
-            cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
-            current_period_start=utc(_period(sub, "start")),
-            current_period_end=utc(_period(sub, "end")),
-            items=new_items,
-            pause_collection=(sub.get("pause_collection") or {}).get("behavior"),
+            status=state.get("status") or "unknown",
+            cancel_at_period_end=bool(state.get("cancel_at_period_end")),
+            current_period_start=utc(_period(state, "start")),
+            current_period_end=utc(_period(state, "end")),
+            items=state_items,
+            pause_collection=(state.get("pause_collection") or {}).get("behavior"),
             state_created=ctx.event_created,
             event_id=ctx.event_id,
         )
@@ -57,6 +64,15 @@ def record_subscription(ctx: HandlerContext, sub: dict[str, Any]) -> None:
     made_elsewhere = not is_ours(ctx.request_key)
     if ctx.event_type == "customer.subscription.updated" and old_items and made_elsewhere:
         enforce_change(ctx, customer_id, sub["id"], old_items, new_items)
+
+
+def _same_second_as_stored(ctx: HandlerContext, stored: Subscription | None) -> bool:
+    """Another event's state of the same second is stored (a replay of that event is not a tie)."""
+    return (
+        stored is not None
+        and stored.state_created == ctx.event_created
+        and stored.event_id != ctx.event_id
+    )
 
 
 def enforce_change(
