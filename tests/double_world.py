@@ -3,6 +3,7 @@ can assert money end states on what Stripe would hold."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -48,3 +49,47 @@ def monthly_subscription(
     return double.subscription(
         "sub_1", "cus_1", [("si_1", "price_pro", quantity)], start, start + 30 * DAY
     )
+
+
+def paid_invoice_with_tax(
+    double: StripeDouble, customer: str, lines: list[dict[str, Any]], *, number: str
+) -> dict[str, Any]:
+    """Like `double.paid_invoice`, but charging what the lines really cost: each line's
+    `amount` less its `pretax_credit_amounts` (discounts) plus its exclusive `taxes`."""
+    from stripe_double.routes import wire_invoice
+
+    def cost(line: dict[str, Any]) -> int:
+        credits = sum(c["amount"] for c in line.get("pretax_credit_amounts") or [])
+        taxes = line.get("taxes") or []
+        tax = sum(t["amount"] for t in taxes if t.get("tax_behavior") == "exclusive")
+        return line["amount"] - credits + tax
+
+    with double.server.lock:
+        invoice = double.state.create_invoice(customer, None, items=[])
+        invoice["lines"] = [{**line, "invoice": invoice["id"]} for line in lines]
+        invoice["subtotal"] = sum(line["amount"] for line in lines)
+        invoice["total"] = sum(cost(line) for line in lines)
+        invoice["number"] = number
+        double.state.pay_invoice(invoice["id"])
+        return copy.deepcopy(wire_invoice(double.state, invoice))
+
+
+def taxed(line: dict[str, Any], *, discount: int, tax: int) -> dict[str, Any]:
+    """A line with a discount and an exclusive tax, as the pinned API version shows them."""
+    return {
+        **line,
+        "discount_amounts": [{"amount": discount, "discount": "di_spring"}] if discount else [],
+        "pretax_credit_amounts": (
+            [{"amount": discount, "type": "discount", "discount": "di_spring"}] if discount else []
+        ),
+        "taxes": [
+            {
+                "amount": tax,
+                "tax_behavior": "exclusive",
+                "taxability_reason": "standard_rated",
+                "taxable_amount": line["amount"] - discount,
+                "type": "tax_rate_details",
+                "tax_rate_details": {"tax_rate": "txr_vat10"},
+            }
+        ],
+    }

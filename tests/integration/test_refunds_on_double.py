@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import double_world
 from billing_world import BillingWorld
-from double_world import DAY
+from double_world import DAY, paid_invoice_with_tax, taxed
 from ledger import assert_ledger
 from stripe_double import StripeDouble
 
@@ -55,3 +55,31 @@ def test_a_refund_of_an_invoice_paid_in_two_parts_is_split_newest_first_over_pai
     keys = {s.idempotency_key for s in double.mutations() if s.path == "/v1/refunds"}
     assert keys == {f"bw:{result.request.id}:refund:{pi}" for pi, p in parts.items() if p[1]}
     assert_ledger(double, "cus_1", expected=120000 - amount)
+
+
+def test_a_line_refunded_in_full_refunds_its_tax_and_not_its_discount(
+    double: StripeDouble, make_world: Callable[..., BillingWorld]
+) -> None:
+    world = make_world("dmly")
+    double.customer("cus_1", "ana@example.com")
+    double.price("price_pro", 30000)
+    double.price("price_calls", 1, usage_type="metered", category="usage")
+    now = double.clock.now()
+    period = {"period_start": now, "period_end": now + 30 * DAY}
+    plan = taxed(samples.line(amount=30000, price="price_pro", **period), discount=3000, tax=2700)
+    usage = taxed(samples.line(amount=5000, price="price_calls", **period), discount=0, tax=500)
+    invoice = paid_invoice_with_tax(double, "cus_1", [plan, usage], number="D-1")
+    assert double.get("invoice", invoice["id"])["amount_paid"] == 35200
+    world.customer("cus_1", "ana@example.com")
+    assert world.deliver("invoice.paid", invoice)[1] == "processed"
+
+    result = request_refund(
+        world.runtime, customer="cus_1", invoice=invoice["id"], reason="requested_by_customer"
+    )
+
+    # D2.monthly refunds the plan line in full: what was paid for it, 30000 − 3000 + 2700;
+    # the usage line is excluded (D4.exclusions).
+    assert (result.request.status, result.request.amount) == ("refunded", 29700)
+    [refund] = double.state.all("refund")
+    assert refund["amount"] == 29700
+    assert_ledger(double, "cus_1", expected=35200 - 29700)
