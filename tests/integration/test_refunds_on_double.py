@@ -12,7 +12,8 @@ from ledger import assert_ledger
 from stripe_double import StripeDouble
 
 from worker import samples
-from worker.commands.refunds import request_refund
+from worker.commands.refunds import refundable_remainder, request_refund
+from worker.db.models import Invoice
 
 double, make_world = double_world.double, double_world.make_world  # fixtures
 
@@ -55,6 +56,10 @@ def test_a_refund_of_an_invoice_paid_in_two_parts_is_split_newest_first_over_pai
     keys = {s.idempotency_key for s in double.mutations() if s.path == "/v1/refunds"}
     assert keys == {f"bw:{result.request.id}:refund:{pi}" for pi, p in parts.items() if p[1]}
     assert_ledger(double, "cus_1", expected=120000 - amount)
+    with world.runtime.sessions() as session:  # both parts count against the invoice
+        assert refundable_remainder(session, session.get_one(Invoice, invoice["id"])) == (
+            120000 - amount
+        )
 
 
 def test_a_line_refunded_in_full_refunds_its_tax_and_not_its_discount(

@@ -368,7 +368,14 @@ def amount_refunded(session: Session, paid: Invoice) -> int:
         total = (
             session.scalar(
                 select(func.coalesce(func.sum(Refund.amount), 0)).where(
-                    or_(Refund.charge_id.in_(refs), Refund.payment_intent_id.in_(refs)),
+                    or_(
+                        Refund.charge_id.in_(refs),
+                        Refund.payment_intent_id.in_(refs),
+                        # parts refunded on the invoice's other payments (paid in several)
+                        Refund.request_id.in_(
+                            select(RefundRequest.id).where(RefundRequest.invoice_id == paid.id)
+                        ),
+                    ),
                     Refund.status.in_(("succeeded", "pending", "requires_action")),
                 )
             )
