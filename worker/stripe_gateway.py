@@ -249,7 +249,10 @@ class StripeGateway:
                 .where(
                     or_(
                         StripeCall.idempotency_key == key,
-                        StripeCall.idempotency_key.like(f"{key}{RETRY_SUFFIX}%"),
+                        # autoescape: ids hold "_", a LIKE wildcard
+                        StripeCall.idempotency_key.startswith(
+                            f"{key}{RETRY_SUFFIX}", autoescape=True
+                        ),
                     )
                 )
                 .order_by(StripeCall.id)
