@@ -41,14 +41,10 @@ def record_subscription(ctx: HandlerContext, sub: dict[str, Any]) -> None:
         stored.items if stored is not None else None
     )
     state, state_items = sub, new_items
-    tie = _same_second_as_stored(ctx, stored)
-    if tie and ctx.event_type == "customer.subscription.created":
-        return  # a creation is the oldest state of its second: keep the one stored
-    if tie and ctx.event_type == "customer.subscription.updated":
+    if ctx.event_type == "customer.subscription.updated" and _same_second_as_stored(ctx, stored):
         # `event.created` counts whole seconds: two changes within one second cannot be ordered
         # by it, so the last processed must not win. Stripe's current object is stored instead
         # (DESIGN.md guarantee 3); the change this event describes is still enforced below.
-        # (A `deleted` state is final, so its payload is the newest whatever the order.)
         state = ctx.stripe.subscription(sub["id"])
         state_items = [subscription_item(ctx, item) for item in _item_list(state.get("items"))]
     ctx.session.merge(
