@@ -45,7 +45,8 @@ def demo(url: str | None) -> None:
     for customer, email in (("cus_ana", "ana@example.com"), ("cus_bob", "bob@example.com")):
         click.echo(f"{customer}  {email}")
         for bought in (p for p in purchases if p.customer == customer):
-            when = f"{demo_world.day_of(now, bought.days_ago)} ({bought.days_ago} days ago)"
+            ago = "1 day" if bought.days_ago == 1 else f"{bought.days_ago} days"
+            when = f"{demo_world.day_of(now, bought.days_ago)} ({ago} ago)"
             click.echo(f"  {bought.number}  paid {when:<25} {bought.amount:>7} usd  {bought.what}")
     click.echo(
         "subscriptions: sub_ana (monthly; add-on item si_agents), sub_ana_sales and "
