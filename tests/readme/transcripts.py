@@ -48,7 +48,8 @@ def section_text(markdown: str, title: str) -> str:
 def transcripts(title: str, readme: Path = README) -> list[Step]:
     """Every `$ ` command of the section's fenced blocks, in order, with its printed output."""
     steps: list[Step] = []
-    for block in re.findall(r"^```[^\n]*\n(.*?)^```", section_text(readme.read_text(), title), re.M | re.S):
+    fenced = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
+    for block in fenced.findall(section_text(readme.read_text(), title)):
         lines = block.splitlines()
         if not any(line.startswith("$ ") for line in lines):
             continue  # a plain listing of commands, without their output
