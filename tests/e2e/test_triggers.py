@@ -42,7 +42,7 @@ def test_each_trigger_is_processed_by_its_handler(tmp_path: Path, run_env: dict[
     everything = spawn(CLI + ["run"], run_env, tmp_path, "run.log")
     sessions = session_factory(f"sqlite:///{tmp_path / 'data' / 'billing.sqlite3'}")
     try:
-        wait_http_ok(f"http://127.0.0.1:{run_env['PORT']}/healthz", timeout=90)
+        wait_http_ok(f"http://127.0.0.1:{run_env['PORT']}/healthz", timeout=180)
         posted: dict[str, list[dict[str, object]]] = {}
         for name in TRIGGERS:
             result = CliRunner().invoke(

@@ -51,7 +51,7 @@ def test_readme_transcripts_run_as_printed_on_the_demo_world(
     everything = spawn(CLI + ["run"], env, tmp_path, "run.log")
     values = Values()
     try:
-        wait_http_ok(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=90)
+        wait_http_ok(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=180)
         steps = [step for title in SECTIONS for step in transcripts(title)]
         assert steps[0].command.endswith("billing-worker demo"), "README starts from the demo"
         for step in steps:
