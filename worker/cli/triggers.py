@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from worker.config import load_settings
+from worker.config import Settings, load_settings
 from worker.fixtures.delivery import (
     Delivery,
     ReceiverUnreachable,
@@ -49,9 +49,9 @@ def trigger(name: str, url: str | None, fmt: str) -> None:
     sys.exit(0 if deliveries and all(d.ok for d in deliveries) else 1)
 
 
-def _wait_quietly(settings: object, event_id: str) -> None:
+def _wait_quietly(settings: Settings, event_id: str) -> None:
     try:
-        wait_for_outcomes(settings, [event_id], timeout=30)  # type: ignore[arg-type]
+        wait_for_outcomes(settings, [event_id], timeout=30)
     except StillWaiting as exc:  # another machine's receiver: send the rest anyway
         click.echo(f"warning: {exc}", err=True)
 
