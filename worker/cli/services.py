@@ -10,13 +10,15 @@ import sys
 
 import click
 
+from worker.cli.runtime import command_runtime
 from worker.config import Settings, load_settings
 from worker.db.migrate import upgrade as upgrade_schema
 from worker.local_stripe import NO_STRIPE, LocalStripe, local_stripe, wants_local_stripe
 from worker.metrics import prepare_multiprocess_dir
 
 APP = "webhooks:create_app()"
-GUNICORN_CONFIG = "python:worker.gunicorn_conf"
+GUNICORN_CONFIG = "python:webhooks.gunicorn_conf"
+CELERY_APP = "tasks.app"  # its `app` is built on first use: see tasks/app.py
 
 
 @click.command()
@@ -53,7 +55,7 @@ def worker(concurrency: int, with_beat: bool) -> None:
     settings = load_settings()
     # Exec a fresh interpreter, so prometheus-client starts there in multiprocess mode.
     prepare_multiprocess_dir(settings.data_dir, "worker")
-    argv = [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker"]
+    argv = [sys.executable, "-m", "celery", "-A", CELERY_APP, "worker"]
     argv += ["--loglevel", settings.log_level, "--concurrency", str(concurrency)]
     os.execvp(sys.executable, argv + (["--beat"] if with_beat else []))
 
@@ -61,9 +63,8 @@ def worker(concurrency: int, with_beat: bool) -> None:
 @click.command()
 def beat() -> None:
     """Run Celery beat: queues the sweeper that re-queues stranded events."""
-    from tasks.celery_app import app
-
-    app.start(["beat", "--loglevel", load_settings().log_level])
+    runtime = command_runtime()
+    runtime.celery.start(["beat", "--loglevel", runtime.settings.log_level])
 
 
 @click.command()
