@@ -152,6 +152,7 @@ class StripeDouble:
             "cancel_at_period_end": False,
             "canceled_at": None,
             "pause_collection": None,
+            "latest_invoice": None,
             "items": {"object": "list", "data": data, "has_more": False},
         }
         return copy.deepcopy(self.state.put("subscription", obj))
