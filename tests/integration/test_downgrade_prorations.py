@@ -5,6 +5,7 @@ and touches nothing else the customer owes."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from billing_world import DAY, BillingWorld
@@ -12,6 +13,7 @@ from ledger import assert_ledger
 from stripe_double import StripeDouble
 
 from worker import samples
+from worker.policy import policies as policy_files
 
 
 @pytest.fixture
@@ -136,3 +138,29 @@ def test_a_portal_set_to_always_invoice_gets_its_downgrade_credit_taken_back(
     assert_ledger(double, "cus_m", expected=30000 + 10000)
     assert world.replay(event_id) == "processed"
     assert_ledger(double, "cus_m", expected=30000 + 10000)  # once, also when replayed
+
+
+def test_with_no_add_on_proration_an_add_on_invoiced_at_once_is_refunded(
+    double: StripeDouble, make_settings, sqlite_url: str, tmp_path
+) -> None:
+    # A company's policy file may ask for no add-on proration either: the same undo applies.
+    mittrik = Path(policy_files.__file__).with_name("mittrik.toml").read_text()
+    policy = tmp_path / "mittrik-flat-addons.toml"
+    policy.write_text(
+        mittrik.replace('addon_proration = "create_prorations"', 'addon_proration = "none"')
+    )
+    w = BillingWorld.create(
+        make_settings(database_url=sqlite_url, billing_policy=str(policy)), double.url
+    )
+    w.deliver("customer.created", double.customer("cus_m", "m@example.com"))
+    double.price("price_scale", 30000)
+    double.price("price_agents", 2000, category="addon")
+    items = [("si_plan", "price_scale", 1), ("si_agents", "price_agents", 1)]
+    monthly(double, w, "sub_a", items, days_in=15)
+
+    portal_change(double, w, "sub_a", {"id": "si_agents", "quantity": 3}, "always_invoice")
+
+    # Stripe charged 2 more agents for half a month (2000) at once; the worker refunds it.
+    [refund] = double.state.all("refund")
+    assert (refund["amount"], refund["metadata"]["clause"]) == (2000, "M3.downgrade")
+    assert_ledger(double, "cus_m", expected=(30000 + 2000) + (30000 + 3 * 2000))
