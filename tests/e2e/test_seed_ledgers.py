@@ -8,18 +8,36 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from billing_world import DAY, days_ago
 from ledger import assert_ledger
-from processes import CLI
+from processes import CLI, spawn, stop, wait_http_ok, wait_until
+from servers import free_port
 from stripe_double import StripeDouble
-
-# The receiver + Celery + PostgreSQL + Redis stack of the seed scenarios, pointed at the double.
-from test_seed_scenarios import Stack, stack  # noqa: F401
+from test_seed_scenarios import Stack
 
 from worker import samples
+from worker.db.models import Event
+from worker.db.session import session_factory
+
+# Two cores shared by a busy suite boot gunicorn and Celery in well over 30 s at times.
+PATIENCE_SECONDS = 120
+
+
+class PatientStack(Stack):
+    def wait_done(self, event_id: str) -> None:
+        sessions = session_factory(self.database_url)
+
+        def done() -> Event | None:
+            with sessions() as session:
+                event = session.get(Event, event_id)
+                return event if event is not None and event.status != "received" else None
+
+        event = wait_until(done, PATIENCE_SECONDS, f"{event_id} to be processed")
+        assert event.status == "processed", event.last_error
 
 
 @pytest.fixture
@@ -30,10 +48,30 @@ def double() -> Iterator[StripeDouble]:
 
 
 @pytest.fixture
-def on_double(request: pytest.FixtureRequest, double: StripeDouble) -> Callable[[str], Stack]:
-    """`on_double(policy)`: the stack, started with `STRIPE_API_BASE` at the double."""
-    start = request.getfixturevalue("stack")
-    return lambda policy: start(policy, double.url)
+def on_double(
+    tmp_path: Path, pg_url: str, redis_url: str, service_env, double: StripeDouble
+) -> Iterator[Callable[[str], Stack]]:
+    """`on_double(policy)`: the seed scenarios' stack (gunicorn + Celery on Redis and
+    PostgreSQL), with `STRIPE_API_BASE` at the double."""
+    started: list[subprocess.Popen] = []
+
+    def start(policy: str) -> Stack:
+        port = free_port()
+        env = service_env(
+            DATABASE_URL=pg_url,
+            BROKER_URL=redis_url,
+            PORT=str(port),
+            BILLING_POLICY=policy,
+            STRIPE_API_BASE=double.url,
+        )
+        started.append(spawn([*CLI, "serve", "--workers", "2"], env, tmp_path, "serve.log"))
+        started.append(spawn([*CLI, "worker", "--concurrency", "2"], env, tmp_path, "worker.log"))
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=PATIENCE_SECONDS)
+        return PatientStack(port, env, tmp_path, pg_url)
+
+    yield start
+    for process in started:
+        stop(process)
 
 
 def refund_request(s: Stack, customer: str, invoice: str) -> dict[str, Any]:
