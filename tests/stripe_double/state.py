@@ -3,7 +3,11 @@ billing rules the worker depends on (prorations, invoices, payments, refunds, th
 
 Simplifications, each a decision where the worker does not depend on more: one currency per
 customer; every customer has a card that pays unless a decline is injected; a price change keeps
-the billing period (no interval change re-anchoring); proration is per second, rounded half up.
+the billing period (no interval change re-anchoring); proration is per second, rounded half up;
+a cancellation never prorates (the worker cancels with `prorate=false`); the preview of a
+customer (no `subscription` given) bills every live subscription's next period and every pending
+item, i.e. all the customer will owe next, whichever invoice it lands on; an invoice's negative
+total goes to the customer's balance, which the next invoice applies.
 """
 
 from __future__ import annotations
