@@ -220,3 +220,22 @@ def test_dmly_refund_keeps_whatsapp_fees_and_overage(on_double, double) -> None:
     # D2.monthly refunds the plan; D4.exclusions keeps the pass-through fees and the overage.
     assert (request["status"], request["amount"]) == ("refunded", 10000)
     assert_ledger(double, "cus_wa", expected=1250 + 400)
+
+
+def test_mittrik_portal_downgrade_bills_only_the_new_price_next(on_double, double) -> None:
+    s = on_double("mittrik")
+    s.post("customer.created", double.customer("cus_down", "m@example.com"))
+    double.price("price_basic", 10000)
+    double.price("price_pro", 30000)
+    subscription = monthly_subscription(double, "sub_down", "cus_down", "price_pro")
+    s.post("customer.subscription.created", subscription)
+    double.invoice_item("cus_down", 2500, "Onboarding call")
+
+    after, previous = double.change_items(
+        "sub_down", [{"id": "si_plan", "price": "price_basic"}], "create_prorations"
+    )
+    s.post("customer.subscription.updated", after, previous=previous)
+
+    # M3.downgrade: no credit and no charge for the rest of the month; the one-off item stays.
+    assert [i["description"] for i in double.pending_items("cus_down")] == ["Onboarding call"]
+    assert_ledger(double, "cus_down", expected=30000 + 10000 + 2500)
