@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import PostgresServer, RedisServer, StripeMock
+from harness.processes import ProcessGroup
+from harness.servers import PostgresServer, RedisServer, StripeMock
 from signing import WEBHOOK_SECRET
 
 from worker.config import Settings
@@ -18,36 +19,32 @@ from worker.db.migrate import upgrade
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    server.start()
-    yield server
-    server.remove()
+    with PostgresServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def stripe_mock() -> Iterator[StripeMock]:
-    server = StripeMock()
-    server.start()
-    yield server
-    server.stop()
+    with StripeMock() as server:
+        yield server
 
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
-    import redis
+    return redis_server.emptied()
 
-    if redis_server.process is None or redis_server.process.poll() is not None:
-        redis_server.start()  # a fault test may have stopped it
-    redis.Redis.from_url(redis_server.url).flushall()
-    return redis_server.url
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[ProcessGroup]:
+    """Our processes a test starts (logs in tmp_path), every one stopped when it ends."""
+    with ProcessGroup(tmp_path) as group:
+        yield group
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ from console_support import (
     fixed_product,
     typo_product,
 )
+from harness.servers import PostgresServer, RedisServer, StripeMock
 from playwright.sync_api import Browser, BrowserContext, Page, expect
-from servers import PostgresServer, RedisServer, StripeMock
 from sqlalchemy import func, select
 
 from webhooks.console.replays import BATCH_EVENTS

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import requests
 from billing_world import DAY, days_ago
-from processes import CLI, spawn, stop, wait_http_ok, wait_until
-from servers import StripeMock, free_port, pending_proration_mock
+from harness.processes import CLI, ProcessGroup, wait_until
+from harness.servers import StripeMock, free_port, pending_proration_mock
 from signing import signed_headers
 from sqlalchemy import select
 
@@ -95,16 +95,14 @@ class Stack:
 @pytest.fixture(scope="module")
 def upgrade_mock() -> Iterator[StripeMock]:
     """stripe-mock whose pending invoice item is the charge a portal upgrade leaves."""
-    server = pending_proration_mock("ii_upgrade", 10000, "cus_dmly", "sub_dmly")
-    server.start()
-    yield server
-    server.stop()
+    with pending_proration_mock("ii_upgrade", 10000, "cus_dmly", "sub_dmly") as server:
+        yield server
 
 
 @pytest.fixture
-def stack(tmp_path: Path, pg_url: str, redis_url: str, service_env) -> Iterator[Callable]:
-    started: list[subprocess.Popen] = []
-
+def stack(
+    tmp_path: Path, pg_url: str, redis_url: str, service_env, processes: ProcessGroup
+) -> Callable[..., Stack]:
     def start(policy: str, stripe_base: str | None = None) -> Stack:
         port = free_port()
         extra = {"STRIPE_API_BASE": stripe_base} if stripe_base else {}
@@ -115,14 +113,11 @@ def stack(tmp_path: Path, pg_url: str, redis_url: str, service_env) -> Iterator[
             BILLING_POLICY=policy,
             **extra,
         )
-        started.append(spawn([*CLI, "serve", "--workers", "2"], env, tmp_path, "serve.log"))
-        started.append(spawn([*CLI, "worker", "--concurrency", "2"], env, tmp_path, "worker.log"))
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz")
+        processes.worker(env)
+        processes.receiver(env)
         return Stack(port, env, tmp_path, pg_url)
 
-    yield start
-    for process in started:
-        stop(process)
+    return start
 
 
 def annual_invoice(customer: str, paid_at: int, number: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from fault_stack import (  # noqa: F401 - time_limit is a fixture
     time_limit,
     traffic,
 )
-from servers import PostgresServer, RedisServer
+from harness.servers import PostgresServer, RedisServer
 
 from worker import samples
 from worker.db.migrate import upgrade

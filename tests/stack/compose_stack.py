@@ -153,18 +153,3 @@ def _as_list(value: Any) -> list[str]:
     if value is None:
         return []
     return [str(item) for item in value] if isinstance(value, list) else [str(value)]
-
-
-def billing_database(server: Any, password: str) -> str:
-    """A fresh `billing` database owned by a `billing` role, as the postgres service creates it.
-
-    With them, mapping the compose URL to this machine changes only its host and port."""
-    import psycopg
-
-    admin = f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'billing'").fetchone():
-            conn.execute(f"CREATE ROLE billing LOGIN PASSWORD '{password}'")
-        conn.execute("DROP DATABASE IF EXISTS billing WITH (FORCE)")
-        conn.execute("CREATE DATABASE billing OWNER billing")
-    return f"postgresql+psycopg://billing:{password}@127.0.0.1:{server.port}/billing"

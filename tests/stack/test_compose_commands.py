@@ -12,10 +12,10 @@ import subprocess
 from pathlib import Path
 
 import requests
-from compose_stack import ServiceProcess, billing_database, load_compose, service_process
-from processes import spawn, stop, wait_http_ok, wait_until
+from compose_stack import ServiceProcess, load_compose, service_process
+from harness.processes import ProcessGroup, wait_http_ok, wait_until
+from harness.servers import PostgresServer, RedisServer, StripeMock, free_port
 from scrape import scrape, value
-from servers import PostgresServer, RedisServer, StripeMock, free_port
 from signing import WEBHOOK_SECRET, signed_headers
 from sqlalchemy import inspect, select
 
@@ -41,8 +41,9 @@ def test_compose_command_lines_run_the_stack_and_process_a_signed_event(
     redis_server: RedisServer,
     redis_url: str,
     stripe_mock: StripeMock,
+    processes: ProcessGroup,
 ) -> None:
-    database_url = billing_database(postgres_server, POSTGRES_PASSWORD)
+    database_url = postgres_server.create_owned_database("billing", "billing", POSTGRES_PASSWORD)
     port = free_port()
     dotenv = {  # an operator's .env: ports and settings, read by compose and by the containers
         "PORT": str(port),
@@ -81,7 +82,7 @@ def test_compose_command_lines_run_the_stack_and_process_a_signed_event(
     web, beat = service("web"), service("beat")
     worker = service("worker", WORKER_METRICS_PORT=free_port())  # 9808 inside its container
     assert web.argv == ["billing-worker", "serve", "--workers", "2"]
-    running = [spawn(s.argv, s.env, tmp_path, f"{s.name}.log") for s in (web, worker, beat)]
+    running = [processes.spawn(s.argv, s.env, f"{s.name}.log") for s in (web, worker, beat)]
     try:
         wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=60)
         for each in (web, worker, beat):
@@ -120,7 +121,6 @@ def test_compose_command_lines_run_the_stack_and_process_a_signed_event(
         for process in running:
             assert process.poll() is None, f"{process.args} exited with {process.returncode}"
     finally:
-        for process in running:
-            stop(process)
+        processes.stop_all()
         for log in sorted(tmp_path.glob("*.log")):  # shown by pytest when the test failed
             print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 
 import pytest
+from harness.servers import free_port
 from kombu.exceptions import OperationalError
-from servers import free_port
 from signing import signed_headers
 from sqlalchemy import select
 
