@@ -11,10 +11,19 @@ from typing import Any
 import pytest
 from harness.processes import ProcessGroup
 from harness.servers import PostgresServer, RedisServer, StripeMock
+from hypothesis import settings
 from signing import WEBHOOK_SECRET
 
 from worker.config import Settings
 from worker.db.migrate import upgrade
+
+# In CI the same examples every run: a new counterexample is found locally, where the search is
+# random, not as a red build on an unrelated change. `HYPOTHESIS_PROFILE` picks one by hand.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev")
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 
 @pytest.fixture(scope="session")
