@@ -23,7 +23,6 @@ from typing import Any
 from bench import decide, intake, processing, replay
 from bench.report import RESULTS_DIR, Figure, table, write_json
 from bench.stack import (
-    CLI,
     REPO,
     WEBHOOK_SECRET,
     Services,
@@ -32,7 +31,7 @@ from bench.stack import (
     service_env,
     services,
 )
-from tests.harness.processes import ProcessGroup
+from tests.harness.processes import CLI, ProcessGroup
 from worker.config import Settings
 
 BENCHMARKS = ("intake", "processing", "replay", "decide", "embedded")
