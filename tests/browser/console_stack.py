@@ -16,11 +16,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import requests
 from console_support import OPS_TOKEN
-from harness.processes import ProcessGroup, wait_until
+from harness.deliveries import deliver, wait_handled
+from harness.processes import ProcessGroup
 from harness.servers import PostgresServer, RedisServer, StripeMock, free_port
-from signing import WEBHOOK_SECRET, signed_headers
+from signing import WEBHOOK_SECRET
 
 from worker import samples
 from worker.db.migrate import upgrade
@@ -59,23 +59,9 @@ class ConsoleStack:
     def deliver(self, event_type: str, obj: dict[str, Any]) -> tuple[str, str]:
         """Post a signed event as Stripe does and wait for the worker: (event id, status)."""
         evt = samples.event(event_type, obj)
-        payload = samples.body(evt)
-        response = requests.post(
-            f"{self.base_url}/webhooks/stripe",
-            data=payload.encode(),
-            headers=signed_headers(payload),
-            timeout=10,
-        )
+        response = deliver(f"{self.base_url}/webhooks/stripe", evt, WEBHOOK_SECRET, timeout=10)
         assert response.status_code == 200, response.text
-        return evt["id"], self.wait_settled(evt["id"])
-
-    def wait_settled(self, event_id: str, timeout: float = 30) -> str:
-        def settled() -> str | None:
-            with self.sessions()() as session:
-                event = session.get(Event, event_id)
-                return event.status if event and event.status != "received" else None
-
-        return wait_until(settled, timeout, f"{event_id} to be handled")
+        return evt["id"], wait_handled(self.database_url, evt["id"]).status
 
     def close(self) -> None:
         self.processes.stop_all()

@@ -6,9 +6,10 @@ import subprocess
 from pathlib import Path
 
 import requests
+from harness.deliveries import deliver
 from harness.processes import CLI, ProcessGroup, cli_json, wait_until
 from harness.servers import free_port
-from signing import signed_headers
+from signing import WEBHOOK_SECRET
 from sqlalchemy import select
 
 from worker import samples
@@ -24,14 +25,8 @@ def test_invoice_paid_goes_through_gunicorn_redis_and_a_celery_worker_on_postgre
     processes.worker(env)
     processes.receiver(env)
     evt = samples.invoice_paid_event(customer="cus_e2e", amount_paid=120000)
-    payload = samples.body(evt)
-    response = requests.post(
-        f"http://127.0.0.1:{port}/webhooks/stripe",
-        data=payload.encode(),
-        headers=signed_headers(payload),
-        timeout=5,
-    )
-    assert response.status_code == 200
+    url = f"http://127.0.0.1:{port}/webhooks/stripe"
+    assert deliver(url, evt, WEBHOOK_SECRET, timeout=5).status_code == 200
 
     def status() -> str:
         [row] = cli_json(["events", "list", "--format", "json"], env, tmp_path)

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 import requests
-from harness.processes import CLI, ProcessGroup, wait_until
+from harness.deliveries import deliver
+from harness.processes import ProcessGroup, cli, wait_until
 from harness.servers import free_port
-from signing import signed_headers
+from signing import WEBHOOK_SECRET
 from sqlalchemy import func, select, text
 
 from worker import samples
@@ -105,11 +106,7 @@ class Stack:
     def deliver(self, http: requests.Session, evt: dict[str, Any] | str) -> int:
         """One delivery attempt as Stripe makes it: the same body (pass it, rendered, to spare
         the test's CPU when delivering one event many times), signed anew."""
-        payload = evt if isinstance(evt, str) else samples.body(evt)
-        response = http.post(
-            self.url, data=payload.encode(), headers=signed_headers(payload), timeout=15
-        )
-        return response.status_code
+        return deliver(self.url, evt, WEBHOOK_SECRET, http=http).status_code
 
     def seed_catalog(self, http: requests.Session, wait: bool = True) -> None:
         """The plan the sample invoices bill, delivered as Stripe announces a new price:
@@ -158,16 +155,7 @@ class Stack:
 
     def sweep(self) -> str:
         """`billing-worker events sweep --older-than 0`: queue every event still `received`."""
-        done = subprocess.run(
-            CLI + ["events", "sweep", "--older-than", "0"],
-            env=self.env,
-            cwd=self.tmp,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return cli(["events", "sweep", "--older-than", "0"], self.env, self.tmp)
 
     def mutating_calls_by_method(self) -> dict[str, int]:
         """How many mutating Stripe calls succeeded, by method (from the audit table)."""

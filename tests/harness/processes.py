@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 import requests
@@ -55,10 +54,18 @@ def wait_http_ok(
     wait_until(ok, timeout, f"{url} to answer")
 
 
+def cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> str:
+    """`billing-worker ARGS` to its end, which must be a success; its stdout."""
+    done = subprocess.run(
+        CLI + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"billing-worker {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
 def cli_json(args: list[str], env: dict[str, str], cwd: Path) -> Any:
     """`billing-worker ARGS` to its end; its stdout as JSON."""
-    out = subprocess.run(CLI + args, env=env, cwd=cwd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+    return json.loads(cli(args, env, cwd))
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> int:
@@ -88,12 +95,7 @@ class ProcessGroup:
         self.workdir.mkdir(parents=True, exist_ok=True)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         self.stop_all()
 
     def spawn(self, args: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen[bytes]:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import requests
 from compose_stack import ServiceProcess, load_compose, service_process
+from harness.deliveries import deliver
 from harness.processes import ProcessGroup, wait_http_ok, wait_until
 from harness.servers import PostgresServer, RedisServer, StripeMock, free_port
 from scrape import scrape, value
-from signing import WEBHOOK_SECRET, signed_headers
+from signing import WEBHOOK_SECRET
 from sqlalchemy import inspect, select
 
 from worker import samples
@@ -89,13 +89,7 @@ def test_compose_command_lines_run_the_stack_and_process_a_signed_event(
             wait_until(lambda each=each: healthy(each, tmp_path), 60, f"{each.name}'s healthcheck")
 
         evt = samples.invoice_paid_event(customer="cus_compose", amount_paid=4200)
-        payload = samples.body(evt)
-        response = requests.post(
-            f"http://127.0.0.1:{port}/webhooks/stripe",
-            data=payload.encode(),
-            headers=signed_headers(payload),
-            timeout=10,
-        )
+        response = deliver(f"http://127.0.0.1:{port}/webhooks/stripe", evt, WEBHOOK_SECRET)
         assert response.status_code == 200, response.text
 
         # Committed but never queued (as if the broker had lost it): only beat's sweep finds it.

@@ -7,13 +7,18 @@ from billing_world import BillingWorld, days_ago
 
 from worker import samples
 
-PLAN_YEAR = ("price_growth_year", "plan", 120000, "year", "licensed")
-PLAN_MONTH = ("price_growth_month", "plan", 10000, "month", "licensed")
-PLAN_MONTH_BIG = ("price_scale_month", "plan", 30000, "month", "licensed")
-PLAN_MONTH_SMALL = ("price_starter_month", "plan", 4000, "month", "licensed")
-AGENTS = ("price_agents", "addon", 1500, "month", "licensed")
-WHATSAPP = ("price_whatsapp_fees", "pass_through", 1, "month", "metered")
-OVERAGE = ("price_overage", None, 5, "month", "metered")
+
+class Catalog:
+    """Prices as `BillingWorld.catalog` takes them: (price id, product category, unit amount,
+    interval, usage type)."""
+
+    PLAN_YEAR = ("price_growth_year", "plan", 120000, "year", "licensed")
+    PLAN_MONTH = ("price_growth_month", "plan", 10000, "month", "licensed")
+    PLAN_MONTH_BIG = ("price_scale_month", "plan", 30000, "month", "licensed")
+    PLAN_MONTH_SMALL = ("price_starter_month", "plan", 4000, "month", "licensed")
+    AGENTS = ("price_agents", "addon", 1500, "month", "licensed")
+    WHATSAPP = ("price_whatsapp_fees", "pass_through", 1, "month", "metered")
+    OVERAGE = ("price_overage", None, 5, "month", "metered")
 
 
 def paid_invoice(w: BillingWorld, customer: str, lines: list[dict], paid_at: int, **kwargs) -> dict:
@@ -50,7 +55,7 @@ def subscription_with(
 
 def disputed_invoice(w: BillingWorld) -> dict:
     w.customer("cus_chargeback", "cb@example.com")
-    w.catalog(PLAN_YEAR)
+    w.catalog(Catalog.PLAN_YEAR)
     return paid_invoice(
         w, "cus_chargeback", [annual_line(days_ago(3))], days_ago(3), payment_intent="pi_disputed"
     )

@@ -3,9 +3,7 @@ the exact requests we send (path, parameters, idempotency key)."""
 
 from __future__ import annotations
 
-from enforcement_scenarios import (
-    disputed_invoice,
-)
+from enforcement_scenarios import disputed_invoice
 
 from worker import samples
 from worker.db.models import Customer, Dispute, Event

@@ -4,15 +4,7 @@ exact reads we send (stripe-mock rejects requests that break Stripe's spec)."""
 from __future__ import annotations
 
 from billing_world import days_ago
-from enforcement_scenarios import (
-    AGENTS,
-    OVERAGE,
-    PLAN_MONTH,
-    PLAN_YEAR,
-    WHATSAPP,
-    annual_line,
-    paid_invoice,
-)
+from enforcement_scenarios import Catalog, annual_line, paid_invoice
 from sqlalchemy import select
 
 from worker import samples
@@ -22,7 +14,7 @@ from worker.db.models import Invoice, InvoiceLine
 def test_invoice_paid_stores_payment_and_each_line_with_its_category(world) -> None:
     w = world("dmly")
     w.customer("cus_lines", "lines@example.com")
-    w.catalog(PLAN_MONTH, AGENTS, WHATSAPP, OVERAGE)
+    w.catalog(Catalog.PLAN_MONTH, Catalog.AGENTS, Catalog.WHATSAPP, Catalog.OVERAGE)
     paid_at = days_ago(1)
     period = {"period_start": paid_at, "period_end": paid_at + 30 * 86400}
     invoice = paid_invoice(
@@ -70,7 +62,7 @@ def test_an_unknown_price_is_fetched_once_with_its_product(world) -> None:
 def test_an_invoice_without_its_payment_fetches_the_invoice_payments_once(world) -> None:
     w = world()
     w.customer("cus_pay", "pay@example.com")
-    w.catalog(PLAN_YEAR)
+    w.catalog(Catalog.PLAN_YEAR)
     invoice = samples.invoice_with_lines(
         [annual_line(days_ago(1))], customer="cus_pay", paid_at=days_ago(1)
     )
@@ -83,7 +75,7 @@ def test_an_invoice_without_its_payment_fetches_the_invoice_payments_once(world)
 def test_an_older_invoice_state_never_replaces_a_newer_one(world) -> None:
     w = world()
     w.customer("cus_order", "order@example.com")
-    w.catalog(PLAN_YEAR)
+    w.catalog(Catalog.PLAN_YEAR)
     paid_at = days_ago(1)
     invoice = samples.invoice_with_lines(
         [annual_line(paid_at)], customer="cus_order", paid_at=paid_at

@@ -5,15 +5,7 @@ from __future__ import annotations
 
 import pytest
 from billing_world import days_ago
-from enforcement_scenarios import (
-    OVERAGE,
-    PLAN_MONTH,
-    PLAN_YEAR,
-    WHATSAPP,
-    annual_line,
-    disputed_invoice,
-    paid_invoice,
-)
+from enforcement_scenarios import Catalog, annual_line, disputed_invoice, paid_invoice
 
 from worker import samples
 from worker.db.models import Refund
@@ -23,7 +15,7 @@ from worker.refund_requests import RequestError, approve, reject, request_refund
 def test_mittrik_annual_refund_on_day_6_is_issued_once_with_its_metadata(world) -> None:
     w = world("mittrik")
     w.customer("cus_annual", "annual@example.com")
-    w.catalog(PLAN_YEAR)
+    w.catalog(Catalog.PLAN_YEAR)
     paid_at = days_ago(6)
     invoice = paid_invoice(
         w,
@@ -74,7 +66,7 @@ def test_mittrik_annual_refund_on_day_6_is_issued_once_with_its_metadata(world) 
 def test_mittrik_annual_refund_on_day_15_is_denied_without_a_stripe_call(world) -> None:
     w = world("mittrik")
     w.customer("cus_late", "late@example.com")
-    w.catalog(PLAN_YEAR)
+    w.catalog(Catalog.PLAN_YEAR)
     paid_at = days_ago(15)
     paid_invoice(w, "cus_late", [annual_line(paid_at)], paid_at, number="MITT-0015")
     w.stripe.clear()
@@ -89,7 +81,7 @@ def test_mittrik_annual_refund_on_day_15_is_denied_without_a_stripe_call(world) 
 def test_dmly_refund_skips_whatsapp_fees_and_overage(world) -> None:
     w = world("dmly")
     w.customer("cus_wa", "wa@example.com")
-    w.catalog(PLAN_MONTH, WHATSAPP, OVERAGE)
+    w.catalog(Catalog.PLAN_MONTH, Catalog.WHATSAPP, Catalog.OVERAGE)
     paid_at = days_ago(1)
     period = {"period_start": paid_at, "period_end": paid_at + 30 * 86400}
     paid_invoice(
@@ -120,7 +112,7 @@ def test_dmly_refund_skips_whatsapp_fees_and_overage(world) -> None:
 def test_a_refund_made_in_the_dashboard_lowers_what_remains_refundable(world) -> None:
     w = world("dmly")
     w.customer("cus_dash", "dash@example.com")
-    w.catalog(PLAN_MONTH)
+    w.catalog(Catalog.PLAN_MONTH)
     paid_at = days_ago(1)
     line = samples.line(
         amount=10000,
@@ -139,7 +131,7 @@ def test_a_refund_made_in_the_dashboard_lowers_what_remains_refundable(world) ->
 def test_a_fully_refunded_invoice_is_an_error_not_a_second_refund(world) -> None:
     w = world("dmly")
     w.customer("cus_full", "full@example.com")
-    w.catalog(PLAN_MONTH)
+    w.catalog(Catalog.PLAN_MONTH)
     paid_at = days_ago(1)
     line = samples.line(
         amount=10000,
@@ -183,7 +175,7 @@ def test_a_disputed_payment_is_denied_by_the_dispute_clause(world) -> None:
 def test_unknown_customer_and_ambiguous_dates_are_errors_listing_candidates(world) -> None:
     w = world("mittrik")
     w.customer("cus_two", "two@example.com")
-    w.catalog(PLAN_YEAR)
+    w.catalog(Catalog.PLAN_YEAR)
     paid_at = days_ago(2)
     first = paid_invoice(w, "cus_two", [annual_line(paid_at)], paid_at, number="TWO-1")
     paid_invoice(w, "cus_two", [annual_line(paid_at + 60)], paid_at + 60, number="TWO-2")
@@ -218,7 +210,7 @@ def test_unknown_customer_and_ambiguous_dates_are_errors_listing_candidates(worl
 def test_a_review_is_approved_with_a_capped_amount_or_rejected(world) -> None:
     w = world("mittrik")
     w.customer("cus_tech", "tech@example.com")
-    w.catalog(PLAN_YEAR)
+    w.catalog(Catalog.PLAN_YEAR)
     paid_at = days_ago(40)
     paid_invoice(
         w, "cus_tech", [annual_line(paid_at)], paid_at, number="TECH-1", payment_intent="pi_tech"

@@ -4,13 +4,7 @@ and the exact requests we send (path, parameters, idempotency key) to enforce a 
 from __future__ import annotations
 
 from billing_world import days_ago
-from enforcement_scenarios import (
-    AGENTS,
-    PLAN_MONTH,
-    PLAN_MONTH_BIG,
-    PLAN_MONTH_SMALL,
-    subscription_with,
-)
+from enforcement_scenarios import Catalog, subscription_with
 from harness.servers import StripeMock
 
 from worker.db.models import Subscription
@@ -20,7 +14,7 @@ from worker.subscription_commands import cancel_subscription, change_subscriptio
 def test_a_state_delivered_late_is_ignored_and_the_newest_kept(world) -> None:
     w = world("dmly")
     w.customer("cus_portal", "portal@example.com")
-    prices = w.catalog(PLAN_MONTH, PLAN_MONTH_BIG)
+    prices = w.catalog(Catalog.PLAN_MONTH, Catalog.PLAN_MONTH_BIG)
     newest = subscription_with(prices["price_scale_month"])
     older = subscription_with(prices["price_growth_month"])
     now = days_ago(0)
@@ -35,7 +29,7 @@ def test_mittrik_downgrade_in_the_portal_deletes_the_pending_credit(
 ) -> None:
     w = world("mittrik", credit_proration_mock)
     w.customer("cus_portal", "portal@example.com")
-    prices = w.catalog(PLAN_MONTH_BIG, PLAN_MONTH_SMALL)
+    prices = w.catalog(Catalog.PLAN_MONTH_BIG, Catalog.PLAN_MONTH_SMALL)
     w.deliver("customer.subscription.created", subscription_with(prices["price_scale_month"]))
     w.stripe.clear()
     event_id, status = w.deliver(
@@ -64,7 +58,7 @@ def test_dmly_downgrade_in_the_portal_keeps_the_credit(
 ) -> None:
     w = world("dmly", credit_proration_mock)
     w.customer("cus_portal", "portal@example.com")
-    prices = w.catalog(PLAN_MONTH_BIG, PLAN_MONTH_SMALL)
+    prices = w.catalog(Catalog.PLAN_MONTH_BIG, Catalog.PLAN_MONTH_SMALL)
     w.deliver(
         "customer.subscription.updated",
         subscription_with(prices["price_starter_month"]),
@@ -78,7 +72,7 @@ def test_dmly_upgrade_left_pending_in_the_portal_is_invoiced_and_collected_now(
 ) -> None:
     w = world("dmly", charge_proration_mock)
     w.customer("cus_portal", "portal@example.com")
-    prices = w.catalog(PLAN_MONTH, PLAN_MONTH_BIG)
+    prices = w.catalog(Catalog.PLAN_MONTH, Catalog.PLAN_MONTH_BIG)
     event_id, _ = w.deliver(
         "customer.subscription.updated",
         subscription_with(prices["price_scale_month"]),
@@ -102,7 +96,7 @@ def test_a_change_we_made_ourselves_is_not_enforced_again(
 ) -> None:
     w = world("dmly", charge_proration_mock)
     w.customer("cus_portal", "portal@example.com")
-    prices = w.catalog(PLAN_MONTH, PLAN_MONTH_BIG)
+    prices = w.catalog(Catalog.PLAN_MONTH, Catalog.PLAN_MONTH_BIG)
     w.deliver(
         "customer.subscription.updated",
         subscription_with(prices["price_scale_month"]),
@@ -122,7 +116,7 @@ def test_subscriptions_change_applies_each_policys_proration(world) -> None:
     for policy, target, kind, behavior, clause in cases:
         w = world(policy)
         w.customer("cus_portal", "portal@example.com")
-        prices = w.catalog(PLAN_MONTH, PLAN_MONTH_BIG, PLAN_MONTH_SMALL)
+        prices = w.catalog(Catalog.PLAN_MONTH, Catalog.PLAN_MONTH_BIG, Catalog.PLAN_MONTH_SMALL)
         w.deliver("customer.subscription.created", subscription_with(prices["price_growth_month"]))
         w.stripe.clear()
         result = change_subscription(w.runtime, "sub_portal", price=target)
@@ -144,7 +138,7 @@ def test_subscriptions_change_applies_each_policys_proration(world) -> None:
 def test_an_addon_quantity_change_is_prorated(world) -> None:
     w = world("dmly")
     w.customer("cus_portal", "portal@example.com")
-    prices = w.catalog(PLAN_MONTH, AGENTS)
+    prices = w.catalog(Catalog.PLAN_MONTH, Catalog.AGENTS)
     w.deliver(
         "customer.subscription.created",
         subscription_with(
@@ -165,7 +159,7 @@ def test_cancel_sets_cancel_at_period_end(world) -> None:
     for policy, clause in (("mittrik", "M3.cancel"), ("dmly", "D1.cancel")):
         w = world(policy)
         w.customer("cus_portal", "portal@example.com")
-        prices = w.catalog(PLAN_MONTH)
+        prices = w.catalog(Catalog.PLAN_MONTH)
         w.deliver("customer.subscription.created", subscription_with(prices["price_growth_month"]))
         w.stripe.clear()
         result = cancel_subscription(w.runtime, "sub_portal")
