@@ -17,8 +17,8 @@ def test_two_workers_meeting_the_same_new_price_both_succeed_first_time(
     from concurrent.futures import ThreadPoolExecutor
     from threading import Barrier
 
-    from worker.intake import parse_event, store_event
-    from worker.processing import process_event
+    from worker.eventlog.intake import parse_event, store_event
+    from worker.eventlog.processing import process_event
 
     settings = make_settings(database_url=pg_url, billing_policy="dmly")
     w = BillingWorld.create(settings, stripe_mock.url)

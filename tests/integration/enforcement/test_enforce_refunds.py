@@ -8,8 +8,8 @@ from billing_world import days_ago
 from enforcement_scenarios import Catalog, annual_line, disputed_invoice, paid_invoice
 
 from worker import samples
+from worker.commands.refunds import RequestError, approve, reject, request_refund
 from worker.db.models import Refund
-from worker.refund_requests import RequestError, approve, reject, request_refund
 
 
 def test_mittrik_annual_refund_on_day_6_is_issued_once_with_its_metadata(world) -> None:
@@ -34,7 +34,7 @@ def test_mittrik_annual_refund_on_day_6_is_issued_once_with_its_metadata(world) 
         reason="requested_by_customer",
     )
     request = result.request
-    assert (request["status"], request["amount"], request["clauses"]) == (
+    assert (request.status, request.amount, request.clauses) == (
         "refunded",
         110000,
         ["M1.annual", "M3.partial"],
@@ -48,18 +48,18 @@ def test_mittrik_annual_refund_on_day_6_is_issued_once_with_its_metadata(world) 
         "payment_intent": "pi_annual",
         "amount": "110000",
         "reason": "requested_by_customer",
-        "metadata[refund_request_id]": request["id"],
+        "metadata[refund_request_id]": request.id,
         "metadata[policy]": "mittrik",
         "metadata[policy_version]": "2025-04-10",
         "metadata[clauses]": "M1.annual,M3.partial",
     }
-    assert request["refund_id"] and w.one(Refund, request["refund_id"]).amount == 110000
+    assert request.refund_id and w.one(Refund, request.refund_id).amount == 110000
 
     w.stripe.clear()
     again = request_refund(
         w.runtime, customer="cus_annual", invoice=invoice["id"], reason="requested_by_customer"
     )
-    assert again.duplicate and again.request["id"] == request["id"]
+    assert again.duplicate and again.request.id == request.id
     assert w.stripe.mutations() == []
 
 
@@ -73,8 +73,8 @@ def test_mittrik_annual_refund_on_day_15_is_denied_without_a_stripe_call(world) 
     request = request_refund(
         w.runtime, customer="cus_late", invoice="MITT-0015", reason="requested_by_customer"
     ).request
-    assert (request["status"], request["clauses"]) == ("denied", ["M1.annual"])
-    assert "14 days" in request["lines"][0]["explanation"]
+    assert (request.status, request.clauses) == ("denied", ["M1.annual"])
+    assert "14 days" in request.lines[0]["explanation"]
     assert w.stripe.mutations() == []
 
 
@@ -99,8 +99,8 @@ def test_dmly_refund_skips_whatsapp_fees_and_overage(world) -> None:
     request = request_refund(
         w.runtime, customer="cus_wa", invoice="DMLY-0001", reason="requested_by_customer"
     ).request
-    assert (request["status"], request["amount"]) == ("refunded", 10000)
-    assert [(line["outcome"], line["clauses"]) for line in request["lines"]] == [
+    assert (request.status, request.amount) == ("refunded", 10000)
+    assert [(line["outcome"], line["clauses"]) for line in request.lines] == [
         ("approve", ["D2.monthly"]),
         ("deny", ["D4.exclusions"]),
         ("deny", ["D4.exclusions"]),
@@ -125,7 +125,7 @@ def test_a_refund_made_in_the_dashboard_lowers_what_remains_refundable(world) ->
     request = request_refund(
         w.runtime, customer="cus_dash", invoice="DMLY-0002", reason="requested_by_customer"
     ).request
-    assert request["amount"] == 6000
+    assert request.amount == 6000
 
 
 def test_a_fully_refunded_invoice_is_an_error_not_a_second_refund(world) -> None:
@@ -169,7 +169,7 @@ def test_a_disputed_payment_is_denied_by_the_dispute_clause(world) -> None:
     request = request_refund(
         w.runtime, customer="cus_chargeback", invoice=invoice["id"], reason="requested_by_customer"
     ).request
-    assert (request["status"], request["clauses"]) == ("denied", ["M6.dispute"])
+    assert (request.status, request.clauses) == ("denied", ["M6.dispute"])
 
 
 def test_unknown_customer_and_ambiguous_dates_are_errors_listing_candidates(world) -> None:
@@ -218,19 +218,19 @@ def test_a_review_is_approved_with_a_capped_amount_or_rejected(world) -> None:
     request = request_refund(
         w.runtime, customer="cus_tech", invoice="TECH-1", reason="technical_issue"
     ).request
-    assert (request["status"], request["proposed_amount"], request["clauses"]) == (
+    assert (request.status, request.proposed_amount, request.clauses) == (
         "review",
         120000,
         ["M4.technical"],
     )
     assert w.stripe.mutations() == []
     with pytest.raises(RequestError, match="more than the 120000 usd still refundable"):
-        approve(w.runtime, request["id"], by="sam", amount=120001)
-    done = approve(w.runtime, request["id"], by="sam", amount=50000)
-    assert (done["status"], done["amount"], done["decided_by"]) == ("refunded", 50000, "sam")
-    credit = done["expected_credit"]  # M5.request: 5th to 7th business day after approval
+        approve(w.runtime, request.id, by="sam", amount=120001)
+    done = approve(w.runtime, request.id, by="sam", amount=50000)
+    assert (done.status, done.amount, done.decided_by) == ("refunded", 50000, "sam")
+    credit = done.expected_credit  # M5.request: 5th to 7th business day after approval
     assert credit["from"] < credit["to"]
     [refund] = w.stripe.mutations()
     assert refund.params["amount"] == "50000"
     with pytest.raises(RequestError, match="is refunded, not waiting for review"):
-        reject(w.runtime, request["id"], by="sam", why="changed my mind")
+        reject(w.runtime, request.id, by="sam", why="changed my mind")

@@ -7,8 +7,8 @@ from billing_world import days_ago
 from enforcement_scenarios import Catalog, subscription_with
 from harness.servers import StripeMock
 
+from worker.commands.subscriptions import cancel_subscription, change_subscription
 from worker.db.models import Subscription
-from worker.subscription_commands import cancel_subscription, change_subscription
 
 
 def test_a_state_delivered_late_is_ignored_and_the_newest_kept(world) -> None:
@@ -120,7 +120,7 @@ def test_subscriptions_change_applies_each_policys_proration(world) -> None:
         w.deliver("customer.subscription.created", subscription_with(prices["price_growth_month"]))
         w.stripe.clear()
         result = change_subscription(w.runtime, "sub_portal", price=target)
-        assert (result["change"], result["proration_behavior"], result["clause"]) == (
+        assert (result.change, result.proration_behavior, result.clause) == (
             kind,
             behavior,
             clause,
@@ -146,7 +146,7 @@ def test_an_addon_quantity_change_is_prorated(world) -> None:
         ),
     )
     result = change_subscription(w.runtime, "sub_portal", addon_item="si_agents", quantity=5)
-    assert (result["change"], result["clause"]) == ("addon_change", "D3.addons")
+    assert (result.change, result.clause) == ("addon_change", "D3.addons")
     [update] = w.stripe.mutations()
     assert update.params == {
         "items[0][id]": "si_agents",
@@ -163,7 +163,7 @@ def test_cancel_sets_cancel_at_period_end(world) -> None:
         w.deliver("customer.subscription.created", subscription_with(prices["price_growth_month"]))
         w.stripe.clear()
         result = cancel_subscription(w.runtime, "sub_portal")
-        assert (result["cancel_at_period_end"], result["clause"]) == (True, clause)
+        assert (result.cancel_at_period_end, result.clause) == (True, clause)
         [update] = w.stripe.mutations()
         assert (update.path, update.params) == (
             "/v1/subscriptions/sub_portal",
