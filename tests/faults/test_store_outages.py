@@ -37,6 +37,15 @@ def ids(events: list[dict[str, Any]]) -> set[str]:
     return {evt["id"] for evt in events}
 
 
+def running_normally(stack: Stack, before: list[dict[str, Any]]) -> None:
+    """A receiver and a worker up, the catalog seeded and `before` processed: what breaks next."""
+    stack.start_receiver()
+    stack.start_worker()
+    stack.seed_catalog(requests.Session())
+    assert set(post_all(stack, before, clients=8)) == {200}
+    stack.wait_done(ids(before), timeout=30)
+
+
 @pytest.mark.bound(120)
 def test_with_redis_down_the_receiver_still_answers_200_and_the_sweeper_queues_the_rest(
     tmp_path: Path, pg_url: str, redis_url: str, redis_server: RedisServer, service_env
@@ -45,11 +54,7 @@ def test_with_redis_down_the_receiver_still_answers_200_and_the_sweeper_queues_t
     before, during, after = traffic(40, rng), traffic(100, rng), traffic(20, rng)
     stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
     try:
-        stack.start_receiver()
-        stack.start_worker()
-        stack.seed_catalog(requests.Session())
-        assert set(post_all(stack, before, clients=8)) == {200}
-        stack.wait_done(ids(before), timeout=30)
+        running_normally(stack, before)
 
         redis_server.stop()
         # Each delivery is answered within the request's timeout, before Stripe gives up
@@ -101,11 +106,7 @@ def test_with_postgresql_down_the_receiver_answers_503_and_stripes_redeliveries_
     before, refused = traffic(40, rng), traffic(100, rng)
     stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
     try:
-        stack.start_receiver()
-        stack.start_worker()
-        stack.seed_catalog(requests.Session())
-        assert set(post_all(stack, before, clients=8)) == {200}
-        stack.wait_done(ids(before), timeout=30)
+        running_normally(stack, before)
 
         postgres_server.stop()  # `pg_ctl stop -m immediate`: a crash, no clean shutdown
         # Nothing acknowledged unstored; and answered (within the request's timeout), not hung.
