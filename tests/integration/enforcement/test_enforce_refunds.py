@@ -42,7 +42,7 @@ def test_mittrik_annual_refund_on_day_6_is_issued_once_with_its_metadata(world) 
     [refund] = w.stripe.mutations()
     assert (refund.path, refund.idempotency_key) == (
         "/v1/refunds",
-        f"bw:{request['id']}:refund:pi_annual",
+        f"bw:{request.id}:refund:pi_annual",
     )
     assert refund.params == {
         "payment_intent": "pi_annual",
