@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.processes import ProcessGroup, wait_http_ok
+from tests.harness.processes import STARTUP_TIMEOUT, ProcessGroup, wait_http_ok
 from tests.harness.servers import PostgresServer, RedisServer, StripeMock, free_port
 from worker.cli.services import GUNICORN_CONFIG
 from worker.db.migrate import upgrade
@@ -65,7 +65,7 @@ def receiver(
             "bench.bare_app:create_app()",
         ]  # fmt: skip
         process = run.spawn(args, env, "bare.log")
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=60, process=process)
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=STARTUP_TIMEOUT, process=process)
     else:
         run.receiver(env, workers=workers, log_name="receiver.log")
     return f"http://127.0.0.1:{port}/webhooks/stripe"

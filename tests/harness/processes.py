@@ -23,6 +23,9 @@ import requests
 
 CLI = [sys.executable, "-m", "worker.cli"]
 STOP_TIMEOUT = 20.0  # a graceful stop of gunicorn or Celery finishes the requests in flight
+# A bound for a hang, not a speed limit: on a loaded 2-core machine gunicorn's workers take
+# tens of seconds to import the app.
+STARTUP_TIMEOUT = 120.0
 
 T = TypeVar("T")
 
@@ -116,7 +119,7 @@ class ProcessGroup:
     ) -> subprocess.Popen[bytes]:
         """`billing-worker serve` (gunicorn) on env's PORT, once its /healthz answers."""
         process = self.spawn([*CLI, "serve", "--workers", str(workers)], env, log_name)
-        wait_http_ok(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=60, process=process)
+        wait_http_ok(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=STARTUP_TIMEOUT, process=process)
         return process
 
     def worker(
@@ -128,7 +131,7 @@ class ProcessGroup:
     def all_in_one(self, env: dict[str, str], log_name: str = "run.log") -> subprocess.Popen[bytes]:
         """`billing-worker run` (receiver, worker and beat in one), once its /healthz answers."""
         process = self.spawn([*CLI, "run"], env, log_name)
-        wait_http_ok(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=60, process=process)
+        wait_http_ok(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=STARTUP_TIMEOUT, process=process)
         return process
 
     def stop(self, process: subprocess.Popen[bytes]) -> int:
