@@ -119,7 +119,7 @@ class ProcessGroup:
     ) -> subprocess.Popen[bytes]:
         """`billing-worker serve` (gunicorn) on env's PORT, once its /healthz answers."""
         process = self.spawn([*CLI, "serve", "--workers", str(workers)], env, log_name)
-        wait_http_ok(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=STARTUP_TIMEOUT, process=process)
+        wait_http_ok(self._healthz(env), timeout=STARTUP_TIMEOUT, process=process)
         return process
 
     def worker(
@@ -131,8 +131,12 @@ class ProcessGroup:
     def all_in_one(self, env: dict[str, str], log_name: str = "run.log") -> subprocess.Popen[bytes]:
         """`billing-worker run` (receiver, worker and beat in one), once its /healthz answers."""
         process = self.spawn([*CLI, "run"], env, log_name)
-        wait_http_ok(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=STARTUP_TIMEOUT, process=process)
+        wait_http_ok(self._healthz(env), timeout=STARTUP_TIMEOUT, process=process)
         return process
+
+    @staticmethod
+    def _healthz(env: dict[str, str]) -> str:
+        return f"http://127.0.0.1:{env['PORT']}/healthz"
 
     def stop(self, process: subprocess.Popen[bytes]) -> int:
         code = stop_process(process)
