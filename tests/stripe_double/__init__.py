@@ -163,6 +163,7 @@ class StripeDouble:
             "cancel_at_period_end": False,
             "canceled_at": None,
             "pause_collection": None,
+            "latest_invoice": None,
             "items": {"object": "list", "data": data, "has_more": False},
         }
         return copy.deepcopy(self.state.put("subscription", obj))
@@ -188,7 +189,7 @@ class StripeDouble:
             invoice["number"] = number
             self.state.pay_invoice(invoice["id"])
             invoice["status_transitions"]["paid_at"] = paid_at
-            return copy.deepcopy(wire_invoice(self.state, invoice))
+            return copy.deepcopy(wire_invoice(invoice))
 
     def paid_in_parts(
         self,
