@@ -71,7 +71,7 @@ def paid_invoice_with_tax(
         invoice["total"] = sum(cost(line) for line in lines)
         invoice["number"] = number
         double.state.pay_invoice(invoice["id"])
-        return copy.deepcopy(wire_invoice(double.state, invoice))
+        return copy.deepcopy(wire_invoice(invoice))
 
 
 def taxed(line: dict[str, Any], *, discount: int, tax: int) -> dict[str, Any]:

@@ -215,7 +215,7 @@ class StripeDouble:
                 self.clock.advance(1)  # each payment a second after the last
             invoice.update(status="paid", amount_paid=sum(parts), amount_remaining=0)
             invoice["status_transitions"].update(finalized_at=paid_at, paid_at=paid_at)
-            return copy.deepcopy(wire_invoice(self.state, invoice))
+            return copy.deepcopy(wire_invoice(invoice))
 
     def payment_of(self, invoice_id: str) -> dict[str, Any]:
         """The invoice's default payment intent."""
