@@ -57,11 +57,11 @@ class FileStore:
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.clock = clock
-        self._conn: sqlite3.Connection | None = None
-        self._pid = 0
+        self._local = threading.local()  # sqlite3 connections stay in their thread
 
     def _connection(self) -> sqlite3.Connection:
-        if self._conn is None or self._pid != os.getpid():  # never share one across a fork
+        conn, pid = getattr(self._local, "conn", None), getattr(self._local, "pid", 0)
+        if conn is None or pid != os.getpid():  # nor is one shared across a fork
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -70,8 +70,8 @@ class FileStore:
                 "CREATE TABLE IF NOT EXISTS buckets (key TEXT PRIMARY KEY, tat REAL NOT NULL,"
                 " cut_factor REAL NOT NULL, cut_at REAL NOT NULL)"
             )
-            self._conn, self._pid = conn, os.getpid()
-        return self._conn
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
 
     def _update(self, keys: Sequence[str], change: Callable[[list[gcra.BucketState]], Any]) -> Any:
         conn = self._connection()
