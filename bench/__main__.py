@@ -66,7 +66,7 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
         "processing": processing.ProcessingSizes(events=args.processing_events),
         "replay": replay.ReplaySizes(events=args.replay_events),
         "decide": decide.DecideSizes(),
-        "budget": stripe_budget.BudgetSizes(chargebacks=args.chargebacks),
+        "budget": stripe_budget.BudgetSizes(chargebacks=args.chargebacks, limit=args.budget_limit),
     }
 
 
@@ -173,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processing-events", type=int, default=1500)
     parser.add_argument("--replay-events", type=int, default=100_000)
     parser.add_argument("--chargebacks", type=int, default=500, help="the budget's wave")
+    parser.add_argument(
+        "--budget-limit", type=float, default=25.0, help="calls/s the budget's proxy allows"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON goes")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     args = parser.parse_args(argv)

@@ -6,6 +6,8 @@ from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
+from worker.db.session import once_more_after_disconnect
+
 bp = Blueprint("health", __name__)
 
 
@@ -25,9 +27,12 @@ def readyz() -> ResponseReturnValue:
 
 
 def _database_ok(wiring) -> bool:  # noqa: ANN001
-    try:
+    def ping() -> None:
         with wiring.sessions() as session:
             session.execute(text("SELECT 1"))
+
+    try:
+        once_more_after_disconnect(ping)  # a pooled connection dead since a restart is no outage
     except Exception:  # noqa: BLE001
         return False
     return True
