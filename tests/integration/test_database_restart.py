@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from worker import samples
 from worker.db.migrate import upgrade
 from worker.db.session import engine_for, session_factory
-from worker.intake import parse_event, store_event
+from worker.eventlog.intake import parse_event, store_event
 
 pytestmark = pytest.mark.services
 
