@@ -66,7 +66,11 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
         "processing": processing.ProcessingSizes(events=args.processing_events),
         "replay": replay.ReplaySizes(events=args.replay_events),
         "decide": decide.DecideSizes(),
-        "budget": stripe_budget.BudgetSizes(chargebacks=args.chargebacks, limit=args.budget_limit),
+        "budget": stripe_budget.BudgetSizes(
+            chargebacks=args.chargebacks,
+            limit=args.budget_limit,
+            concurrency=args.budget_concurrency,
+        ),
     }
 
 
@@ -146,7 +150,7 @@ def run_budget(run: Run, svc: Services, sizes: stripe_budget.BudgetSizes) -> lis
         _flush_redis(svc)
 
         def start_worker(extra: dict[str, str], env: dict[str, str] = env):  # noqa: ANN202
-            worker = celery_worker(run, {**env, **extra})
+            worker = celery_worker(run, {**env, **extra}, sizes.concurrency)
             return lambda: run.stop(worker)
 
         measured[paced] = stripe_budget.measure_once(
@@ -176,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budget-limit", type=float, default=25.0, help="calls/s the budget's proxy allows"
     )
+    parser.add_argument("--budget-concurrency", type=int, default=2, help="its Celery processes")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON goes")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     args = parser.parse_args(argv)

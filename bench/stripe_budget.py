@@ -33,6 +33,7 @@ CALLS_PER_CHARGEBACK = 3
 class BudgetSizes:
     chargebacks: int = 500  # 1,500 calls: 60 s at 25/s; README has a 5,000 run
     limit: float = 25.0  # Stripe's sandbox limit, which the proxy enforces
+    concurrency: int = 2  # Celery worker processes: enough to want more than the limit
     timeout: float = 1200.0  # unpaced retries back off for minutes
 
 
