@@ -106,6 +106,10 @@ def test_a_429_seen_by_one_process_slows_every_other(redis_url: str) -> None:
 # The gateway on stripe-mock -----------------------------------------------------------------
 
 
+def sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def read_customers(client: object, calls: int, threads: int) -> list[Exception]:
     """`calls` gateway reads from `threads` threads at once, as worker processes would."""
     errors: list[Exception] = []
@@ -129,6 +133,9 @@ def read_customers(client: object, calls: int, threads: int) -> list[Exception]:
 def test_the_gateway_waits_for_a_slot_before_each_call_and_gets_no_429(
     stripe_mock: object, make_settings: Callable[..., Settings]
 ) -> None:
+    sent = {"endpoint": "GET /v1/customers/{id}", "outcome": "ok"}
+    sent_before = sample("billing_stripe_requests_total", sent)
+    waits_before = sample("billing_stripe_budget_wait_seconds_count", {})
     with RateLimitedProxy(stripe_mock.url, rate=10) as proxy:  # type: ignore[attr-defined]
         settings = make_settings(
             stripe_api_base=proxy.url, stripe_rate_limit=10, stripe_rate_share=1
@@ -138,6 +145,9 @@ def test_the_gateway_waits_for_a_slot_before_each_call_and_gets_no_429(
     assert proxy.rejected == 0
     assert proxy.forwarded == 30
     assert proxy.most_in_any_window(1.0) <= 10 + 2 + 1
+    # /metrics: each request counted by its endpoint, each after its wait for a slot.
+    assert sample("billing_stripe_requests_total", sent) - sent_before == 30
+    assert sample("billing_stripe_budget_wait_seconds_count", {}) - waits_before == 30
 
 
 def test_without_the_budget_the_same_calls_collect_429s(
@@ -153,9 +163,6 @@ def test_without_the_budget_the_same_calls_collect_429s(
 def test_a_429_from_stripe_is_retryable_counted_and_slows_the_budget(
     stripe_mock: object, make_settings: Callable[..., Settings]
 ) -> None:
-    def sample(name: str, labels: dict[str, str]) -> float:
-        return REGISTRY.get_sample_value(name, labels) or 0.0
-
     limited = {"endpoint": "GET /v1/customers/{id}", "reason": "global-rate"}
     before = sample("billing_stripe_rate_limited_total", limited)
     store = MemoryStore()
