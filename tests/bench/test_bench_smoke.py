@@ -44,7 +44,7 @@ def test_every_benchmark_runs_at_tiny_sizes_and_writes_its_figures(tmp_path: Pat
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,  # the budget benchmark starts two Celery workers, each on a fresh database
     )
     assert out.returncode == 0, out.stderr[-4000:]
     [written] = tmp_path.glob("bench-*.json")
