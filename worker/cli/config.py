@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 
 from worker.config import ConfigError, Settings, load_settings
+from worker.local_stripe import api_base, wants_local_stripe
 from worker.redact import ELLIPSIS, mask_key, mask_secret, mask_url
 from worker.stripe_budget import Rates, default_limit
 
@@ -57,7 +58,14 @@ def effective_settings(settings: Settings) -> dict[str, str]:
             f"(none: development signs with the local secret in {settings.local_secret_file})"
         )
     if not settings.stripe_api_base:
-        shown["STRIPE_API_BASE"] = "(Stripe itself)"
+        local = api_base(settings) if wants_local_stripe(settings) else None
+        shown["STRIPE_API_BASE"] = (
+            f"(none: {local}, the stripe-mock `run` started)"
+            if local
+            else "(no Stripe: the key is the placeholder; `run` starts stripe-mock if installed)"
+            if wants_local_stripe(settings)
+            else "(Stripe itself)"
+        )
     shown["STRIPE_RATE_LIMIT"] = _budget(settings)
     shown["STRIPE_RATE_LIMIT_URL"] = _with_default(
         settings.stripe_rate_limit_url,
