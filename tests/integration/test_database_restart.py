@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from servers import PostgresServer
+from harness.servers import PostgresServer
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -22,14 +22,10 @@ pytestmark = pytest.mark.services
 @pytest.fixture
 def restartable_postgres() -> Iterator[tuple[PostgresServer, str]]:
     """A PostgreSQL of its own: the suite's shared one must not restart under other tests."""
-    server = PostgresServer()
-    server.start()
-    try:
+    with PostgresServer() as server:
         url = server.create_database("restart")
         upgrade(url)
         yield server, url
-    finally:
-        server.remove()
 
 
 def a_delivery() -> object:

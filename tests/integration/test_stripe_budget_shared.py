@@ -88,19 +88,23 @@ def test_the_redis_script_does_the_same_arithmetic_as_the_python_one(redis_url: 
 
 
 def test_a_429_seen_by_one_process_slows_every_other(redis_url: str) -> None:
-    seen = StripeBudget(RedisStore.from_url(redis_url, "aimd:"), Rates(RATE, RATE))
-    other = StripeBudget(
-        RedisStore.from_url(redis_url, "aimd:"), Rates(RATE, RATE), sleep=lambda _s: None
-    )
+    now = 1_800_000_000.0  # one clock for both, so slots compare exactly: no one sleeps here
+
+    def client_of_its_own() -> StripeBudget:  # another process is another Redis client
+        store = RedisStore(redis.Redis.from_url(redis_url), "aimd:", now=lambda: now)
+        return StripeBudget(store, Rates(RATE, RATE), sleep=lambda _s: None)
+
+    seen, other = client_of_its_own(), client_of_its_own()
 
     def spacing() -> float:
-        """Between the last two of 10 slots asked back to back (nobody sleeps: slots queue)."""
-        slots = [time.time() + other.wait_for_slot(ENDPOINT) for _ in range(10)]
-        return slots[-1] - slots[-2]
+        """Between the last two of 10 slots asked back to back (they queue up)."""
+        waits = [other.wait_for_slot(ENDPOINT) for _ in range(10)]
+        return waits[-1] - waits[-2]
 
-    assert spacing() == pytest.approx(1 / RATE, rel=0.05)
+    assert spacing() == pytest.approx(1 / RATE, rel=0.01)
+    now += 60.0  # idle again
     seen.report_429(ENDPOINT, "global-rate")
-    assert spacing() == pytest.approx(2 / RATE, rel=0.05)
+    assert spacing() == pytest.approx(2 / RATE, rel=0.01)
 
 
 # The gateway on stripe-mock -----------------------------------------------------------------
@@ -144,7 +148,8 @@ def test_the_gateway_waits_for_a_slot_before_each_call_and_gets_no_429(
     assert errors == []
     assert proxy.rejected == 0
     assert proxy.forwarded == 30
-    assert proxy.most_in_any_window(1.0) <= 10 + 2 + 1
+    # Arrivals, not slots: a loaded machine may delay a request into the next one's second.
+    assert proxy.most_in_any_window(1.0) <= 10 + 2 + 3
     # /metrics: each request counted by its endpoint, each after its wait for a slot.
     assert sample("billing_stripe_requests_total", sent) - sent_before == 30
     assert sample("billing_stripe_budget_wait_seconds_count", {}) - waits_before == 30
