@@ -10,7 +10,8 @@ from flask import Flask, jsonify
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from tasks.celery_app import create_celery, enqueuer
+from tasks.celery_app import create_celery
+from tasks.doorbell import doorbell
 from webhooks.metrics import bp as metrics_bp
 from worker.config import Settings, load_settings
 from worker.db.session import session_factory
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings=settings,
         sessions=session_factory(settings.effective_database_url),
         celery=celery,
-        enqueue=enqueuer(celery),
+        enqueue=doorbell(settings, celery),
         webhook_secrets=settings.webhook_secrets(),
     )
     app.register_blueprint(intake.bp)

@@ -95,6 +95,9 @@ def sweep_command(older_than: int | None) -> None:
     from worker.sweeper import sweep
 
     settings = load_settings()
+    if settings.embedded:
+        click.echo("no BROKER_URL: the processing loops take every received event; none to queue")
+        return
     grace = settings.sweep_grace_seconds if older_than is None else older_than
     sessions = session_factory(settings.effective_database_url)
     try:

@@ -130,7 +130,7 @@ def backfill_command(
     since: datetime, until: datetime | None, event_type: str | None, fmt: str
 ) -> None:
     """Store and queue the events Stripe's Events API lists that were never received."""
-    from tasks.celery_app import create_celery, enqueuer
+    from tasks.doorbell import doorbell
     from worker.backfill import (
         BackfillSummary,
         BackfillWindowError,
@@ -152,7 +152,7 @@ def backfill_command(
     summary = BackfillSummary(since=since, until=until)
     try:
         with progress(None, "event") as bar:
-            enqueue = enqueuer(create_celery(settings))
+            enqueue = doorbell(settings)
             for outcome in backfill(sessions, source, enqueue, since, until):
                 summary.add(outcome)
                 bar.update()

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
 import sys
 
 import click
 
 from worker.config import load_settings
-from worker.db.migrate import upgrade as upgrade_schema
 from worker.metrics import prepare_multiprocess_dir
 
 APP = "webhooks:create_app()"
@@ -48,10 +44,14 @@ def serve(workers: int) -> None:
 @click.option("--concurrency", default=2, show_default=True)
 @click.option("--beat/--no-beat", "with_beat", default=False, help="also run the sweeper schedule")
 def worker(concurrency: int, with_beat: bool) -> None:
-    """Run a Celery worker that processes stored events."""
+    """Process stored events: a Celery worker, or with no BROKER_URL loops on the event log."""
     settings = load_settings()
     # Exec a fresh interpreter, so prometheus-client starts there in multiprocess mode.
     prepare_multiprocess_dir(settings.data_dir, "worker")
+    if settings.embedded:
+        # No broker: the loops read `received` events themselves, so no sweeper is needed.
+        argv = [sys.executable, "-m", "worker.embedded", "--concurrency", str(concurrency)]
+        os.execvp(sys.executable, argv)
     argv = [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker"]
     argv += ["--loglevel", settings.log_level, "--concurrency", str(concurrency)]
     os.execvp(sys.executable, argv + (["--beat"] if with_beat else []))
@@ -60,6 +60,9 @@ def worker(concurrency: int, with_beat: bool) -> None:
 @click.command()
 def beat() -> None:
     """Run Celery beat: queues the sweeper that re-queues stranded events."""
+    if load_settings().embedded:
+        click.echo("no BROKER_URL: the processing loops take every received event; no beat needed")
+        return
     from tasks.celery_app import app
 
     app.start(["beat", "--loglevel", load_settings().log_level])
@@ -67,37 +70,7 @@ def beat() -> None:
 
 @click.command()
 def run() -> None:
-    """Everything on the embedded default: migrate, then receiver, worker and sweeper together."""
-    settings = load_settings()
-    upgrade_schema(settings.effective_database_url)
-    settings.webhook_secrets()  # creates the local development secret once, if none is set
-    prepare_multiprocess_dir(settings.data_dir, "run")  # one directory: /metrics shows all
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    me = [sys.executable, "-m", "worker.cli"]
-    children = [
-        subprocess.Popen(me + ["worker", "--beat", "--concurrency", "2"]),
-        subprocess.Popen(me + ["serve"]),
-    ]
-    click.echo(
-        f"receiver on http://{settings.host}:{settings.port}/webhooks/stripe "
-        f"(database {settings.effective_database_url})"
-    )
-    click.echo("send a signed test event with: billing-worker events send-test")
-    try:
-        while all(child.poll() is None for child in children):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                children[0].wait(timeout=1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            child.wait(timeout=30)
-    # Children stopped by our own SIGTERM ended as asked; any other exit code is a failure.
-    sys.exit(max(0, *(child.returncode or 0 for child in children)))
+    """Everything on the embedded default: migrate, then receiver and processing together."""
+    from worker.cli.supervise import run_all
 
-
-def _stop_on_sigterm(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+    run_all()

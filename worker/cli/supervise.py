@@ -1,0 +1,72 @@
+"""`billing-worker run`: the receiver and the processing as two child processes, stopped together.
+
+SIGTERM (to this process or to its whole group) and Ctrl-C (SIGINT to the group) only set a flag:
+no exception unwinds through a half-started child. Then each child gets SIGTERM, and one still
+running after `STOP_SECONDS` is killed, so `run` ends within 10 s whatever a child does. The
+children stop their own: gunicorn its workers, the processing supervisor its loops (which also
+stop by themselves if their parent is gone).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import click
+
+from worker.config import load_settings
+from worker.db.migrate import upgrade as upgrade_schema
+from worker.metrics import prepare_multiprocess_dir
+
+STOP_SECONDS = 8.0
+WATCH_SECONDS = 0.5
+
+
+def run_all() -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    settings = load_settings()
+    upgrade_schema(settings.effective_database_url)
+    settings.webhook_secrets()  # creates the local development secret once, if none is set
+    prepare_multiprocess_dir(settings.data_dir, "run")  # one directory: /metrics shows all
+    me = [sys.executable, "-m", "worker.cli"]
+    # With a broker configured, `run` is a Celery worker with the sweeper's schedule beside it.
+    processing = me + ["worker", "--concurrency", "2"] + ([] if settings.embedded else ["--beat"])
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    if not stop.is_set():
+        children["processing"] = subprocess.Popen(processing)
+        children["receiver"] = subprocess.Popen(me + ["serve"])
+        click.echo(
+            f"receiver on http://{settings.host}:{settings.port}/webhooks/stripe "
+            f"(database {settings.effective_database_url})"
+        )
+        click.echo("send a signed test event with: billing-worker events send-test")
+    try:
+        while not stop.wait(WATCH_SECONDS):
+            ended = [name for name, child in children.items() if child.poll() is not None]
+            if ended:
+                code = children[ended[0]].returncode
+                click.echo(f"the {ended[0]} exited with code {code}; stopping", err=True)
+                break
+    finally:
+        _stop(list(children.values()))
+    # Children stopped by our own signal ended as asked; any other exit code is a failure.
+    sys.exit(0 if stop.is_set() else max(1, *(c.returncode or 0 for c in children.values())))
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_SECONDS
+    for child in children:
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            click.echo(f"pid {child.pid} did not stop within {STOP_SECONDS:g} s; killed", err=True)
+            child.kill()
+            child.wait()
