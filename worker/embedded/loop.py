@@ -10,6 +10,7 @@ customer's events are taken in order by one loop and never concurrently by two.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -60,12 +61,13 @@ class ProcessingLoop:
     not_before: dict[str, float] = field(default_factory=dict)
 
     def run(self) -> None:
-        log.info("processing loop %d of %d started", self.partition.index, self.partition.count)
+        index, count = self.partition.index, self.partition.count
+        log.info("processing loop %d of %d started (pid %d)", index, count, os.getpid())
         while not self.stop.is_set():
             self.heartbeat()
             if not self.process_due():
                 self.stop.wait(IDLE_SECONDS)
-        log.info("processing loop %d of %d stopped", self.partition.index, self.partition.count)
+        log.info("processing loop %d of %d stopped", index, count)
 
     def process_due(self) -> int:
         """One pass over the partition's `received` events; how many were run."""
