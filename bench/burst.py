@@ -82,17 +82,20 @@ def received_left(sessions: sessionmaker[Session]) -> int:
 
 
 def drain(sessions: sessionmaker[Session], timeout: float) -> dict[str, Any]:
-    """Wait until nothing is `received` (or `timeout`); the outcome counts and the last
-    `processed_at` (epoch seconds)."""
+    """Wait until nothing is `received` (or `timeout`); the outcome counts and the first and
+    last `processed_at` (epoch seconds)."""
     deadline = time.monotonic() + timeout
     while received_left(sessions) and time.monotonic() < deadline:
         time.sleep(0.2)
     with sessions() as session:
         by_status = dict(session.execute(select(Event.status, func.count()).group_by(Event.status)))
-        last = session.scalar(select(func.max(Event.processed_at)))
+        first, last = session.execute(
+            select(func.min(Event.processed_at), func.max(Event.processed_at))
+        ).one()
     return {
         "by_status": {str(k): v for k, v in by_status.items()},
         "left_received": by_status.get(EventStatus.RECEIVED, 0),
+        "first_processed": first.timestamp() if first else None,
         "last_processed": last.timestamp() if last else None,
     }
 

@@ -9,11 +9,14 @@ stop by themselves if their parent is gone).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import click
 
@@ -68,5 +71,21 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
             child.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             click.echo(f"pid {child.pid} did not stop within {STOP_SECONDS:g} s; killed", err=True)
-            child.kill()
+            for pid in [*_descendants(child.pid), child.pid]:  # its own children too: no orphan
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             child.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process under `pid`, from Linux's /proc (none found elsewhere)."""
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        parent = pending.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            with contextlib.suppress(OSError, ValueError):
+                children = [int(p) for p in (task / "children").read_text().split()]
+                found += children
+                pending += children
+    return found

@@ -24,6 +24,7 @@ from structlog.contextvars import clear_contextvars, get_contextvars
 
 from worker.db.models import Event, EventStatus
 from worker.errors import RetryableError
+from worker.handlers import HANDLERS, Handler
 from worker.logging import bind_event
 from worker.metrics import record_task
 from worker.processing import process_event
@@ -57,6 +58,7 @@ class ProcessingLoop:
     partition: Partition
     stop: threading.Event
     heartbeat: Callable[[], None] = lambda: None
+    handlers: dict[str, Handler] = field(default_factory=lambda: HANDLERS)
     # Events waiting out a retryable error: event id -> monotonic time it is due again.
     not_before: dict[str, float] = field(default_factory=dict)
 
@@ -88,7 +90,11 @@ class ProcessingLoop:
         last_attempt = attempts >= self.runtime.settings.task_max_retries
         try:
             outcome = process_event(
-                self.runtime.sessions, event_id, last_attempt=last_attempt, runtime=self.runtime
+                self.runtime.sessions,
+                event_id,
+                last_attempt=last_attempt,
+                handlers=self.handlers,
+                runtime=self.runtime,
             )
             self.not_before.pop(event_id, None)
         except RetryableError as exc:
