@@ -88,7 +88,8 @@ def drain(sessions: sessionmaker[Session], timeout: float) -> dict[str, Any]:
     while received_left(sessions) and time.monotonic() < deadline:
         time.sleep(0.2)
     with sessions() as session:
-        by_status = dict(session.execute(select(Event.status, func.count()).group_by(Event.status)))
+        counts = select(Event.status, func.count()).group_by(Event.status)
+        by_status = dict(session.execute(counts).tuples().all())
         first, last = session.execute(
             select(func.min(Event.processed_at), func.max(Event.processed_at))
         ).one()
