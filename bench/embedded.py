@@ -22,7 +22,7 @@ from bench.servers import free_port
 from bench.stack import CLI, REPO, WEBHOOK_SECRET, Run, wait_ready
 from worker import samples
 from worker.db.session import session_factory
-from worker.intake import parse_event, store_event
+from worker.eventlog.intake import parse_event, store_event
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from worker import samples
 from worker.config import Settings
 from worker.db.models import Event, EventStatus, StripeCall
 from worker.db.session import session_factory
-from worker.intake import parse_event, store_event
+from worker.eventlog.intake import parse_event, store_event
 
 # stripe-mock's pending invoice item as a portal downgrade leaves it: a credit proration.
 STRIPE_FIXTURES: dict[str, dict[str, object]] = {

@@ -32,10 +32,10 @@ from worker import samples
 from worker.config import Settings
 from worker.db.models import Event, EventStatus, utcnow
 from worker.db.session import session_factory
-from worker.intake import parse_event, store_event
-from worker.processing import process_event
+from worker.eventlog.intake import parse_event, store_event
+from worker.eventlog.processing import process_event
+from worker.eventlog.selection import PAGE_SIZE
 from worker.runtime import Runtime
-from worker.selection import PAGE_SIZE
 
 TEMPLATES = 64
 INSERT_BATCH = 2000

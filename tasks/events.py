@@ -10,8 +10,8 @@ from celery import Task
 from tasks.celery_app import PROCESS_EVENT, SWEEP, app, enqueuer
 from worker.db.session import session_factory
 from worker.errors import RetryableError
-from worker.processing import process_event as run_event
-from worker.sweeper import sweep as sweep_events
+from worker.eventlog.processing import process_event as run_event
+from worker.eventlog.sweeper import sweep as sweep_events
 
 settings = app.conf.billing_settings
 

@@ -13,9 +13,9 @@ from stripe_recorder import RecordingHTTPClient, recording_client
 from worker import samples
 from worker.config import Settings
 from worker.db.models import StripeCall
-from worker.intake import parse_event, store_event
+from worker.eventlog.intake import parse_event, store_event
+from worker.eventlog.processing import process_event
 from worker.policy import load_policy
-from worker.processing import process_event
 from worker.runtime import Runtime
 
 DAY = 86400

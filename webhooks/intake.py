@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from webhooks.signature import SignatureInvalid, verify_signature
 from worker import metrics
-from worker.intake import MalformedEvent, parse_event, store_event
+from worker.eventlog.intake import MalformedEvent, parse_event, store_event
 
 log = structlog.get_logger(__name__)
 bp = Blueprint("intake", __name__)

@@ -21,10 +21,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import defer
 
 from worker.db.models import Event, EventStatus
-from worker.processing import process_event
-from worker.replay import REPLAYABLE, ReplaySummary, replay
+from worker.eventlog.processing import process_event
+from worker.eventlog.replay import REPLAYABLE, ReplaySummary, replay
+from worker.eventlog.selection import EventSelection, Position, SelectionError, iter_keys, ordered
 from worker.runtime import Runtime
-from worker.selection import EventSelection, Position, SelectionError, iter_keys, ordered
 from worker.timespec import parse_moment
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")

@@ -11,8 +11,7 @@ from flask.typing import ResponseReturnValue
 
 from webhooks.ops import app_runtime as runtime
 from webhooks.ops import ops_token_refusal
-from worker.errors import BillingWorkerError
-from worker.refund_requests import (
+from worker.commands.refunds import (
     RequestError,
     approve,
     get_request,
@@ -20,7 +19,8 @@ from worker.refund_requests import (
     reject,
     request_refund,
 )
-from worker.subscription_commands import cancel_subscription, change_subscription
+from worker.commands.subscriptions import cancel_subscription, change_subscription
+from worker.errors import BillingWorkerError
 
 bp = Blueprint("ops_billing", __name__, url_prefix="/ops")
 REASONS = ("requested_by_customer", "technical_issue")
@@ -55,12 +55,12 @@ def field(data: dict[str, Any], name: str, kind: type = str, required: bool = Tr
 
 @bp.get("/refunds")
 def list_refunds() -> ResponseReturnValue:
-    return jsonify(list_requests(runtime(), request.args.get("status")))
+    return jsonify([row.as_dict() for row in list_requests(runtime(), request.args.get("status"))])
 
 
 @bp.get("/refunds/<request_id>")
 def show_refund(request_id: str) -> ResponseReturnValue:
-    return jsonify(get_request(runtime(), request_id))
+    return jsonify(get_request(runtime(), request_id).as_dict())
 
 
 @bp.post("/refunds")
@@ -91,22 +91,21 @@ def create_refund() -> ResponseReturnValue:
         line_ids=line_ids,
         support_override=bool(data.get("support_override", False)),
     )
-    return jsonify({**result.request, "duplicate": result.duplicate}), (
-        200 if result.duplicate else 201
-    )
+    return jsonify(result.as_dict()), (200 if result.duplicate else 201)
 
 
 @bp.post("/refunds/<request_id>/approve")
 def approve_refund(request_id: str) -> ResponseReturnValue:
     data = body()
     amount = field(data, "amount", int, required=False)
-    return jsonify(approve(runtime(), request_id, by=field(data, "by"), amount=amount))
+    return jsonify(approve(runtime(), request_id, by=field(data, "by"), amount=amount).as_dict())
 
 
 @bp.post("/refunds/<request_id>/reject")
 def reject_refund(request_id: str) -> ResponseReturnValue:
     data = body()
-    return jsonify(reject(runtime(), request_id, by=field(data, "by"), why=field(data, "why")))
+    rejected = reject(runtime(), request_id, by=field(data, "by"), why=field(data, "why"))
+    return jsonify(rejected.as_dict())
 
 
 @bp.post("/subscriptions/<subscription_id>/change")
@@ -119,10 +118,10 @@ def change(subscription_id: str) -> ResponseReturnValue:
             price=field(data, "price", required=False),
             addon_item=field(data, "addon", required=False),
             quantity=field(data, "quantity", int, required=False),
-        )
+        ).as_dict()
     )
 
 
 @bp.post("/subscriptions/<subscription_id>/cancel")
 def cancel(subscription_id: str) -> ResponseReturnValue:
-    return jsonify(cancel_subscription(runtime(), subscription_id))
+    return jsonify(cancel_subscription(runtime(), subscription_id).as_dict())

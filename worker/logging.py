@@ -10,7 +10,6 @@ numbers (`worker.redact.scrub`) as a last line of defence: our code never logs t
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from typing import Any, TextIO
@@ -127,18 +126,6 @@ def bind_event(
         "refund_request_id": refund_request_id,
     }
     bind_contextvars(**{key: value for key, value in values.items() if value is not None})
-
-
-def refund_request_id_in(payload: str) -> str | None:
-    """The refund-request id our own refunds carry in their metadata, if the event is one."""
-    if '"refund_request_id"' not in payload:  # nearly every event: no second parse
-        return None
-    try:
-        obj = (json.loads(payload).get("data") or {}).get("object") or {}
-        value = (obj.get("metadata") or {}).get("refund_request_id")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) and value else None
 
 
 def _level(level: str | int) -> int:

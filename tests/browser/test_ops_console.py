@@ -32,9 +32,9 @@ from sqlalchemy import func, select
 
 from webhooks.console.replays import BATCH_EVENTS
 from worker import samples
+from worker.commands.refunds import request_refund
 from worker.config import Settings
 from worker.db.models import Customer, Event, RefundRequest, StripeCall
-from worker.refund_requests import request_refund
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.services
@@ -190,7 +190,7 @@ def test_a_review_approved_from_the_console_refunds_through_stripe_mock(
     review = request_refund(
         runtime, customer="tech@example.com", invoice="TECH-B", reason="technical_issue"
     ).request
-    assert (review["status"], review["clauses"]) == ("review", ["M4.technical"])
+    assert (review.status, review.clauses) == ("review", ["M4.technical"])
 
     page = context.new_page()
     sign_in(page, "Ana")
@@ -209,9 +209,9 @@ def test_a_review_approved_from_the_console_refunds_through_stripe_mock(
     expect(page.locator(f"article[data-request='{review['id']}']")).to_have_count(0)
 
     with s.sessions()() as session:
-        row = session.get_one(RefundRequest, review["id"])
+        row = session.get_one(RefundRequest, review.id)
         assert (row.status, row.amount, row.decided_by) == ("refunded", 100000, "Ana (ops console)")
-        [call] = session.scalars(select(StripeCall).where(StripeCall.request_id == review["id"]))
+        [call] = session.scalars(select(StripeCall).where(StripeCall.request_id == review.id))
         assert (call.method, call.object_id, call.outcome) == ("refunds.create", "pi_tech_b", "ok")
         assert call.result_id and call.result_id == row.refund_id
 

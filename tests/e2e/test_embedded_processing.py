@@ -23,7 +23,7 @@ from worker import samples
 from worker.db.models import Event, EventStatus
 from worker.db.session import session_factory
 from worker.embedded.loop import Partition
-from worker.intake import parse_event, store_event
+from worker.eventlog.intake import parse_event, store_event
 
 STALL_SECONDS = "5"
 

@@ -13,7 +13,10 @@ from servers import StripeMock
 from sqlalchemy import select
 
 from worker import samples
-from worker.backfill import (
+from worker.cli import main
+from worker.db.models import Event, utcnow
+from worker.db.session import session_factory
+from worker.eventlog.backfill import (
     BackfillSummary,
     BackfillWindowError,
     EventsPage,
@@ -21,10 +24,7 @@ from worker.backfill import (
     backfill,
     check_window,
 )
-from worker.cli import main
-from worker.db.models import Event, utcnow
-from worker.db.session import session_factory
-from worker.intake import parse_event, store_event
+from worker.eventlog.intake import parse_event, store_event
 from worker.stripe_gateway import build_client
 
 

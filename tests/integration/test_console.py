@@ -29,10 +29,10 @@ from webhooks import create_app
 from webhooks.console import replays
 from webhooks.console.event_queries import EventFilters, events_page
 from worker import samples
+from worker.commands.refunds import request_refund
 from worker.db.models import Event, RefundRequest, StripeCall, utcnow
-from worker.intake import parse_event, store_event
-from worker.refund_requests import request_refund
-from worker.selection import Position
+from worker.eventlog.intake import parse_event, store_event
+from worker.eventlog.selection import Position
 
 PRICE = "price_console_year"
 PAGES = ("/events", "/failed", "/refunds", "/customers")
@@ -311,8 +311,8 @@ def _technical_issue_review(s: Setup, customer_id: str, number: str) -> str:
     request = request_refund(
         w.runtime, customer=customer_id, invoice=number, reason="technical_issue"
     ).request
-    assert request["status"] == "review"
-    return request["id"]
+    assert request.status == "review"
+    return request.id
 
 
 def test_a_review_approved_above_what_is_refundable_is_refused_then_approved_capped(

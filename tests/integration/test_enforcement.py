@@ -11,9 +11,9 @@ from servers import StripeMock, pending_proration_mock
 from sqlalchemy import select
 
 from worker import samples
+from worker.commands.refunds import RequestError, approve, reject, request_refund
+from worker.commands.subscriptions import cancel_subscription, change_subscription
 from worker.db.models import Customer, Dispute, Event, Invoice, InvoiceLine, Refund, Subscription
-from worker.refund_requests import RequestError, approve, reject, request_refund
-from worker.subscription_commands import cancel_subscription, change_subscription
 
 PLAN_YEAR = ("price_growth_year", "plan", 120000, "year", "licensed")
 PLAN_MONTH = ("price_growth_month", "plan", 10000, "month", "licensed")
@@ -285,7 +285,7 @@ def test_subscriptions_change_applies_each_policys_proration(world) -> None:
         w.deliver("customer.subscription.created", subscription_with(prices["price_growth_month"]))
         w.stripe.clear()
         result = change_subscription(w.runtime, "sub_portal", price=target)
-        assert (result["change"], result["proration_behavior"], result["clause"]) == (
+        assert (result.change, result.proration_behavior, result.clause) == (
             kind,
             behavior,
             clause,
@@ -311,7 +311,7 @@ def test_an_addon_quantity_change_is_prorated(world) -> None:
         ),
     )
     result = change_subscription(w.runtime, "sub_portal", addon_item="si_agents", quantity=5)
-    assert (result["change"], result["clause"]) == ("addon_change", "D3.addons")
+    assert (result.change, result.clause) == ("addon_change", "D3.addons")
     [update] = w.stripe.mutations()
     assert update.params == {
         "items[0][id]": "si_agents",
@@ -328,7 +328,7 @@ def test_cancel_sets_cancel_at_period_end(world) -> None:
         w.deliver("customer.subscription.created", subscription_with(prices["price_growth_month"]))
         w.stripe.clear()
         result = cancel_subscription(w.runtime, "sub_portal")
-        assert (result["cancel_at_period_end"], result["clause"]) == (True, clause)
+        assert (result.cancel_at_period_end, result.clause) == (True, clause)
         [update] = w.stripe.mutations()
         assert (update.path, update.params) == (
             "/v1/subscriptions/sub_portal",
@@ -456,7 +456,7 @@ def test_mittrik_annual_refund_on_day_6_is_issued_once_with_its_metadata(world) 
         reason="requested_by_customer",
     )
     request = result.request
-    assert (request["status"], request["amount"], request["clauses"]) == (
+    assert (request.status, request.amount, request.clauses) == (
         "refunded",
         110000,
         ["M1.annual", "M3.partial"],
@@ -464,24 +464,24 @@ def test_mittrik_annual_refund_on_day_6_is_issued_once_with_its_metadata(world) 
     [refund] = w.stripe.mutations()
     assert (refund.path, refund.idempotency_key) == (
         "/v1/refunds",
-        f"bw:{request['id']}:refund:pi_annual",
+        f"bw:{request.id}:refund:pi_annual",
     )
     assert refund.params == {
         "payment_intent": "pi_annual",
         "amount": "110000",
         "reason": "requested_by_customer",
-        "metadata[refund_request_id]": request["id"],
+        "metadata[refund_request_id]": request.id,
         "metadata[policy]": "mittrik",
         "metadata[policy_version]": "2025-04-10",
         "metadata[clauses]": "M1.annual,M3.partial",
     }
-    assert request["refund_id"] and w.one(Refund, request["refund_id"]).amount == 110000
+    assert request.refund_id and w.one(Refund, request.refund_id).amount == 110000
 
     w.stripe.clear()
     again = request_refund(
         w.runtime, customer="cus_annual", invoice=invoice["id"], reason="requested_by_customer"
     )
-    assert again.duplicate and again.request["id"] == request["id"]
+    assert again.duplicate and again.request.id == request.id
     assert w.stripe.mutations() == []
 
 
@@ -495,8 +495,8 @@ def test_mittrik_annual_refund_on_day_15_is_denied_without_a_stripe_call(world) 
     request = request_refund(
         w.runtime, customer="cus_late", invoice="MITT-0015", reason="requested_by_customer"
     ).request
-    assert (request["status"], request["clauses"]) == ("denied", ["M1.annual"])
-    assert "14 days" in request["lines"][0]["explanation"]
+    assert (request.status, request.clauses) == ("denied", ["M1.annual"])
+    assert "14 days" in request.lines[0]["explanation"]
     assert w.stripe.mutations() == []
 
 
@@ -521,8 +521,8 @@ def test_dmly_refund_skips_whatsapp_fees_and_overage(world) -> None:
     request = request_refund(
         w.runtime, customer="cus_wa", invoice="DMLY-0001", reason="requested_by_customer"
     ).request
-    assert (request["status"], request["amount"]) == ("refunded", 10000)
-    assert [(line["outcome"], line["clauses"]) for line in request["lines"]] == [
+    assert (request.status, request.amount) == ("refunded", 10000)
+    assert [(line["outcome"], line["clauses"]) for line in request.lines] == [
         ("approve", ["D2.monthly"]),
         ("deny", ["D4.exclusions"]),
         ("deny", ["D4.exclusions"]),
@@ -547,7 +547,7 @@ def test_a_refund_made_in_the_dashboard_lowers_what_remains_refundable(world) ->
     request = request_refund(
         w.runtime, customer="cus_dash", invoice="DMLY-0002", reason="requested_by_customer"
     ).request
-    assert request["amount"] == 6000
+    assert request.amount == 6000
 
 
 def test_a_fully_refunded_invoice_is_an_error_not_a_second_refund(world) -> None:
@@ -591,7 +591,7 @@ def test_a_disputed_payment_is_denied_by_the_dispute_clause(world) -> None:
     request = request_refund(
         w.runtime, customer="cus_chargeback", invoice=invoice["id"], reason="requested_by_customer"
     ).request
-    assert (request["status"], request["clauses"]) == ("denied", ["M6.dispute"])
+    assert (request.status, request.clauses) == ("denied", ["M6.dispute"])
 
 
 def test_unknown_customer_and_ambiguous_dates_are_errors_listing_candidates(world) -> None:
@@ -640,22 +640,22 @@ def test_a_review_is_approved_with_a_capped_amount_or_rejected(world) -> None:
     request = request_refund(
         w.runtime, customer="cus_tech", invoice="TECH-1", reason="technical_issue"
     ).request
-    assert (request["status"], request["proposed_amount"], request["clauses"]) == (
+    assert (request.status, request.proposed_amount, request.clauses) == (
         "review",
         120000,
         ["M4.technical"],
     )
     assert w.stripe.mutations() == []
     with pytest.raises(RequestError, match="more than the 120000 usd still refundable"):
-        approve(w.runtime, request["id"], by="sam", amount=120001)
-    done = approve(w.runtime, request["id"], by="sam", amount=50000)
-    assert (done["status"], done["amount"], done["decided_by"]) == ("refunded", 50000, "sam")
-    credit = done["expected_credit"]  # M5.request: 5th to 7th business day after approval
+        approve(w.runtime, request.id, by="sam", amount=120001)
+    done = approve(w.runtime, request.id, by="sam", amount=50000)
+    assert (done.status, done.amount, done.decided_by) == ("refunded", 50000, "sam")
+    credit = done.expected_credit  # M5.request: 5th to 7th business day after approval
     assert credit["from"] < credit["to"]
     [refund] = w.stripe.mutations()
     assert refund.params["amount"] == "50000"
     with pytest.raises(RequestError, match="is refunded, not waiting for review"):
-        reject(w.runtime, request["id"], by="sam", why="changed my mind")
+        reject(w.runtime, request.id, by="sam", why="changed my mind")
 
 
 def test_two_workers_meeting_the_same_new_price_both_succeed_first_time(
@@ -666,8 +666,8 @@ def test_two_workers_meeting_the_same_new_price_both_succeed_first_time(
     from concurrent.futures import ThreadPoolExecutor
     from threading import Barrier
 
-    from worker.intake import parse_event, store_event
-    from worker.processing import process_event
+    from worker.eventlog.intake import parse_event, store_event
+    from worker.eventlog.processing import process_event
 
     settings = make_settings(database_url=pg_url, billing_policy="dmly")
     w = BillingWorld.create(settings, stripe_mock.url)

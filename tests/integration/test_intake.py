@@ -191,7 +191,7 @@ def test_broker_down_still_acknowledges_the_stored_event_and_the_sweeper_queues_
     from servers import free_port
 
     from tasks.celery_app import create_celery, enqueuer
-    from worker.sweeper import sweep
+    from worker.eventlog.sweeper import sweep
 
     down = make_settings(database_url=database_url, broker_url=f"redis://127.0.0.1:{free_port()}/0")
     response = post(create_app(down).test_client(), samples.body(samples.invoice_paid_event()))

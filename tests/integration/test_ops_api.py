@@ -16,7 +16,7 @@ from worker import samples
 from worker.config import Settings
 from worker.db.models import Event
 from worker.db.session import session_factory
-from worker.intake import parse_event, store_event
+from worker.eventlog.intake import parse_event, store_event
 
 TOKEN = "ops-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -11,8 +11,8 @@ from worker import samples
 from worker.db.models import Event, Invoice
 from worker.db.session import session_factory
 from worker.errors import RetryableError
-from worker.intake import parse_event, store_event
-from worker.processing import process_event
+from worker.eventlog.intake import parse_event, store_event
+from worker.eventlog.processing import process_event
 
 
 def stored(database_url: str, evt: dict[str, Any]) -> str:

@@ -13,8 +13,8 @@ from worker.db.models import Event
 from worker.db.session import session_factory
 from worker.embedded.loop import Partition, ProcessingLoop
 from worker.errors import RetryableError
+from worker.eventlog.intake import parse_event, store_event
 from worker.handlers import HANDLERS
-from worker.intake import parse_event, store_event
 
 
 def store(database_url: str, customers: list[str]) -> list[str]:

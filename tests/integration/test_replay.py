@@ -23,10 +23,10 @@ from worker.cli import main
 from worker.db.models import Event
 from worker.db.session import session_factory
 from worker.errors import FinalError
-from worker.intake import parse_event, store_event
-from worker.processing import process_event
-from worker.replay import REPLAYABLE, ReplaySummary, replay
-from worker.selection import EventSelection, Position
+from worker.eventlog.intake import parse_event, store_event
+from worker.eventlog.processing import process_event
+from worker.eventlog.replay import REPLAYABLE, ReplaySummary, replay
+from worker.eventlog.selection import EventSelection, Position
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

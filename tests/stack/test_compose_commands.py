@@ -22,7 +22,7 @@ from sqlalchemy import inspect, select
 from worker import samples
 from worker.db.models import Event
 from worker.db.session import session_factory
-from worker.intake import parse_event, store_event
+from worker.eventlog.intake import parse_event, store_event
 
 POSTGRES_PASSWORD = "compose-check-pw"
 

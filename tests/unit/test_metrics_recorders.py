@@ -13,7 +13,7 @@ from worker import metrics, samples
 from worker.config import Settings
 from worker.db.models import Event, utcnow
 from worker.db.session import session_factory
-from worker.intake import parse_event, store_event
+from worker.eventlog.intake import parse_event, store_event
 
 
 def sample(name: str, **labels: str) -> float:

@@ -12,7 +12,8 @@ import structlog
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
 import worker.logging as worker_logging
-from worker.logging import bind_event, configure_logging, refund_request_id_in
+from worker.eventlog.processing import refund_request_id_in
+from worker.logging import bind_event, configure_logging
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[callable]:
 def test_stdlib_and_structlog_lines_carry_the_bound_event(json_logs) -> None:  # noqa: ANN001
     bind_contextvars(celery_task_id="task-1")
     bind_event("evt_1", "refund.created", "cus_1", "rr_1")
-    logging.getLogger("worker.processing").warning("event %s %s", "evt_1", "failed")
+    logging.getLogger("worker.eventlog.processing").warning("event %s %s", "evt_1", "failed")
     structlog.get_logger("webhooks.intake").info("webhook stored", duplicate=False)
     first, second = json_logs()
     for line in (first, second):
@@ -74,5 +75,5 @@ def test_secrets_and_card_numbers_are_scrubbed_even_from_exceptions(json_logs) -
 
 def test_the_refund_request_id_comes_from_our_refunds_metadata() -> None:
     refund = {"data": {"object": {"object": "refund", "metadata": {"refund_request_id": "rr_9"}}}}
-    assert refund_request_id_in(json.dumps(refund)) == "rr_9"
-    assert refund_request_id_in(json.dumps({"data": {"object": {"metadata": {}}}})) is None
+    assert refund_request_id_in(refund) == "rr_9"
+    assert refund_request_id_in({"data": {"object": {"metadata": {}}}}) is None

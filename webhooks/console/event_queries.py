@@ -11,9 +11,9 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from worker.db.models import Event, EventStatus, Invoice, StripeCall, Subscription
+from worker.eventlog.selection import EventSelection, Position
 from worker.handlers import HANDLERS
 from worker.redact import scrub
-from worker.selection import EventSelection, Position
 from worker.timespec import parse_moment
 
 STATUSES: tuple[str, ...] = tuple(status.value for status in EventStatus)

@@ -18,7 +18,7 @@ from webhooks.console.event_queries import (
     status_counts,
 )
 from worker.db.models import utcnow
-from worker.selection import EventSelection, Position, SelectionError
+from worker.eventlog.selection import EventSelection, Position, SelectionError
 
 
 @bp.get("/")

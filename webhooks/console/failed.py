@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from webhooks.console import bp, replays, wiring
 from webhooks.console.event_queries import backlog
 from worker.db.models import EventStatus, utcnow
-from worker.selection import EventSelection, Position, SelectionError, count
+from worker.eventlog.selection import EventSelection, Position, SelectionError, count
 
 LISTED = 200  # rows shown per table; the counts above them are complete
 MAX_SELECTED = 500  # ids in one "Replay selected", as the JSON API allows

@@ -12,16 +12,16 @@ from sqlalchemy.orm import Session
 
 from webhooks.console import auth, bp, wiring
 from webhooks.console.formatting import money, parse_amount
-from worker.db.models import Customer, Invoice, RefundRequest, RefundRequestStatus
-from worker.refund_requests import (
+from worker.commands.refunds import (
+    RefundRequestSummary,
     RequestError,
     approve,
     get_request,
     list_requests,
     refundable_remainder,
     reject,
-    summary,
 )
+from worker.db.models import Customer, Invoice, RefundRequest, RefundRequestStatus
 
 RECENT = 10
 WHY_MAX = 500
@@ -32,23 +32,22 @@ def refunds() -> ResponseReturnValue:
     runtime = wiring.runtime()
     queue = list_requests(runtime, RefundRequestStatus.REVIEW)
     with runtime.sessions() as session:
-        invoice_ids = {r["invoice"] for r in queue}
+        invoice_ids = {r.invoice for r in queue}
         invoices = {
             i.id: i for i in session.scalars(select(Invoice).where(Invoice.id.in_(invoice_ids)))
         }
         emails = dict(
             session.execute(
                 select(Customer.id, Customer.email).where(
-                    Customer.id.in_({r["customer"] for r in queue})
+                    Customer.id.in_({r.customer for r in queue})
                 )
             ).all()
         )
         reviews = [
-            _review(r, invoices.get(r["invoice"]), emails.get(r["customer"]), session)
-            for r in queue
+            _review(r, invoices.get(r.invoice), emails.get(r.customer), session) for r in queue
         ]
         recent = [
-            summary(row)
+            RefundRequestSummary.of(row)
             for row in session.scalars(
                 select(RefundRequest)
                 .where(RefundRequest.decided_at.is_not(None))
@@ -60,10 +59,10 @@ def refunds() -> ResponseReturnValue:
 
 
 def _review(
-    waiting: dict[str, Any], invoice: Invoice | None, email: str | None, session: Session
+    waiting: RefundRequestSummary, invoice: Invoice | None, email: str | None, session: Session
 ) -> dict[str, Any]:
     """A request as the queue shows it: with the invoice's number and what is left to refund."""
-    return waiting | {
+    return waiting.as_dict() | {
         "email": email,
         "invoice_number": invoice.number if invoice else None,
         "amount_paid": invoice.amount_paid if invoice else None,
@@ -78,7 +77,7 @@ def approve_request(request_id: str) -> ResponseReturnValue:
         amount_text = request.form.get("amount", "").strip()
         amount = None
         if amount_text:
-            amount = parse_amount(amount_text, get_request(runtime, request_id)["currency"])
+            amount = parse_amount(amount_text, get_request(runtime, request_id).currency)
         decided = approve(runtime, request_id, by=_decider(), amount=amount)
     except (RequestError, ValueError) as exc:
         flash(f"{request_id} not approved: {exc}", "error")
@@ -88,14 +87,14 @@ def approve_request(request_id: str) -> ResponseReturnValue:
     return _back()
 
 
-def _approval_outcome(decided: dict[str, Any]) -> tuple[str, str]:
-    amount = money(decided["amount"], decided["currency"])
-    who = f"{decided['id']} approved by {decided['decided_by']}"
-    if decided["status"] == RefundRequestStatus.REFUNDED:
-        return "success", f"{who}: refunded {amount} ({decided['refund_id']})."
-    if decided["status"] == RefundRequestStatus.FAILED:
-        return "error", f"{who}, but Stripe refused the refund of {amount}: {decided['error']}"
-    return "warning", f"{who}; the refund of {amount} is not issued yet: {decided['error']}"
+def _approval_outcome(decided: RefundRequestSummary) -> tuple[str, str]:
+    amount = money(decided.amount, decided.currency)
+    who = f"{decided.id} approved by {decided.decided_by}"
+    if decided.status == RefundRequestStatus.REFUNDED:
+        return "success", f"{who}: refunded {amount} ({decided.refund_id})."
+    if decided.status == RefundRequestStatus.FAILED:
+        return "error", f"{who}, but Stripe refused the refund of {amount}: {decided.error}"
+    return "warning", f"{who}; the refund of {amount} is not issued yet: {decided.error}"
 
 
 @bp.post("/refunds/<request_id>/reject")
@@ -109,8 +108,7 @@ def reject_request(request_id: str) -> ResponseReturnValue:
     except RequestError as exc:
         flash(f"{request_id} not rejected: {exc}", "error")
         return _back()
-    note = decided["decision_note"]
-    flash(f"{decided['id']} rejected by {decided['decided_by']}: {note}", "success")
+    flash(f"{decided.id} rejected by {decided.decided_by}: {decided.decision_note}", "success")
     return _back()
 
 

@@ -1,6 +1,7 @@
 """Replay from the pages: in short batches, so a request answers quickly and shows progress.
 
-The same `worker.replay.replay` as `events replay` and the JSON API, run on the app's runtime.
+The same `worker.eventlog.replay.replay` as `events replay` and the JSON API, run on the app's
+runtime.
 A batch stops after `BATCH_EVENTS` events or `BATCH_SECONDS` and hands back a cursor; the
 progress page posts the next batch itself until the selection is done.
 """
@@ -11,8 +12,8 @@ import time
 from dataclasses import dataclass, field
 
 from webhooks.console import wiring
-from worker.replay import ReplayOutcome, ReplaySummary, replay
-from worker.selection import EventSelection, Position, iter_keys
+from worker.eventlog.replay import ReplayOutcome, ReplaySummary, replay
+from worker.eventlog.selection import EventSelection, Position, iter_keys
 
 BATCH_EVENTS = 25
 BATCH_SECONDS = 5.0

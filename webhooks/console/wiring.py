@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from webhooks.ops import app_runtime
 from worker.config import Settings
-from worker.processing import process_event
-from worker.replay import REPLAYABLE, Process
+from worker.eventlog.processing import process_event
+from worker.eventlog.replay import REPLAYABLE, Process
 from worker.runtime import Runtime
 
 

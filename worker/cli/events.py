@@ -92,7 +92,7 @@ def show_event(event_id: str) -> None:
 def sweep_command(older_than: int | None) -> None:
     """Re-queue events still `received` after the grace period."""
     from tasks.celery_app import app, enqueuer
-    from worker.sweeper import sweep
+    from worker.eventlog.sweeper import sweep
 
     settings = load_settings()
     if settings.embedded:

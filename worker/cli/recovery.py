@@ -15,7 +15,7 @@ from worker.config import load_settings
 from worker.db.models import EventStatus, utcnow
 from worker.db.session import session_factory
 from worker.errors import RetryableError
-from worker.selection import EventSelection, SelectionError, count
+from worker.eventlog.selection import EventSelection, SelectionError, count
 from worker.timespec import parse_moment
 
 STATUSES = [s.value for s in EventStatus]
@@ -68,7 +68,7 @@ def replay_command(
     Select by ids, or by filters that all apply. Exits 1 if an event fails or an id is not
     stored.
     """
-    from worker.replay import ReplaySummary, replay
+    from worker.eventlog.replay import ReplaySummary, replay
 
     selection = EventSelection(
         ids=event_ids,
@@ -131,7 +131,7 @@ def backfill_command(
 ) -> None:
     """Store and queue the events Stripe's Events API lists that were never received."""
     from tasks.doorbell import doorbell
-    from worker.backfill import (
+    from worker.eventlog.backfill import (
         BackfillSummary,
         BackfillWindowError,
         EventsApiError,

@@ -8,35 +8,41 @@ from typing import Any
 
 import click
 
+from worker.commands.refunds import (
+    RefundRequestSummary,
+    approve,
+    list_requests,
+    reject,
+    request_refund,
+)
 from worker.errors import BillingWorkerError
-from worker.refund_requests import approve, list_requests, reject, request_refund
 from worker.runtime import default_runtime
 
 STATUSES = ["review", "approved", "refunded", "denied", "rejected", "failed"]
 
 
-def show(request: dict[str, Any], fmt: str, duplicate: bool = False) -> None:
+def show(request: RefundRequestSummary, fmt: str, duplicate: bool = False) -> None:
     if fmt == "json":
-        click.echo(json.dumps({**request, "duplicate": duplicate}, indent=2))
+        click.echo(json.dumps({**request.as_dict(), "duplicate": duplicate}, indent=2))
         return
     if duplicate:
-        click.echo(f"already requested: {request['id']} covers this invoice")
-    amount = request["amount"] if request["amount"] is not None else request["proposed_amount"]
+        click.echo(f"already requested: {request.id} covers this invoice")
+    amount = request.amount if request.amount is not None else request.proposed_amount
     click.echo(
-        f"{request['id']} {request['status']}: {request['outcome']} {amount} "
-        f"{request['currency']} on {request['invoice']} "
-        f"({request['policy']} {request['policy_version'] or ''}; {', '.join(request['clauses'])})"
+        f"{request.id} {request.status}: {request.outcome} {amount} "
+        f"{request.currency} on {request.invoice} "
+        f"({request.policy} {request.policy_version or ''}; {', '.join(request.clauses)})"
     )
-    for line in request["lines"]:
+    for line in request.lines:
         click.echo(f"  {line['id']}: {line['outcome']} {line['amount']} - {line['explanation']}")
-    if request["refund_id"]:
-        credit = request["expected_credit"] or {}
+    if request.refund_id:
+        credit = request.expected_credit or {}
         click.echo(
-            f"  refund {request['refund_id']}; expected credit "
+            f"  refund {request.refund_id}; expected credit "
             f"{credit.get('from')} to {credit.get('to')}"
         )
-    if request["error"]:
-        click.echo(f"  error: {request['error']}")
+    if request.error:
+        click.echo(f"  error: {request.error}")
 
 
 def fail(exc: BillingWorkerError) -> None:
@@ -126,11 +132,11 @@ def list_command(status: str | None, fmt: str) -> None:
     """Refund requests, oldest first."""
     rows = list_requests(default_runtime(), status)
     if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([row.as_dict() for row in rows], indent=2))
         return
     for row in rows:
-        amount = row["amount"] if row["amount"] is not None else row["proposed_amount"]
+        amount = row.amount if row.amount is not None else row.proposed_amount
         click.echo(
-            f"{row['id']}  {row['status']:<9} {amount:>10} {row['currency']}  "
-            f"{row['customer']}  {row['invoice']}  {','.join(row['clauses'])}"
+            f"{row.id}  {row.status:<9} {amount:>10} {row.currency}  "
+            f"{row.customer}  {row.invoice}  {','.join(row.clauses)}"
         )

@@ -6,9 +6,9 @@ import json
 
 import click
 
+from worker.commands.subscriptions import cancel_subscription, change_subscription
 from worker.errors import BillingWorkerError
 from worker.runtime import default_runtime
-from worker.subscription_commands import cancel_subscription, change_subscription
 
 
 @click.group()
@@ -37,7 +37,7 @@ def change_command(
         )
     except BillingWorkerError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps(result, indent=2))
+    click.echo(json.dumps(result.as_dict(), indent=2))
 
 
 @subscriptions.command("cancel")
@@ -48,4 +48,4 @@ def cancel_command(subscription_id: str) -> None:
         result = cancel_subscription(default_runtime(), subscription_id)
     except BillingWorkerError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps(result, indent=2))
+    click.echo(json.dumps(result.as_dict(), indent=2))

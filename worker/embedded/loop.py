@@ -24,10 +24,10 @@ from structlog.contextvars import clear_contextvars, get_contextvars
 
 from worker.db.models import Event, EventStatus
 from worker.errors import RetryableError
+from worker.eventlog.processing import process_event
 from worker.handlers import HANDLERS, Handler
 from worker.logging import bind_event
 from worker.metrics import record_task
-from worker.processing import process_event
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete
 
+from worker.catalog import category_of, price_info, price_row
 from worker.db.models import Invoice, InvoiceLine
 from worker.db.upsert import upsert
 from worker.errors import MalformedPayload
-from worker.handlers.catalog import category_of, price_info, price_row
 from worker.handlers.customers import lock_customer
 from worker.handlers.stripe_fields import ref_id, utc
 

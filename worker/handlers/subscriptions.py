@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from worker.catalog import category_of, policy_items, price_row, product_info
 from worker.db.models import Price, Subscription
 from worker.db.upsert import upsert
 from worker.errors import MalformedPayload
-from worker.handlers.catalog import category_of, price_row, product_info
 from worker.handlers.customers import lock_customer
 from worker.handlers.stripe_fields import ref_id, utc
-from worker.policy import SubscriptionItem, classify_change, proration_plan
+from worker.policy import classify_change, proration_plan
 from worker.stripe_gateway import is_ours
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def subscription_item(ctx: HandlerContext, item: dict[str, Any]) -> dict[str, An
         raise MalformedPayload("subscription item without its price object")
     row: Price = price_row(price)
     upsert(ctx.session, row)
-    product = product_info(ctx, row.product_id) if row.product_id else None
+    product = product_info(ctx.session, ctx.stripe, row.product_id) if row.product_id else None
     return {
         "id": item.get("id"),
         "price_id": row.id,
@@ -94,20 +94,6 @@ def subscription_item(ctx: HandlerContext, item: dict[str, Any]) -> dict[str, An
         "interval": row.interval or "month",
         "interval_count": row.interval_count or 1,
     }
-
-
-def policy_items(items: list[dict[str, Any]]) -> list[SubscriptionItem]:
-    return [
-        SubscriptionItem(
-            price_id=item["price_id"],
-            category=item["category"],
-            unit_amount=item["unit_amount"],
-            quantity=item["quantity"],
-            interval=item["interval"],
-            interval_count=item.get("interval_count", 1),
-        )
-        for item in items
-    ]
 
 
 def _previous_items(ctx: HandlerContext) -> list[dict[str, Any]] | None:

@@ -1,6 +1,7 @@
 """The engine: facts and a policy in, a decision out. Pure: no clock, no I/O, no frameworks."""
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any
 
 from worker.policy import dmly, mittrik
@@ -18,6 +19,7 @@ def decide(facts: Facts, policy: Policy) -> Decision:
     lines = tuple(decide_line(facts, line, policy) for line in facts.requested_lines())
     lines = cap_to_refundable(lines, facts.invoice.refundable_remainder, facts.invoice.currency)
     outcome = overall_outcome(lines)
+    requested_on = facts.request.received_at.date()  # received_at is UTC
     return Decision(
         outcome=outcome,
         amount=sum(line.amount for line in lines if line.outcome != "deny"),
@@ -26,7 +28,7 @@ def decide(facts: Facts, policy: Policy) -> Decision:
         policy_version=policy.version,  # M7.version
         clauses=_in_order_of_first_appearance(clause for line in lines for clause in line.clauses),
         lines=lines,
-        expected_credit=credit_window(facts, policy) if outcome == "approve" else None,
+        expected_credit=credit_window(requested_on, policy) if outcome == "approve" else None,
     )
 
 
@@ -86,12 +88,12 @@ def overall_outcome(lines: Iterable[LineDecision]) -> Outcome:
     return "deny"
 
 
-def credit_window(facts: Facts, policy: Policy) -> CreditWindow:
-    """M5.request, D5.request: the N-th business days after the request's UTC date."""
+def credit_window(counted_from: date, policy: Policy) -> CreditWindow:
+    """M5.request, D5.request: the N-th business days after a UTC date (the request's, when the
+    policy approves it; the approval's, when a reviewer does)."""
     first, last = policy.credit_business_days
-    requested_on = facts.request.received_at.date()  # received_at is UTC
     return CreditWindow(
-        business_day_after(requested_on, first), business_day_after(requested_on, last)
+        business_day_after(counted_from, first), business_day_after(counted_from, last)
     )
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select
 
+from worker.catalog import category_of, policy_items, price_info
 from worker.db.models import Customer, Subscription
 from worker.errors import BillingWorkerError
-from worker.handlers.catalog import category_of, price_info
-from worker.handlers.subscriptions import policy_items
 from worker.policy import cancellation, classify_change, proration_plan
 from worker.runtime import Runtime
 from worker.stripe_gateway import StripeGateway
@@ -20,6 +20,32 @@ class SubscriptionError(BillingWorkerError):
     """A change that cannot be made as asked; the message says why."""
 
 
+@dataclass(frozen=True)
+class SubscriptionChange:
+    """A plan or add-on change as made: its kind and the proration the policy chose."""
+
+    subscription: str
+    change: str
+    proration_behavior: str
+    clause: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SubscriptionCancellation:
+    """A cancellation as made: at the period's end (`ends_at`, UTC) or at once."""
+
+    subscription: str
+    cancel_at_period_end: bool
+    ends_at: str | None
+    clause: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def change_subscription(
     runtime: Runtime,
     subscription_id: str,
@@ -27,7 +53,7 @@ def change_subscription(
     price: str | None = None,
     addon_item: str | None = None,
     quantity: int | None = None,
-) -> dict[str, Any]:
+) -> SubscriptionChange:
     """Switch the plan to `price`, or set an add-on item's quantity, prorated as the policy says.
 
     M3.downgrade: a Mittrik downgrade is made with `proration_behavior=none`; M.upgrade and
@@ -73,15 +99,15 @@ def change_subscription(
         stripe.change_subscription(
             subscription_id, change, plan.proration_behavior, f"change_{kind}"
         )
-        return {
-            "subscription": subscription_id,
-            "change": kind,
-            "proration_behavior": plan.proration_behavior,
-            "clause": plan.clause,
-        }
+        return SubscriptionChange(
+            subscription=subscription_id,
+            change=kind,
+            proration_behavior=plan.proration_behavior,
+            clause=plan.clause,
+        )
 
 
-def cancel_subscription(runtime: Runtime, subscription_id: str) -> dict[str, Any]:
+def cancel_subscription(runtime: Runtime, subscription_id: str) -> SubscriptionCancellation:
     """M3.cancel / D1.cancel: cancel at the end of the period already paid for."""
     with runtime.sessions.begin() as session:
         sub = _subscription(session, subscription_id)
@@ -91,12 +117,12 @@ def cancel_subscription(runtime: Runtime, subscription_id: str) -> dict[str, Any
             stripe.cancel_at_period_end(subscription_id)
         else:
             stripe.cancel_subscription_now(subscription_id)
-        return {
-            "subscription": subscription_id,
-            "cancel_at_period_end": plan.cancel_at_period_end,
-            "ends_at": sub.current_period_end.isoformat() if sub.current_period_end else None,
-            "clause": plan.clause,
-        }
+        return SubscriptionCancellation(
+            subscription=subscription_id,
+            cancel_at_period_end=plan.cancel_at_period_end,
+            ends_at=sub.current_period_end.isoformat() if sub.current_period_end else None,
+            clause=plan.clause,
+        )
 
 
 def _subscription(session: Any, subscription_id: str) -> Subscription:

@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.db.models import utcnow
-from worker.intake import MalformedEvent, parse_event, store_event
+from worker.eventlog.intake import MalformedEvent, parse_event, store_event
 
 # Stripe keeps events for 30 days; asking for older ones silently returns fewer.
 STRIPE_RETENTION = timedelta(days=30)

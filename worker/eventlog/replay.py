@@ -27,8 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.db.models import Event, EventStatus
-from worker.processing import process_event
-from worker.selection import PAGE_SIZE, EventSelection, Position, iter_keys
+from worker.eventlog.processing import process_event
+from worker.eventlog.selection import PAGE_SIZE, EventSelection, Position, iter_keys
 
 # Replay re-runs events in any status: done ones are a no-op, and `ignored` ones get the
 # handler their type may have gained since.

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.db.models import Event, EventStatus, StripeCall, utcnow
 from worker.errors import MalformedPayload, RetryableError
 from worker.handlers import HANDLERS, Handler, HandlerContext
-from worker.logging import bind_event, refund_request_id_in
+from worker.logging import bind_event
 from worker.runtime import Runtime, default_runtime
 from worker.stripe_gateway import StripeGateway
 
@@ -46,8 +46,8 @@ def process_event(
             if event is None:
                 log.error("event %s is not stored", event_id)
                 return "missing"
-            refund_request_id = refund_request_id_in(event.payload)
-            bind_event(event.id, event.type, event.customer, refund_request_id)
+            payload = json.loads(event.payload)  # parsed once: for the log context and the handler
+            bind_event(event.id, event.type, event.customer, refund_request_id_in(payload))
             if event.status not in statuses:
                 return event.status  # already done: a duplicate delivery or a second doorbell
             event.attempts += 1
@@ -55,7 +55,6 @@ def process_event(
             if handler is None:
                 event.status = EventStatus.IGNORED
             else:
-                payload = json.loads(event.payload)  # parsed once for context and object
                 context = _context(session, event, payload, runtime or default_runtime())
                 failed_calls = context.stripe.failed_calls
                 handler(context, payload_object(event.type, payload))
@@ -73,6 +72,14 @@ def process_event(
     except Exception as exc:  # noqa: BLE001 - any other error is final: park it with its reason
         _record_failure(sessions, event_id, exc, EventStatus.FAILED, failed_calls)
         return EventStatus.FAILED
+
+
+def refund_request_id_in(payload: dict[str, Any]) -> str | None:
+    """The refund-request id our own refunds carry in their metadata, if the event is one."""
+    obj = (payload.get("data") or {}).get("object") or {}
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    value = metadata.get("refund_request_id") if isinstance(metadata, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 def payload_object(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:

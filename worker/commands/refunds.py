@@ -8,7 +8,7 @@ the request id, so a second submission or a replay never refunds twice.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -29,7 +29,7 @@ from worker.db.models import (
 from worker.db.upsert import upsert
 from worker.errors import BillingWorkerError, FinalError, RetryableError
 from worker.metrics import record_decision
-from worker.policy import Facts, business_day_after, decide
+from worker.policy import Facts, credit_window, decide
 from worker.policy import Invoice as InvoiceFacts
 from worker.policy import InvoiceLine as LineFacts
 from worker.policy import RefundRequest as RequestFacts
@@ -55,9 +55,67 @@ class RequestError(BillingWorkerError):
 
 
 @dataclass(frozen=True)
+class RefundRequestSummary:
+    """A refund request as the CLI, the ops API and the console show it."""
+
+    id: str
+    status: str
+    customer: str
+    invoice: str
+    reason: str
+    received_at: str  # ISO 8601, UTC
+    outcome: str
+    proposed_amount: int
+    amount: int | None
+    currency: str
+    policy: str
+    policy_version: str | None
+    clauses: list[str]
+    lines: list[dict[str, Any]]  # the decision's lines, as `decide` prints them
+    expected_credit: dict[str, str] | None
+    refund_id: str | None
+    decided_by: str | None
+    note: str | None
+    decision_note: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, row: RefundRequest) -> RefundRequestSummary:
+        return cls(
+            id=row.id,
+            status=row.status,
+            customer=row.customer,
+            invoice=row.invoice_id,
+            reason=row.reason,
+            received_at=row.received_at.isoformat(),
+            outcome=row.outcome,
+            proposed_amount=row.proposed_amount,
+            amount=row.amount,
+            currency=row.currency,
+            policy=row.policy,
+            policy_version=row.policy_version,
+            clauses=row.clauses,
+            lines=row.decision.get("lines", []),
+            expected_credit=row.decision.get("expected_credit"),
+            refund_id=row.refund_id,
+            decided_by=row.decided_by,
+            note=row.note,
+            decision_note=row.decision_note,
+            error=row.error,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON object of `refunds ... --format json` and the ops API (keys in this order)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class RequestResult:
-    request: dict[str, Any]
+    request: RefundRequestSummary
     duplicate: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.request.as_dict(), "duplicate": self.duplicate}
 
 
 def request_refund(
@@ -81,7 +139,7 @@ def request_refund(
             _check_lines(session, paid, line_ids)
         existing = _covering_request(session, paid.id, line_ids)
         if existing is not None:
-            return RequestResult(summary(existing), duplicate=True)
+            return RequestResult(RefundRequestSummary.of(existing), duplicate=True)
         if refundable_remainder(session, paid) == 0:
             raise RequestError(
                 f"invoice {paid.number or paid.id} is already refunded in full "
@@ -125,7 +183,9 @@ def request_refund(
     return RequestResult(get_request(runtime, request_id))
 
 
-def approve(runtime: Runtime, request_id: str, *, by: str, amount: int | None = None) -> dict:
+def approve(
+    runtime: Runtime, request_id: str, *, by: str, amount: int | None = None
+) -> RefundRequestSummary:
     """A reviewer approves a `review` request, optionally with another amount (capped)."""
     with runtime.sessions.begin() as session:
         row = _request_for_update(session, request_id)
@@ -143,27 +203,22 @@ def approve(runtime: Runtime, request_id: str, *, by: str, amount: int | None = 
             row.status, row.amount = RefundRequestStatus.APPROVED, chosen
             row.decided_by, row.decided_at = by, utcnow()
             # M5.request / D5.request: the credit window runs from the approval's UTC date.
-            first, last = runtime.policy.credit_business_days
-            approved_on = row.decided_at.date()
-            window = {
-                "from": business_day_after(approved_on, first).isoformat(),
-                "to": business_day_after(approved_on, last).isoformat(),
-            }
-            row.decision = {**row.decision, "expected_credit": window}
+            window = credit_window(row.decided_at.date(), runtime.policy)
+            row.decision = {**row.decision, "expected_credit": window.to_json()}
         elif row.status != RefundRequestStatus.APPROVED:  # approved: a retry of the refund
             raise RequestError(f"request {request_id} is {row.status}, not waiting for review")
     issue_refund(runtime, request_id)
     return get_request(runtime, request_id)
 
 
-def reject(runtime: Runtime, request_id: str, *, by: str, why: str) -> dict:
+def reject(runtime: Runtime, request_id: str, *, by: str, why: str) -> RefundRequestSummary:
     with runtime.sessions.begin() as session:
         row = _request_for_update(session, request_id)
         if row.status != RefundRequestStatus.REVIEW:
             raise RequestError(f"request {request_id} is {row.status}, not waiting for review")
         row.status = RefundRequestStatus.REJECTED
         row.decided_by, row.decided_at, row.decision_note = by, utcnow(), why
-        return summary(row)
+        return RefundRequestSummary.of(row)
 
 
 def issue_refund(runtime: Runtime, request_id: str) -> None:
@@ -332,45 +387,20 @@ def is_disputed(session: Session, paid: Invoice) -> bool:
     )
 
 
-def get_request(runtime: Runtime, request_id: str) -> dict[str, Any]:
+def get_request(runtime: Runtime, request_id: str) -> RefundRequestSummary:
     with runtime.sessions() as session:
         row = session.get(RefundRequest, request_id)
         if row is None:
             raise RequestError(f"no refund request {request_id}")
-        return summary(row)
+        return RefundRequestSummary.of(row)
 
 
-def list_requests(runtime: Runtime, status: str | None = None) -> list[dict[str, Any]]:
+def list_requests(runtime: Runtime, status: str | None = None) -> list[RefundRequestSummary]:
     query = select(RefundRequest).order_by(RefundRequest.received_at)
     if status:
         query = query.where(RefundRequest.status == status)
     with runtime.sessions() as session:
-        return [summary(row) for row in session.scalars(query)]
-
-
-def summary(row: RefundRequest) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "status": row.status,
-        "customer": row.customer,
-        "invoice": row.invoice_id,
-        "reason": row.reason,
-        "received_at": row.received_at.isoformat(),
-        "outcome": row.outcome,
-        "proposed_amount": row.proposed_amount,
-        "amount": row.amount,
-        "currency": row.currency,
-        "policy": row.policy,
-        "policy_version": row.policy_version,
-        "clauses": row.clauses,
-        "lines": row.decision.get("lines", []),
-        "expected_credit": row.decision.get("expected_credit"),
-        "refund_id": row.refund_id,
-        "decided_by": row.decided_by,
-        "note": row.note,
-        "decision_note": row.decision_note,
-        "error": row.error,
-    }
+        return [RefundRequestSummary.of(row) for row in session.scalars(query)]
 
 
 def _request_for_update(session: Session, request_id: str) -> RefundRequest:

@@ -1,0 +1,246 @@
+"""The Stripe double against the worker's own gateway: what the worker relies on Stripe for
+(prorations, previews, refund caps, idempotency, pagination) behaves as Stripe documents it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import stripe
+from ledger import ledger
+from stripe_double import StripeDouble
+
+from worker import samples
+from worker.db.session import session_factory
+from worker.errors import FinalError, RetryableError
+from worker.stripe_gateway import API_VERSION, StripeGateway, build_client
+
+DAY = 86400
+
+
+@pytest.fixture
+def double() -> Iterator[StripeDouble]:
+    server = StripeDouble.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gateway(double: StripeDouble, sqlite_url: str, make_settings) -> Iterator[StripeGateway]:
+    settings = make_settings(database_url=sqlite_url, stripe_api_base=double.url)
+    with session_factory(sqlite_url)() as session:
+        yield StripeGateway(build_client(settings), session, "evt_double")
+
+
+def raw_client(double: StripeDouble) -> stripe.StripeClient:
+    """No automatic retries: the test sees each of the double's answers."""
+    return stripe.StripeClient(
+        "sk_test_123",
+        stripe_version=API_VERSION,
+        base_addresses={"api": double.url},
+        max_network_retries=0,
+    )
+
+
+def monthly_customer(double: StripeDouble, *, days_left: int = 15) -> dict[str, Any]:
+    """cus_1 on price_pro (30000/month), `days_left` of a 30-day period to run."""
+    double.customer("cus_1", "ana@example.com")
+    double.price("price_pro", 30000)
+    double.price("price_basic", 10000)
+    now = double.clock.now()
+    start = now - (30 - days_left) * DAY
+    items = [("si_1", "price_pro", 1)]
+    return double.subscription("sub_1", "cus_1", items, start, start + 30 * DAY)
+
+
+def paid_annual(double: StripeDouble, customer: str = "cus_1", amount: int = 120000) -> dict:
+    double.price("price_growth_year", amount, interval="year")
+    now = double.clock.now()
+    line = samples.line(
+        amount=amount, price="price_growth_year", period_start=now, period_end=now + 365 * DAY
+    )
+    return double.paid_invoice(customer, [line], paid_at=now, number="A-1")
+
+
+def test_a_price_change_with_create_prorations_leaves_a_credit_and_a_debit(
+    double: StripeDouble, gateway: StripeGateway
+) -> None:
+    monthly_customer(double, days_left=15)
+    gateway.change_subscription(
+        "sub_1", [{"id": "si_1", "price": "price_basic"}], "create_prorations", "downgrade"
+    )
+    items = sorted(gateway.pending_invoice_items("cus_1"), key=lambda i: i["amount"])
+    credit, debit = items
+    # Half the period is left: half of 30000 back, half of 10000 due.
+    assert (credit["amount"], debit["amount"]) == (-15000, 5000)
+    assert credit["pricing"]["price_details"]["price"] == "price_pro"
+    assert debit["pricing"]["price_details"]["price"] == "price_basic"
+    for item in items:
+        assert item["proration"] is True
+        assert item["parent"]["subscription_details"] == {
+            "subscription": "sub_1",
+            "subscription_item": "si_1",
+        }
+        assert item["period"] == {"start": double.clock.now(), "end": debit["period"]["end"]}
+
+
+def test_the_preview_bills_the_next_period_at_the_new_price_plus_the_prorations(
+    double: StripeDouble, gateway: StripeGateway
+) -> None:
+    monthly_customer(double, days_left=15)
+    gateway.change_subscription(
+        "sub_1", [{"id": "si_1", "price": "price_basic"}], "create_prorations", "downgrade"
+    )
+    preview = raw_client(double).v1.invoices.create_preview({"customer": "cus_1"})
+    assert sorted(line["amount"] for line in preview.lines.data) == [-15000, 5000, 10000]
+    assert preview.total == 0  # 10000 next month − 15000 + 5000
+
+
+def test_always_invoice_bills_the_prorations_at_once_and_none_creates_nothing(
+    double: StripeDouble, gateway: StripeGateway
+) -> None:
+    monthly_customer(double, days_left=10)
+    gateway.change_subscription(
+        "sub_1", [{"id": "si_1", "price": "price_basic"}], "none", "downgrade_none"
+    )
+    assert gateway.pending_invoice_items("cus_1") == []
+    gateway.change_subscription(
+        "sub_1", [{"id": "si_1", "price": "price_pro"}], "always_invoice", "upgrade"
+    )
+    assert gateway.pending_invoice_items("cus_1") == []
+    [invoice] = double.state.all("invoice", customer="cus_1")
+    # A third of the period left: −3333 for basic, +10000 for pro, charged now.
+    assert (invoice["status"], invoice["amount_paid"]) == ("paid", 6667)
+    assert ledger(double, "cus_1").charged == 6667
+
+
+def test_a_downgrade_invoiced_at_once_leaves_its_credit_on_the_customer_balance(
+    double: StripeDouble, gateway: StripeGateway
+) -> None:
+    monthly_customer(double, days_left=15)
+    gateway.change_subscription(
+        "sub_1", [{"id": "si_1", "price": "price_basic"}], "always_invoice", "downgrade"
+    )
+    assert double.get("customer", "cus_1")["balance"] == -10000
+    assert ledger(double, "cus_1").next_invoice == 0  # 10000 next month, paid by the credit
+
+
+def test_a_refund_over_what_remains_refundable_is_refused_and_a_failed_one_frees_it(
+    double: StripeDouble, gateway: StripeGateway
+) -> None:
+    double.customer("cus_1", "ana@example.com")
+    pi = double.payment_of(paid_annual(double)["id"])["id"]
+    first = gateway.refund(payment_intent=pi, charge=None, amount=110000, metadata={})
+    gateway.source_id = "rr_second"
+    with pytest.raises(FinalError, match="amount_too_large|greater than unrefunded"):
+        gateway.refund(payment_intent=pi, charge=None, amount=10001, metadata={})
+    assert double.get("refund", str(first))["status"] == "pending"
+    double.settle_refund(str(first), "failed")
+    gateway.source_id = "rr_third"
+    assert gateway.refund(payment_intent=pi, charge=None, amount=120000, metadata={"a": "b"})
+    refunds = raw_client(double).v1.refunds.list({"payment_intent": pi}).data
+    assert [(r.amount, r.status) for r in refunds] == [(120000, "pending"), (110000, "failed")]
+
+
+def test_a_saved_5xx_is_replayed_for_the_same_key_until_the_key_expires(
+    double: StripeDouble, gateway: StripeGateway
+) -> None:
+    double.customer("cus_1", "ana@example.com")
+    pi = double.payment_of(paid_annual(double)["id"])["id"]
+    double.fail_next("POST", "/v1/refunds", 500)
+    with pytest.raises(RetryableError):  # the gateway's own two retries get the saved 500
+        gateway.refund(payment_intent=pi, charge=None, amount=1000, metadata={})
+    attempts = [s for s in double.sent if s.path == "/v1/refunds"]
+    assert [(s.status, s.replayed) for s in attempts] == [(500, False), (500, True), (500, True)]
+    assert len({s.idempotency_key for s in attempts}) == 1
+    assert double.state.all("refund") == []
+    double.advance(24 * 3600)
+    assert gateway.refund(payment_intent=pi, charge=None, amount=1000, metadata={})
+    assert len(double.state.all("refund")) == 1
+
+
+def test_a_key_in_flight_answers_409_and_a_finished_one_replays_its_result(
+    double: StripeDouble,
+) -> None:
+    double.customer("cus_1", "ana@example.com")
+    pi = double.payment_of(paid_annual(double)["id"])["id"]
+    client = raw_client(double)
+    params: Any = {"payment_intent": pi, "amount": 500}
+    hold = double.hold_next("POST", "/v1/refunds")
+    first: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: first.append(client.v1.refunds.create(params, {"idempotency_key": "k1"}))
+    )
+    worker.start()
+    assert hold.reached.wait(10)
+    with pytest.raises(stripe.APIError) as in_use:  # stripe-python's class for a 409
+        client.v1.refunds.create(params, {"idempotency_key": "k1"})
+    error = (in_use.value.json_body or {})["error"]
+    assert (in_use.value.http_status, error["code"]) == (409, "idempotency_key_in_use")
+    hold.release.set()
+    worker.join(10)
+    again = client.v1.refunds.create(params, {"idempotency_key": "k1"})
+    assert again.id == first[0].id
+    assert len(double.state.all("refund")) == 1
+    with pytest.raises(stripe.IdempotencyError):  # same key, other parameters
+        client.v1.refunds.create({**params, "amount": 600}, {"idempotency_key": "k1"})
+
+
+def test_lists_page_with_has_more_and_the_gateway_reads_every_page(
+    double: StripeDouble, gateway: StripeGateway
+) -> None:
+    double.customer("cus_1", "ana@example.com")
+    double.price("price_seat", 100)
+    now = double.clock.now()
+    lines = [
+        samples.line(amount=100, price="price_seat", period_start=now, period_end=now + DAY)
+        for _ in range(230)
+    ]
+    invoice = double.paid_invoice("cus_1", lines, paid_at=now, number="A-2")
+    assert invoice["lines"]["has_more"] is True
+    assert [line["id"] for line in gateway.invoice_lines(invoice["id"])] == [
+        line["id"] for line in lines
+    ]
+    pages = [s for s in double.sent if s.path.endswith("/lines")]
+    assert [s.params.get("starting_after") for s in pages] == [
+        None,
+        lines[99]["id"],
+        lines[199]["id"],
+    ]
+
+
+def test_faults_rate_limit_and_decline_the_next_calls_only(
+    double: StripeDouble, gateway: StripeGateway
+) -> None:
+    monthly_customer(double)
+    double.fail_next("GET", "/v1/customers/*", 429)
+    with pytest.raises(RetryableError):
+        gateway.customer("cus_1")
+    assert gateway.customer("cus_1")["email"] == "ana@example.com"
+    double.invoice_item("cus_1", 2500, "Setup fee")
+    double.decline_next_payments()
+    with pytest.raises(FinalError, match="declined"):
+        gateway.invoice_pending_now("cus_1", None)  # type: ignore[arg-type]
+    [invoice] = double.state.all("invoice", customer="cus_1")
+    [payment] = double.state.all("invoice_payment", invoice=invoice["id"])
+    assert (invoice["status"], payment["status"]) == ("open", "open")
+
+
+def test_invoice_payments_name_the_default_payment_among_several(
+    double: StripeDouble, gateway: StripeGateway
+) -> None:
+    double.customer("cus_1", "ana@example.com")
+    double.invoice_item("cus_1", 4000, "Credits pack")
+    double.decline_next_payments()
+    invoice = raw_client(double).v1.invoices.create(
+        {"customer": "cus_1", "pending_invoice_items_behavior": "include"}
+    )
+    with pytest.raises(stripe.CardError):
+        raw_client(double).v1.invoices.pay(invoice.id)
+    raw_client(double).v1.invoices.pay(invoice.id)
+    payments = double.state.all("invoice_payment", invoice=invoice.id)
+    assert sorted(p["status"] for p in payments) == ["canceled", "paid"]
+    paid_pi = gateway.invoice_payment(invoice.id)["payment_intent"]  # type: ignore[index]
+    assert double.get("payment_intent", paid_pi)["status"] == "succeeded"

@@ -1,0 +1,207 @@
+"""The endpoints the worker calls, in Stripe's wire format: each takes the state, the decoded
+params and the path's ids, and returns the JSON object to answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from werkzeug.routing import Map, Rule
+
+from stripe_double.forms import flag
+from stripe_double.state import State, StripeError, merge_metadata
+
+Handler = Callable[..., dict[str, Any]]
+HANDLERS: dict[str, Handler] = {}
+RULES: list[Rule] = []
+
+
+def route(method: str, path: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        RULES.append(Rule(path, methods=[method], endpoint=handler.__name__))
+        HANDLERS[handler.__name__] = handler
+        return handler
+
+    return register
+
+
+def page(state: State, items: list[dict[str, Any]], params: dict[str, Any], url: str) -> dict:
+    """A list envelope with Stripe's cursor pagination (`limit`, `starting_after`)."""
+    limit = int(params.get("limit") or 10)
+    after = params.get("starting_after")
+    if after:
+        ids = [i.get("id") for i in items]
+        if after not in ids:
+            raise StripeError(400, f"No such object: '{after}'", param="starting_after")
+        items = items[ids.index(after) + 1 :]
+    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url}
+
+
+@route("GET", "/v1/customers/<object_id>")
+def customer_get(state: State, params: dict, object_id: str) -> dict:
+    return state.get("customer", object_id)
+
+
+@route("POST", "/v1/customers/<object_id>")
+def customer_update(state: State, params: dict, object_id: str) -> dict:
+    customer = state.get("customer", object_id)
+    if "metadata" in params:
+        merge_metadata(customer, params["metadata"])
+    return customer
+
+
+@route("POST", "/v1/customers/<object_id>/balance_transactions")
+def balance_transaction(state: State, params: dict, object_id: str) -> dict:
+    customer = state.get("customer", object_id)
+    amount = int(params["amount"])
+    customer["balance"] = customer.get("balance", 0) + amount
+    return state.put(
+        "customer_balance_transaction",
+        {
+            "id": state.new_id("cbtxn"),
+            "object": "customer_balance_transaction",
+            "amount": amount,
+            "currency": params.get("currency") or state.currency_of(object_id),
+            "customer": object_id,
+            "description": params.get("description"),
+            "ending_balance": customer["balance"],
+            "type": "adjustment",
+            "metadata": dict(params.get("metadata") or {}),
+        },
+    )
+
+
+@route("GET", "/v1/products/<object_id>")
+def product_get(state: State, params: dict, object_id: str) -> dict:
+    return state.get("product", object_id)
+
+
+@route("GET", "/v1/prices/<object_id>")
+def price_get(state: State, params: dict, object_id: str) -> dict:
+    price = dict(state.get("price", object_id))
+    if "product" in (params.get("expand") or []):
+        price["product"] = state.get("product", price["product"])
+    return price
+
+
+@route("GET", "/v1/subscriptions")
+def subscription_list(state: State, params: dict) -> dict:
+    subs = state.subscriptions_of(params["customer"])
+    status = params.get("status")
+    if status != "all":  # Stripe's default hides canceled subscriptions
+        subs = [s for s in subs if (s["status"] == status if status else s["status"] != "canceled")]
+    return page(state, subs, params, "/v1/subscriptions")
+
+
+@route("GET", "/v1/subscriptions/<object_id>")
+def subscription_get(state: State, params: dict, object_id: str) -> dict:
+    return state.get("subscription", object_id)
+
+
+@route("POST", "/v1/subscriptions/<object_id>")
+def subscription_update(state: State, params: dict, object_id: str) -> dict:
+    return state.update_subscription(object_id, params)
+
+
+@route("DELETE", "/v1/subscriptions/<object_id>")
+def subscription_cancel(state: State, params: dict, object_id: str) -> dict:
+    return state.cancel_subscription(object_id, params)
+
+
+@route("GET", "/v1/invoiceitems")
+def invoice_item_list(state: State, params: dict) -> dict:
+    items = state.all("invoiceitem", customer=params["customer"])
+    if "pending" in params:
+        items = [i for i in items if (i["invoice"] is None) == flag(params["pending"])]
+    return page(state, items, params, "/v1/invoiceitems")
+
+
+@route("DELETE", "/v1/invoiceitems/<object_id>")
+def invoice_item_delete(state: State, params: dict, object_id: str) -> dict:
+    item = state.get("invoiceitem", object_id)
+    if item["invoice"] is not None:
+        raise StripeError(400, f"Invoice item {object_id} is already on invoice {item['invoice']}")
+    del state.objects["invoiceitem"][object_id]
+    return {"id": object_id, "object": "invoiceitem", "deleted": True}
+
+
+@route("POST", "/v1/invoices")
+def invoice_create(state: State, params: dict) -> dict:
+    if params.get("pending_invoice_items_behavior") == "include":
+        return state.create_invoice(params["customer"], params.get("subscription"))
+    return state.create_invoice(params["customer"], params.get("subscription"), items=[])
+
+
+@route("POST", "/v1/invoices/create_preview")
+def invoice_preview(state: State, params: dict) -> dict:
+    return wire_invoice(state, state.preview(params["customer"], params.get("subscription")))
+
+
+@route("GET", "/v1/invoices/<object_id>")
+def invoice_get(state: State, params: dict, object_id: str) -> dict:
+    return wire_invoice(state, state.get("invoice", object_id))
+
+
+@route("POST", "/v1/invoices/<object_id>/pay")
+def invoice_pay(state: State, params: dict, object_id: str) -> dict:
+    return wire_invoice(state, state.pay_invoice(object_id, decline=params.get("_decline", False)))
+
+
+@route("GET", "/v1/invoices/<object_id>/lines")
+def invoice_lines(state: State, params: dict, object_id: str) -> dict:
+    lines = state.get("invoice", object_id)["lines"]
+    return page(state, lines, params, f"/v1/invoices/{object_id}/lines")
+
+
+@route("GET", "/v1/invoice_payments")
+def invoice_payment_list(state: State, params: dict) -> dict:
+    payments = state.all("invoice_payment", invoice=params["invoice"])
+    return page(state, payments, params, "/v1/invoice_payments")
+
+
+@route("GET", "/v1/charges/<object_id>")
+def charge_get(state: State, params: dict, object_id: str) -> dict:
+    return state.get("charge", object_id)
+
+
+@route("GET", "/v1/payment_intents/<object_id>")
+def payment_intent_get(state: State, params: dict, object_id: str) -> dict:
+    return state.get("payment_intent", object_id)
+
+
+@route("POST", "/v1/refunds")
+def refund_create(state: State, params: dict) -> dict:
+    return state.create_refund(params)
+
+
+@route("GET", "/v1/refunds")
+def refund_list(state: State, params: dict) -> dict:
+    match = {k: params[k] for k in ("charge", "payment_intent") if params.get(k)}
+    return page(state, state.all("refund", **match), params, "/v1/refunds")
+
+
+@route("GET", "/v1/refunds/<object_id>")
+def refund_get(state: State, params: dict, object_id: str) -> dict:
+    return state.get("refund", object_id)
+
+
+@route("GET", "/v1/disputes/<object_id>")
+def dispute_get(state: State, params: dict, object_id: str) -> dict:
+    return state.get("dispute", object_id)
+
+
+def wire_invoice(state: State, invoice: dict[str, Any]) -> dict[str, Any]:
+    """An invoice as Stripe shows it: its lines as a list envelope with the first page."""
+    lines = invoice["lines"]
+    shown = dict(invoice)
+    shown["lines"] = {
+        "object": "list",
+        "data": lines[:10],
+        "has_more": len(lines) > 10,
+        "total_count": len(lines),
+        "url": f"/v1/invoices/{invoice['id']}/lines",
+    }
+    return shown
+
+
+URLS = Map(RULES)

@@ -1,0 +1,489 @@
+"""The double's state: Stripe objects as plain dicts in the pinned API version's shape, and the
+billing rules the worker depends on (prorations, invoices, payments, refunds, the preview).
+
+Simplifications, each a decision where the worker does not depend on more: one currency per
+customer; every customer has a card that pays unless a decline is injected; a price change keeps
+the billing period (no interval change re-anchoring); proration is per second, rounded half up.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+ACTIVE = ("active", "trialing", "past_due")
+INTERVAL_SECONDS = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
+
+
+class StripeError(Exception):
+    """An API error as Stripe answers it."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        kind = {402: "card_error", 429: "rate_limit_error"}.get(status)
+        self.status = status
+        self.body = {
+            "error": {
+                "type": kind or ("api_error" if status >= 500 else "invalid_request_error"),
+                "message": message,
+                "code": code,
+                **extra,
+            }
+        }
+
+
+class Clock:
+    """The double's time: frozen at its creation, moved on only by the test, so prorations
+    are exact and a 24-hour key expiry takes no waiting."""
+
+    def __init__(self) -> None:
+        self.at = int(time.time())
+
+    def now(self) -> int:
+        return self.at
+
+    def advance(self, seconds: int) -> None:
+        self.at += seconds
+
+
+def prorate(amount: int, remaining: int, length: int) -> int:
+    """`amount × remaining / length`, rounded half up (toward +inf for credits as debits)."""
+    return (2 * amount * remaining + length) // (2 * length) if length > 0 else 0
+
+
+class State:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.objects: dict[str, dict[str, dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+
+    # Storage -------------------------------------------------------------------------------
+
+    def new_id(self, prefix: str) -> str:
+        return f"{prefix}_dbl{next(self._ids):06d}"
+
+    def put(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+        obj.setdefault("created", self.clock.now())
+        obj.setdefault("livemode", False)
+        obj.setdefault("metadata", {})
+        self.objects.setdefault(kind, {})[obj["id"]] = obj
+        return obj
+
+    def get(self, kind: str, object_id: str) -> dict[str, Any]:
+        found = self.objects.get(kind, {}).get(object_id)
+        if found is None:
+            raise StripeError(404, f"No such {kind}: '{object_id}'", "resource_missing", param="id")
+        return found
+
+    def all(self, kind: str, **match: Any) -> list[dict[str, Any]]:
+        """Objects of a kind, newest first as Stripe lists them, filtered on top-level fields."""
+        found = [
+            o
+            for o in self.objects.get(kind, {}).values()
+            if all(o.get(k) == v for k, v in match.items())
+        ]
+        return found[::-1]
+
+    # Subscriptions and prorations ----------------------------------------------------------
+
+    def subscriptions_of(self, customer: str) -> list[dict[str, Any]]:
+        return self.all("subscription", customer=customer)
+
+    def update_subscription(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        sub = self.get("subscription", sub_id)
+        if "pause_collection" in params:
+            pause = params["pause_collection"]
+            sub["pause_collection"] = {"behavior": pause["behavior"]} if pause else None
+        if "cancel_at_period_end" in params:
+            sub["cancel_at_period_end"] = str(params["cancel_at_period_end"]) == "true"
+        if "metadata" in params:
+            merge_metadata(sub, params["metadata"])
+        behavior = params.get("proration_behavior", "create_prorations")
+        made: list[dict[str, Any]] = []
+        for change in params.get("items") or []:
+            made += self._change_item(sub, change, prorate_it=behavior != "none")
+        if made and behavior == "always_invoice":
+            invoice = self.create_invoice(
+                sub["customer"], sub_id, billing_reason="subscription_update", items=made
+            )
+            self.pay_invoice(invoice["id"])
+        return sub
+
+    def _change_item(
+        self, sub: dict[str, Any], change: dict[str, Any], *, prorate_it: bool
+    ) -> list[dict[str, Any]]:
+        item = next((i for i in sub["items"]["data"] if i["id"] == change.get("id")), None)
+        if item is None:
+            missing = change.get("id")
+            raise StripeError(400, f"No such subscription item: '{missing}'", param="items")
+        old_price, old_quantity = item["price"], item["quantity"]
+        if change.get("price"):
+            item["price"] = self.get("price", change["price"])
+        if change.get("quantity") is not None:
+            item["quantity"] = int(change["quantity"])
+        now = self.clock.now()
+        start, end = item["current_period_start"], item["current_period_end"]
+        if not prorate_it or not (start <= now < end):
+            return []
+        credit = prorate(old_price["unit_amount"] * old_quantity, end - now, end - start)
+        debit = prorate(item["price"]["unit_amount"] * item["quantity"], end - now, end - start)
+        return [
+            self.add_invoice_item(
+                sub["customer"], -credit, old_price["id"], old_quantity,
+                f"Unused time on {old_price['id']}", sub["id"], item["id"], (now, end),
+            ),
+            self.add_invoice_item(
+                sub["customer"], debit, item["price"]["id"], item["quantity"],
+                f"Remaining time on {item['price']['id']}", sub["id"], item["id"], (now, end),
+            ),
+        ]  # fmt: skip
+
+    def add_invoice_item(
+        self,
+        customer: str,
+        amount: int,
+        price: str | None,
+        quantity: int,
+        description: str,
+        subscription: str | None = None,
+        subscription_item: str | None = None,
+        period: tuple[int, int] | None = None,
+    ) -> dict[str, Any]:
+        """A pending invoice item; a proration when it belongs to a subscription item."""
+        now = self.clock.now()
+        start, end = period or (now, now)
+        proration = subscription_item is not None
+        parent = (
+            {
+                "type": "subscription_details",
+                "subscription_details": {
+                    "subscription": subscription,
+                    "subscription_item": subscription_item,
+                },
+            }
+            if subscription
+            else None
+        )
+        product = self.get("price", price)["product"] if price else None
+        return self.put(
+            "invoiceitem",
+            {
+                "id": self.new_id("ii"),
+                "object": "invoiceitem",
+                "amount": amount,
+                "currency": self.currency_of(customer),
+                "customer": customer,
+                "date": now,
+                "description": description,
+                "invoice": None,
+                "parent": parent,
+                "period": {"start": start, "end": end},
+                "pricing": {
+                    "type": "price_details",
+                    "price_details": {"price": price, "product": product} if price else None,
+                    "unit_amount_decimal": str(amount // max(quantity, 1)),
+                },
+                "proration": proration,
+                # Stripe links a credit to the debit it reverses (the old price's line on the
+                # last invoice); the worker does not read it, so the double leaves it empty.
+                "proration_details": {"credited_items": None} if proration else None,
+                "quantity": quantity,
+            },
+        )
+
+    def cancel_subscription(self, sub_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        sub = self.get("subscription", sub_id)
+        sub.update(status="canceled", canceled_at=self.clock.now(), cancel_at_period_end=False)
+        return sub
+
+    # Invoices and payments -----------------------------------------------------------------
+
+    def currency_of(self, customer: str) -> str:
+        return self.get("customer", customer).get("currency") or "usd"
+
+    def create_invoice(
+        self,
+        customer: str,
+        subscription: str | None,
+        *,
+        billing_reason: str = "manual",
+        items: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """A draft invoice of the given items, else of the pending items it may include."""
+        if items is None:
+            items = [
+                i
+                for i in self.pending_items(customer)
+                if subscription is None or _item_sub(i) == subscription
+            ]
+        invoice_id = self.new_id("in")
+        lines = [self._line(invoice_id, item) for item in items]
+        for item in items:
+            item["invoice"] = invoice_id
+        total = sum(line["amount"] for line in lines)
+        parent = (
+            {"type": "subscription_details", "subscription_details": {"subscription": subscription}}
+            if subscription
+            else None
+        )
+        return self.put(
+            "invoice",
+            {
+                "id": invoice_id,
+                "object": "invoice",
+                "customer": customer,
+                "currency": self.currency_of(customer),
+                "status": "draft",
+                "billing_reason": billing_reason,
+                "number": None,
+                "parent": parent,
+                "lines": lines,
+                "subtotal": total,
+                "total": total,
+                "amount_due": 0,
+                "amount_paid": 0,
+                "amount_remaining": 0,
+                "starting_balance": 0,
+                "ending_balance": None,
+                "status_transitions": {"finalized_at": None, "paid_at": None, "voided_at": None},
+            },
+        )
+
+    def _line(self, invoice_id: str, item: dict[str, Any]) -> dict[str, Any]:
+        sub = (item.get("parent") or {}).get("subscription_details") or {}
+        parent = {
+            "type": "invoice_item_details",
+            "invoice_item_details": {
+                "invoice_item": item["id"],
+                "proration": item["proration"],
+                "proration_details": item.get("proration_details"),
+                "subscription": sub.get("subscription"),
+            },
+        }
+        return {
+            "id": self.new_id("il"),
+            "object": "line_item",
+            "invoice": invoice_id,
+            "amount": item["amount"],
+            "currency": item["currency"],
+            "description": item["description"],
+            "metadata": dict(item.get("metadata") or {}),
+            "parent": parent,
+            "period": dict(item["period"]),
+            "pricing": item["pricing"],
+            "quantity": item["quantity"],
+        }
+
+    def pay_invoice(self, invoice_id: str, *, decline: bool = False) -> dict[str, Any]:
+        """Finalize (applying the customer's balance) and charge the card for what is due."""
+        invoice = self.get("invoice", invoice_id)
+        if invoice["status"] == "paid":
+            raise StripeError(400, "Invoice is already paid", "invoice_already_paid")
+        customer = self.get("customer", invoice["customer"])
+        now = self.clock.now()
+        if invoice["status"] == "draft":
+            balance = customer.get("balance", 0)
+            due = invoice["total"] + balance
+            invoice.update(
+                status="open",
+                number=invoice["number"] or f"DBL-{invoice_id[-6:]}",
+                starting_balance=balance,
+                ending_balance=min(due, 0),
+                amount_due=max(due, 0),
+                amount_remaining=max(due, 0),
+            )
+            customer["balance"] = min(due, 0)  # a credit carries to the next invoice
+            invoice["status_transitions"]["finalized_at"] = now
+        if invoice["amount_due"] > 0:
+            payment = self.add_payment(invoice, invoice["amount_due"], succeeded=not decline)
+            if decline:
+                raise StripeError(
+                    402, "Your card was declined.", "card_declined",
+                    decline_code="generic_decline", payment_intent={"id": payment["id"]},
+                )  # fmt: skip
+        invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0)
+        invoice["status_transitions"]["paid_at"] = now
+        return invoice
+
+    def add_payment(
+        self, invoice: dict[str, Any], amount: int, *, succeeded: bool = True
+    ) -> dict[str, Any]:
+        """A payment intent (and its charge when it succeeded) as an InvoicePayment."""
+        for other in self.all("invoice_payment", invoice=invoice["id"]):
+            if other["status"] == "open":
+                other["status"] = "canceled"
+            other["is_default"] = False
+        pi = self.put(
+            "payment_intent",
+            {
+                "id": self.new_id("pi"),
+                "object": "payment_intent",
+                "amount": amount,
+                "amount_received": amount if succeeded else 0,
+                "currency": invoice["currency"],
+                "customer": invoice["customer"],
+                "status": "succeeded" if succeeded else "requires_payment_method",
+                "latest_charge": None,
+            },
+        )
+        if succeeded:
+            charge = self.put(
+                "charge",
+                {
+                    "id": self.new_id("ch"),
+                    "object": "charge",
+                    "amount": amount,
+                    "amount_captured": amount,
+                    "amount_refunded": 0,
+                    "currency": invoice["currency"],
+                    "customer": invoice["customer"],
+                    "payment_intent": pi["id"],
+                    "paid": True,
+                    "refunded": False,
+                    "disputed": False,
+                    "status": "succeeded",
+                },
+            )
+            pi["latest_charge"] = charge["id"]
+        self.put(
+            "invoice_payment",
+            {
+                "id": self.new_id("inpay"),
+                "object": "invoice_payment",
+                "invoice": invoice["id"],
+                "amount_paid": amount if succeeded else None,
+                "amount_requested": amount,
+                "currency": invoice["currency"],
+                "is_default": True,
+                "status": "paid" if succeeded else "open",
+                "payment": {"type": "payment_intent", "payment_intent": pi["id"]},
+                "status_transitions": {"paid_at": self.clock.now() if succeeded else None},
+            },
+        )
+        return pi
+
+    def pending_items(self, customer: str) -> list[dict[str, Any]]:
+        return [i for i in self.all("invoiceitem", customer=customer) if i["invoice"] is None]
+
+    def preview(self, customer: str, subscription: str | None = None) -> dict[str, Any]:
+        """What the customer's next invoice would bill: each live subscription's next period
+        at its current prices, plus the pending items (of that subscription and unattached)."""
+        lines: list[dict[str, Any]] = []
+        for sub in self.subscriptions_of(customer):
+            if subscription not in (None, sub["id"]) or not _renews(sub):
+                continue
+            for item in sub["items"]["data"]:
+                price, start = item["price"], item["current_period_end"]
+                length = INTERVAL_SECONDS[price["recurring"]["interval"]]
+                lines.append(
+                    {
+                        "id": f"il_upcoming_{item['id']}",
+                        "object": "line_item",
+                        "currency": price["currency"],
+                        "amount": price["unit_amount"] * item["quantity"],
+                        "description": f"{item['quantity']} × {price['id']}",
+                        "period": {"start": start, "end": start + length},
+                        "pricing": {"price_details": {"price": price["id"]}},
+                        "quantity": item["quantity"],
+                        "parent": {
+                            "type": "subscription_item_details",
+                            "subscription_item_details": {
+                                "subscription": sub["id"],
+                                "subscription_item": item["id"],
+                                "proration": False,
+                            },
+                        },
+                    }
+                )
+        for item in self.pending_items(customer):
+            if subscription is None or _item_sub(item) in (None, subscription):
+                lines.append(self._line("upcoming", item))
+        total = sum(line["amount"] for line in lines)
+        balance = self.get("customer", customer).get("balance", 0)
+        return {
+            "id": "upcoming_" + customer,
+            "object": "invoice",
+            "customer": customer,
+            "currency": self.currency_of(customer),
+            "status": "draft",
+            "lines": lines,
+            "subtotal": total,
+            "total": total,
+            "starting_balance": balance,
+            "amount_due": max(total + balance, 0),
+            "ending_balance": min(total + balance, 0),
+        }
+
+    # Refunds -------------------------------------------------------------------------------
+
+    def create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("payment_intent"):
+            pi = self.get("payment_intent", params["payment_intent"])
+            if not pi["latest_charge"]:
+                raise StripeError(400, "This PaymentIntent has no successful charge to refund.")
+            charge = self.get("charge", pi["latest_charge"])
+        else:
+            charge = self.get("charge", str(params.get("charge")))
+        if self.all("dispute", charge=charge["id"], is_charge_refundable=False):
+            raise StripeError(400, f"Charge {charge['id']} has been disputed.", "charge_disputed")
+        remaining = charge["amount"] - charge["amount_refunded"]
+        amount = int(params.get("amount") or remaining)
+        if remaining == 0:
+            raise StripeError(
+                400, f"Charge {charge['id']} has already been refunded.", "charge_already_refunded"
+            )
+        if amount > remaining:
+            raise StripeError(
+                400,
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge "
+                f"({remaining})",
+                "amount_too_large",
+                param="amount",
+            )
+        charge["amount_refunded"] += amount  # pending refunds count, as on Stripe's charge
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        return self.put(
+            "refund",
+            {
+                "id": self.new_id("re"),
+                "object": "refund",
+                "amount": amount,
+                "charge": charge["id"],
+                "payment_intent": charge["payment_intent"],
+                "currency": charge["currency"],
+                "reason": params.get("reason"),
+                "status": "pending",
+                "metadata": dict(params.get("metadata") or {}),
+            },
+        )
+
+    def settle_refund(self, refund_id: str, status: str) -> dict[str, Any]:
+        """The test plays the bank: a pending refund succeeds, or fails and is given back."""
+        refund = self.get("refund", refund_id)
+        if refund["status"] == "pending" and status == "failed":
+            charge = self.get("charge", refund["charge"])
+            charge["amount_refunded"] -= refund["amount"]
+            charge["refunded"] = False
+        refund["status"] = status
+        return refund
+
+
+def merge_metadata(obj: dict[str, Any], metadata: Any) -> None:
+    if metadata == "":
+        obj["metadata"] = {}
+        return
+    for key, value in dict(metadata).items():
+        if value == "":
+            obj["metadata"].pop(key, None)
+        else:
+            obj["metadata"][key] = value
+
+
+def _renews(sub: dict[str, Any]) -> bool:
+    paused = (sub.get("pause_collection") or {}).get("behavior") == "void"
+    return sub["status"] in ACTIVE and not sub["cancel_at_period_end"] and not paused
+
+
+def _item_sub(item: dict[str, Any]) -> str | None:
+    return ((item.get("parent") or {}).get("subscription_details") or {}).get("subscription")
