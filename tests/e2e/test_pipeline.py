@@ -58,7 +58,7 @@ def test_run_on_the_embedded_default_processes_send_test_within_seconds(
     env = service_env(PORT=str(port), STRIPE_WEBHOOK_SECRETS="", STRIPE_API_BASE="")
     everything = spawn(CLI + ["run"], env, tmp_path, "run.log")
     try:
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=60)
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=120)
         sent = subprocess.run(
             CLI + ["events", "send-test"],
             env=env,
