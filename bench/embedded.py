@@ -61,7 +61,7 @@ def measure_burst(run: Run, env: dict[str, str], sizes: EmbeddedSizes) -> dict[s
     port = free_port()
     everything = run.spawn([*CLI, "run"], dict(env, PORT=str(port)), "embedded-run.log")
     try:
-        wait_ready(f"http://127.0.0.1:{port}/healthz", everything)
+        wait_ready(f"http://127.0.0.1:{port}/healthz", everything, timeout=180.0)
         url = f"http://127.0.0.1:{port}/webhooks/stripe"
         args = [sys.executable, "-m", "bench.burst", url, "--secret", WEBHOOK_SECRET]
         args += ["--events", str(sizes.events), "--concurrency", str(sizes.concurrency)]
