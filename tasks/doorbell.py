@@ -10,15 +10,14 @@ from collections.abc import Callable
 
 from celery import Celery
 
+from tasks.celery_app import enqueuer
 from worker.config import Settings
 
 
-def doorbell(settings: Settings, celery: Celery | None = None) -> Callable[[str], None]:
+def doorbell(settings: Settings, celery: Celery) -> Callable[[str], None]:
     if settings.embedded:
         return _event_log_is_the_queue
-    from tasks.celery_app import create_celery, enqueuer
-
-    return enqueuer(celery or create_celery(settings))
+    return enqueuer(celery)
 
 
 def _event_log_is_the_queue(_event_id: str) -> None:

@@ -265,12 +265,33 @@ class StripeGateway:
         )
 
     def delete_invoice_item(self, item_id: str) -> str | None:
-        """M3.downgrade: remove a pending credit proration left by a change made elsewhere."""
+        """M3.downgrade: remove a pending proration (credit or debit) of a change made elsewhere."""
         return self._mutate(
             "invoice_items.delete",
             item_id,
-            "delete_credit_proration",
+            "delete_credit_proration",  # the name keys made before debits were removed too kept
             lambda options: self.client.v1.invoice_items.delete(item_id, None, options),
+        )
+
+    def debit_customer_balance(
+        self, customer_id: str, amount: int, currency: str, invoice_id: str
+    ) -> str | None:
+        """M3.downgrade: take back a proration credit that an invoice put on the balance."""
+        params = {
+            "amount": amount,  # positive: the customer owes it, on their next invoice
+            "currency": currency,
+            "description": f"Proration of a downgrade reversed (M3.downgrade, {invoice_id})",
+            "metadata": {"invoice": invoice_id, "clause": "M3.downgrade"},
+        }
+        return self._mutate(
+            "customers.balance_transactions.create",
+            invoice_id,
+            "reverse_proration_credit",
+            lambda options: self.client.v1.customers.balance_transactions.create(
+                customer_id,
+                params,  # type: ignore[arg-type]
+                options,
+            ),
         )
 
     def invoice_pending_now(self, customer_id: str, subscription_id: str) -> str | None:

@@ -7,11 +7,13 @@ import sys
 
 import click
 
+from worker.cli.runtime import command_runtime
 from worker.config import load_settings
 from worker.metrics import prepare_multiprocess_dir
 
 APP = "webhooks:create_app()"
-GUNICORN_CONFIG = "python:worker.gunicorn_conf"
+GUNICORN_CONFIG = "python:webhooks.gunicorn_conf"
+CELERY_APP = "tasks.app"  # its `app` is built on first use: see tasks/app.py
 
 
 @click.command()
@@ -52,7 +54,7 @@ def worker(concurrency: int, with_beat: bool) -> None:
         # No broker: the loops read `received` events themselves, so no sweeper is needed.
         argv = [sys.executable, "-m", "worker.embedded", "--concurrency", str(concurrency)]
         os.execvp(sys.executable, argv)
-    argv = [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker"]
+    argv = [sys.executable, "-m", "celery", "-A", CELERY_APP, "worker"]
     argv += ["--loglevel", settings.log_level, "--concurrency", str(concurrency)]
     os.execvp(sys.executable, argv + (["--beat"] if with_beat else []))
 
@@ -60,12 +62,11 @@ def worker(concurrency: int, with_beat: bool) -> None:
 @click.command()
 def beat() -> None:
     """Run Celery beat: queues the sweeper that re-queues stranded events."""
-    if load_settings().embedded:
+    runtime = command_runtime()
+    if runtime.settings.embedded:
         click.echo("no BROKER_URL: the processing loops take every received event; no beat needed")
         return
-    from tasks.celery_app import app
-
-    app.start(["beat", "--loglevel", load_settings().log_level])
+    runtime.celery.start(["beat", "--loglevel", runtime.settings.log_level])
 
 
 @click.command()

@@ -90,11 +90,7 @@ class ProcessingLoop:
         last_attempt = attempts >= self.runtime.settings.task_max_retries
         try:
             outcome = process_event(
-                self.runtime.sessions,
-                event_id,
-                last_attempt=last_attempt,
-                handlers=self.handlers,
-                runtime=self.runtime,
+                self.runtime, event_id, last_attempt=last_attempt, handlers=self.handlers
             )
             self.not_before.pop(event_id, None)
         except RetryableError as exc:

@@ -22,10 +22,10 @@ from multiprocessing.context import ForkProcess
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
+from worker.bootstrap import bootstrap
 from worker.config import Settings, load_settings
 from worker.embedded.loop import Partition, ProcessingLoop
 from worker.logging import configure_logging
-from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -123,5 +123,5 @@ def _loop_main(index: int, count: int, heartbeat: Synchronized, parent: int) -> 
         if os.getppid() != parent:  # the supervisor is gone: do not outlive it
             stop.set()
 
-    loop = ProcessingLoop(Runtime.from_settings(settings), Partition(index, count), stop, beat)
+    loop = ProcessingLoop(bootstrap(settings), Partition(index, count), stop, beat)
     loop.run()
