@@ -98,9 +98,10 @@ def run_embedded(
     found = intake.figures("embedded", measured, bare, embedded_sizes, targets=False)
     log(f"embedded: {processing_sizes.events:,} call-free events, drained by `worker`")
     drained = embedded.measure_drain(run, service_env(workdir), processing_sizes)
+    floor = embedded.measure_drain(run, service_env(workdir), processing_sizes, no_handler=True)
     log(f"embedded: {processing_sizes.events:,} posted to `billing-worker run`, until drained")
     burst = embedded.measure_burst(run, service_env(workdir), processing_sizes)
-    return found + embedded.figures(drained, burst, processing_sizes)
+    return found + embedded.figures(drained, floor, burst, processing_sizes)
 
 
 def run_processing(run: Run, svc: Services, sizes: processing.ProcessingSizes) -> list[Figure]:

@@ -3,6 +3,7 @@
 - **drain**: the call-free burst of issue 17 (half `invoice.paid`, half a type without a handler)
   stored with no worker running, then `billing-worker worker` (its default 2 loops) started;
   events/s from the first to the last `processed_at`, so the figure leaves out process start.
+  Floor: the same drain of events that all have no handler.
 - **burst**: `billing-worker run` as a user starts it; the same burst posted by 16 clients
   (`python -m bench.burst`); seconds from the last 200 until nothing is `received`.
 """
@@ -17,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.burst import burst_events, drain
+from bench.processing import NO_HANDLER
 from bench.report import Figure, at_least, at_most
 from bench.servers import free_port
 from bench.stack import CLI, REPO, WEBHOOK_SECRET, Run, wait_ready
 from worker import samples
 from worker.db.session import session_factory
+from worker.embedded.loop import IDLE_SECONDS
 from worker.eventlog.intake import parse_event, store_event
 
 
@@ -40,12 +43,19 @@ def _fresh(workdir: Path, name: str, env: dict[str, str]) -> tuple[dict[str, str
     return env, f"sqlite:///{(data / 'billing.sqlite3').resolve()}"
 
 
-def measure_drain(run: Run, env: dict[str, str], sizes: EmbeddedSizes) -> dict[str, Any]:
-    env, database_url = _fresh(run.workdir, "embedded-drain", env)
+def measure_drain(
+    run: Run, env: dict[str, str], sizes: EmbeddedSizes, *, no_handler: bool = False
+) -> dict[str, Any]:
+    """The burst stored with no worker running, then drained by `billing-worker worker`.
+    `no_handler`: every event of a type without a handler, the floor (row lock, status, commit)."""
+    name = "embedded-drain-floor" if no_handler else "embedded-drain"
+    env, database_url = _fresh(run.workdir, name, env)
     sessions = session_factory(database_url)
     for evt in burst_events(sizes.events):
+        if no_handler:
+            evt["type"] = NO_HANDLER
         store_event(sessions, parse_event(samples.body(evt)))
-    worker = run.spawn([*CLI, "worker"], env, "embedded-worker.log")
+    worker = run.spawn([*CLI, "worker"], env, f"{name}.log")
     try:
         result = drain(sessions, sizes.timeout)
     finally:
@@ -79,7 +89,9 @@ def measure_burst(run: Run, env: dict[str, str], sizes: EmbeddedSizes) -> dict[s
     return sent | drained | {"seconds_after_last_ack": seconds, "intake_per_second": intake}
 
 
-def figures(drained: dict[str, Any], burst: dict[str, Any], sizes: EmbeddedSizes) -> list[Figure]:
+def figures(
+    drained: dict[str, Any], floor: dict[str, Any], burst: dict[str, Any], sizes: EmbeddedSizes
+) -> list[Figure]:
     after = burst["seconds_after_last_ack"]
     return [
         Figure(
@@ -87,17 +99,21 @@ def figures(drained: dict[str, Any], burst: dict[str, Any], sizes: EmbeddedSizes
             "events/s drained, call-free",
             drained["per_second"],
             "ev/s",
-            target="≥ 100 ev/s",
-            met=at_least(drained["per_second"], 100),
-            detail=drained,
+            floor["per_second"],
+            "no handler",
+            "≥ 100 ev/s",
+            at_least(drained["per_second"], 100),
+            detail={"burst": drained, "floor": floor},
         ),
         Figure(
             "embedded",
             f"s from last ack to drained, {sizes.events:,} burst",
             after,
             "s",
-            target="≤ 60 s",
-            met=at_most(after, 60) if after is not None else False,
+            IDLE_SECONDS,  # an idle loop looks again this often: no event is taken sooner
+            "one idle poll",
+            "≤ 60 s",
+            at_most(after, 60) if after is not None else False,
             detail=burst,
         ),
     ]
