@@ -24,7 +24,7 @@ def test_invoice_paid_goes_through_gunicorn_redis_and_a_celery_worker_on_postgre
     receiver = spawn(CLI + ["serve", "--workers", "2"], env, tmp_path, "serve.log")
     worker = spawn(CLI + ["worker", "--concurrency", "2"], env, tmp_path, "worker.log")
     try:
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz")
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=120)
         evt = samples.invoice_paid_event(customer="cus_e2e", amount_paid=120000)
         payload = samples.body(evt)
         response = requests.post(
