@@ -20,6 +20,7 @@ from pathlib import Path
 
 import click
 
+from worker.cli.services import start_local_stripe
 from worker.config import load_settings
 from worker.db.migrate import upgrade as upgrade_schema
 from worker.metrics import prepare_multiprocess_dir
@@ -36,13 +37,15 @@ def run_all() -> None:
     upgrade_schema(settings.effective_database_url)
     settings.webhook_secrets()  # creates the local development secret once, if none is set
     prepare_multiprocess_dir(settings.data_dir, "run")  # one directory: /metrics shows all
+    stripe_mock = None if stop.is_set() else start_local_stripe(settings)
+    env = {**os.environ, **(stripe_mock.env() if stripe_mock else {})}
     me = [sys.executable, "-m", "worker.cli"]
     # With a broker configured, `run` is a Celery worker with the sweeper's schedule beside it.
     processing = me + ["worker", "--concurrency", "2"] + ([] if settings.embedded else ["--beat"])
     children: dict[str, subprocess.Popen[bytes]] = {}
     if not stop.is_set():
-        children["processing"] = subprocess.Popen(processing)
-        children["receiver"] = subprocess.Popen(me + ["serve"])
+        children["processing"] = subprocess.Popen(processing, env=env)
+        children["receiver"] = subprocess.Popen(me + ["serve"], env=env)
         click.echo(
             f"receiver on http://{settings.host}:{settings.port}/webhooks/stripe "
             f"(database {settings.effective_database_url})"
@@ -56,7 +59,10 @@ def run_all() -> None:
                 click.echo(f"the {ended[0]} exited with code {code}; stopping", err=True)
                 break
     finally:
-        _stop(list(children.values()))
+        # stripe-mock stops with the others, inside the same bound.
+        _stop([*children.values(), *([stripe_mock.process] if stripe_mock else [])])
+        if stripe_mock:
+            stripe_mock.stop()  # forgets its address; the process has ended
     # Children stopped by our own signal ended as asked; any other exit code is a failure.
     code = 0 if stop.is_set() else max(1, *(c.returncode or 0 for c in children.values()))
     # Everything is stopped: skip the teardown of a large import graph, which on a busy
