@@ -20,8 +20,9 @@ from typing import Any
 from bench.burst import burst_events, drain
 from bench.processing import NO_HANDLER
 from bench.report import Figure, at_least, at_most
-from bench.servers import free_port
-from bench.stack import CLI, REPO, WEBHOOK_SECRET, Run, wait_ready
+from bench.stack import REPO, WEBHOOK_SECRET
+from tests.harness.processes import CLI, ProcessGroup, wait_http_ok
+from tests.harness.servers import free_port
 from worker import samples
 from worker.db.session import session_factory
 from worker.embedded.loop import IDLE_SECONDS
@@ -44,7 +45,7 @@ def _fresh(workdir: Path, name: str, env: dict[str, str]) -> tuple[dict[str, str
 
 
 def measure_drain(
-    run: Run, env: dict[str, str], sizes: EmbeddedSizes, *, no_handler: bool = False
+    run: ProcessGroup, env: dict[str, str], sizes: EmbeddedSizes, *, no_handler: bool = False
 ) -> dict[str, Any]:
     """The burst stored with no worker running, then drained by `billing-worker worker`.
     `no_handler`: every event of a type without a handler, the floor (row lock, status, commit)."""
@@ -66,12 +67,12 @@ def measure_drain(
     return result | {"events": sizes.events, "per_second": rate}
 
 
-def measure_burst(run: Run, env: dict[str, str], sizes: EmbeddedSizes) -> dict[str, Any]:
+def measure_burst(run: ProcessGroup, env: dict[str, str], sizes: EmbeddedSizes) -> dict[str, Any]:
     env, database_url = _fresh(run.workdir, "embedded-run", env)
     port = free_port()
     everything = run.spawn([*CLI, "run"], dict(env, PORT=str(port)), "embedded-run.log")
     try:
-        wait_ready(f"http://127.0.0.1:{port}/healthz", everything, timeout=180.0)
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=180.0, process=everything)
         url = f"http://127.0.0.1:{port}/webhooks/stripe"
         args = [sys.executable, "-m", "bench.burst", url, "--secret", WEBHOOK_SECRET]
         args += ["--events", str(sizes.events), "--concurrency", str(sizes.concurrency)]

@@ -12,7 +12,8 @@ import secrets
 import time
 from typing import Any
 
-API_VERSION = "2026-10-28.endive"  # the version the gateway pins
+from worker.stripe_gateway import API_VERSION  # events come at the version the gateway pins
+
 LEGACY_API_VERSION = "2024-06-20"  # invoice lines still embedded their price
 
 

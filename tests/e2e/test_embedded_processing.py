@@ -15,8 +15,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+from harness.processes import CLI, wait_until
 from process_tree import running
-from processes import CLI, wait_until
 from sqlalchemy import func, select
 
 from worker import samples

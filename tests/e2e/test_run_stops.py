@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from harness.processes import CLI, wait_http_ok, wait_until
+from harness.servers import free_port
 from process_tree import command_line, descendants, running
-from processes import CLI, wait_http_ok, wait_until
-from servers import free_port
 from signing import signed_headers
 from sqlalchemy import select
 

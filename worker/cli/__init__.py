@@ -13,16 +13,19 @@ from worker.cli.refunds import refunds
 from worker.cli.services import beat, run, serve, worker
 from worker.cli.subscriptions import subscriptions
 from worker.config import ConfigError
+from worker.errors import BillingWorkerError
 from worker.logging import configure_logging
 
 
 class _Main(click.Group):
-    """A configuration problem found at start ends any command with its message and exit 1."""
+    """A configuration problem found at start, or a command the worker refuses (an unknown
+    customer, a request not waiting for review, Stripe's refusal), ends any command with its
+    message and exit 1: the one place errors become an exit code, not every command."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except ConfigError as problem:
+        except (ConfigError, BillingWorkerError) as problem:
             raise click.ClickException(str(problem)) from None
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
 
 import click
 from sqlalchemy import select
@@ -12,23 +11,8 @@ from sqlalchemy import select
 from worker.cli.recovery import backfill_command, replay_command
 from worker.cli.runtime import command_runtime
 from worker.cli.triggers import trigger, trigger_command
-from worker.db.models import Event, EventStatus
-
-STATUSES = [s.value for s in EventStatus]
-
-
-def event_summary(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "type": event.type,
-        "status": event.status,
-        "attempts": event.attempts,
-        "customer": event.customer,
-        "created": event.created.isoformat(),
-        "received_at": event.received_at.isoformat(),
-        "processed_at": event.processed_at.isoformat() if event.processed_at else None,
-        "last_error": event.last_error,
-    }
+from worker.db.models import EVENT_STATUSES, Event
+from worker.eventlog.record import event_record
 
 
 @click.group()
@@ -37,7 +21,7 @@ def events() -> None:
 
 
 @events.command("list")
-@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--status", type=click.Choice(EVENT_STATUSES))
 @click.option("--type", "event_type", help="Stripe event type, e.g. invoice.paid")
 @click.option("--limit", type=int, help="at most N events (default: all)")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
@@ -52,7 +36,7 @@ def list_events(status: str | None, event_type: str | None, limit: int | None, f
     if limit is not None:
         query = query.limit(limit)
     with sessions() as session:
-        rows = (event_summary(e) for e in session.scalars(query.execution_options(yield_per=500)))
+        rows = (event_record(e) for e in session.scalars(query.execution_options(yield_per=500)))
         if fmt == "json":
             click.echo(json.dumps(list(rows), indent=2))
             return
@@ -73,7 +57,7 @@ def show_event(event_id: str) -> None:
         event = session.get(Event, event_id)
         if event is None:
             raise click.ClickException(f"no event {event_id}")
-        record = event_summary(event) | {
+        record = event_record(event) | {
             "livemode": event.livemode,
             "account": event.account,
             "api_version": event.api_version,

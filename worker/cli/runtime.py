@@ -3,13 +3,18 @@ needs it (`decide`, `policy show` or `config check` never do), then shared by th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from worker.bootstrap import bootstrap
-from worker.runtime import Runtime
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
 
 
 def command_runtime() -> Runtime:
+    # Imported here: `serve`, `worker` and `run` exec other processes and need no Celery app.
+    from worker.bootstrap import bootstrap
+
     root = click.get_current_context().find_root()
     runtime = root.meta.get(__name__)
     if runtime is None:

@@ -14,7 +14,7 @@ from worker.metrics import prepare_multiprocess_dir
 
 APP = "webhooks:create_app()"
 GUNICORN_CONFIG = "python:webhooks.gunicorn_conf"
-CELERY_APP = "tasks.app"  # its `app` is built on first use: see tasks/app.py
+CELERY_APP = "worker.bootstrap:app"  # built on first use: see worker/bootstrap.py
 
 
 @click.command()
