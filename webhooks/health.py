@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from webhooks.current import current_runtime
+from worker.db.session import once_more_after_disconnect
 from worker.runtime import Runtime
 
 bp = Blueprint("health", __name__)
@@ -30,9 +31,12 @@ def readyz() -> ResponseReturnValue:
 
 
 def _database_ok(runtime: Runtime) -> bool:
-    try:
+    def ping() -> None:
         with runtime.sessions() as session:
             session.execute(text("SELECT 1"))
+
+    try:
+        once_more_after_disconnect(ping)  # a pooled connection dead since a restart is no outage
     except Exception:  # noqa: BLE001
         return False
     return True

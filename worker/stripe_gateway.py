@@ -8,7 +8,7 @@ after about 24 hours, our audit table does not, so a replay days later is still 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import stripe
@@ -19,7 +19,8 @@ from worker import local_stripe
 from worker.config import Settings
 from worker.db.models import StripeCall
 from worker.errors import FinalError, RetryableError
-from worker.metrics import record_stripe_call
+from worker.metrics import record_rate_limited, record_stripe_call, record_stripe_request
+from worker.stripe_budget import StripeBudget, budget_from_settings, endpoint_of
 
 # Pinned so a Stripe-side default change never alters what our handlers parse.
 API_VERSION = "2026-10-28.endive"
@@ -28,13 +29,15 @@ NETWORK_RETRIES = 2  # Stripe's own retries reuse our idempotency key, so they a
 KEY_PREFIX = "bw"  # marks our own changes: an event caused by them needs no enforcement
 
 
-def build_client(settings: Settings) -> stripe.StripeClient:
+def build_client(settings: Settings, budget: StripeBudget | None = None) -> stripe.StripeClient:
+    """The client every Stripe call goes through, paced by the shared budget (`budget`, or the
+    settings' one; none when STRIPE_RATE_LIMIT=0)."""
     address = local_stripe.api_base(settings)
     no_stripe = address is None and local_stripe.wants_local_stripe(settings)
     http: stripe.HTTPClient = (
         local_stripe.NoStripeClient()
         if no_stripe
-        else stripe.RequestsClient(timeout=TIMEOUT_SECONDS)
+        else PacedRequestsClient(budget or budget_from_settings(settings), timeout=TIMEOUT_SECONDS)
     )
     return stripe.StripeClient(
         settings.stripe_api_key or "sk_test_123",
@@ -43,6 +46,53 @@ def build_client(settings: Settings) -> stripe.StripeClient:
         max_network_retries=NETWORK_RETRIES,
         http_client=http,
     )
+
+
+class PacedRequestsClient(stripe.RequestsClient):
+    """stripe-python's requests client, waiting for a slot in Stripe's budget before every HTTP
+    request: reads, writes, each page of a list and stripe-python's own network retries alike.
+    Also counts each request and each 429 (a 429 stays a retryable error: `classify`)."""
+
+    def __init__(self, budget: StripeBudget | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.budget = budget
+
+    def request(self, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        send = super().request
+        return self._paced(method, url, lambda: send(method, url, headers, post_data))
+
+    def request_stream(self, method: str, url: str, headers: Any, post_data: Any = None) -> Any:
+        send = super().request_stream
+        return self._paced(method, url, lambda: send(method, url, headers, post_data))
+
+    def _paced(self, method: str, url: str, send: Callable[[], Any]) -> Any:
+        endpoint = endpoint_of(method, url)
+        if self.budget is not None:
+            self.budget.wait_for_slot(endpoint)
+        try:
+            response = send()
+        except stripe.APIConnectionError:
+            record_stripe_request(endpoint, None)
+            raise
+        body, status, headers = response
+        record_stripe_request(endpoint, status)
+        if status == 429:
+            reason = rate_limited_reason(body, headers)
+            record_rate_limited(endpoint, reason or "none")
+            if self.budget is not None:
+                self.budget.report_429(endpoint, reason)
+        return response
+
+
+def rate_limited_reason(body: Any, headers: Mapping[str, str] | None) -> str | None:
+    """Stripe-Rate-Limited-Reason; a 429 without it for a lock timeout is a busy object, not a
+    spent budget (Stripe's rate-limits page)."""
+    reason = (headers or {}).get("Stripe-Rate-Limited-Reason")
+    if reason:
+        return reason
+    if isinstance(body, bytes | str) and "lock_timeout" in str(body):
+        return "lock_timeout"
+    return None
 
 
 def classify(error: stripe.StripeError) -> RetryableError | FinalError:
