@@ -10,6 +10,7 @@ not check is the shape of the request; the stripe-mock integration tests do.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,16 +54,31 @@ class FakeStripeGateway:
         return sub
 
     def add_pending_item(
-        self, item_id: str, customer: str, amount: int, subscription: str | None
+        self,
+        item_id: str,
+        customer: str,
+        amount: int,
+        subscription: str | None,
+        *,
+        subscription_item: str = "si_plan",
+        changed_at: int | None = None,
     ) -> dict[str, Any]:
-        """A pending proration item, as a change in the customer portal leaves it."""
+        """A pending proration item, as a change in the customer portal leaves it: it names its
+        subscription item, and its period starts at the moment of the change."""
+        start = changed_at if changed_at is not None else int(time.time()) - 1
         item = {
             "id": item_id,
             "object": "invoiceitem",
             "customer": customer,
             "amount": amount,
             "proration": True,
-            "parent": {"subscription_details": {"subscription": subscription}},
+            "period": {"start": start, "end": start + 15 * 86400},
+            "parent": {
+                "subscription_details": {
+                    "subscription": subscription,
+                    "subscription_item": subscription_item,
+                }
+            },
         }
         self.invoice_items[item_id] = item
         return item
