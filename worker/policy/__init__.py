@@ -22,7 +22,13 @@ from worker.policy.decide import (
     overall_outcome,
 )
 from worker.policy.decision import CreditWindow, Decision, LineDecision, Outcome
-from worker.policy.disputes import DisputeAction, dispute_action
+from worker.policy.disputes import (
+    AccountState,
+    AccountVerdict,
+    DisputeState,
+    account_state,
+    is_settled_for_merchant,
+)
 from worker.policy.facts import (
     Facts,
     InvalidFacts,
@@ -52,6 +58,8 @@ from worker.policy.proration import (
 )
 
 __all__ = [
+    "AccountState",
+    "AccountVerdict",
     "BUILTIN_POLICIES",
     "CATEGORIES",
     "CancelPlan",
@@ -59,7 +67,7 @@ __all__ = [
     "ChangeKind",
     "CreditWindow",
     "Decision",
-    "DisputeAction",
+    "DisputeState",
     "DmlyParameters",
     "Facts",
     "InvalidFacts",
@@ -76,6 +84,7 @@ __all__ = [
     "SubscriptionItem",
     "UnknownCategory",
     "UnknownPolicy",
+    "account_state",
     "add_months",
     "business_day_after",
     "cancellation",
@@ -85,8 +94,8 @@ __all__ = [
     "decide",
     "decide_json",
     "decide_line",
-    "dispute_action",
     "format_money",
+    "is_settled_for_merchant",
     "line_category",
     "load_policy",
     "minor_unit_digits",
