@@ -13,7 +13,12 @@ from worker.policy import AccountVerdict, DisputeState, account_state, load_poli
 from worker.policy.disputes import order_of, remember
 
 SUSPENDING = ["fraudulent", "unrecognized", "general"]
-OTHER_REASONS = ["product_not_received", "duplicate", "credit_not_processed", "subscription_canceled"]
+OTHER_REASONS = [
+    "product_not_received",
+    "duplicate",
+    "credit_not_processed",
+    "subscription_canceled",
+]
 OPEN = [
     "warning_needs_response",
     "warning_under_review",
@@ -101,9 +106,7 @@ def test_reinstated_only_when_no_suspending_dispute_remains_open():
 
 def test_one_lost_suspending_dispute_terminates_whatever_the_others_say():
     disputes = [dispute("won", id="dp_a"), dispute("lost", id="dp_b"), dispute("needs_response")]
-    assert account_state(disputes, mittrik) == AccountVerdict(
-        "terminated", "M6.dispute", ("dp_b",)
-    )
+    assert account_state(disputes, mittrik) == AccountVerdict("terminated", "M6.dispute", ("dp_b",))
 
 
 def test_a_lost_dispute_of_another_reason_beside_a_won_one_leaves_the_account_active():
@@ -175,7 +178,9 @@ def test_any_delivery_order_of_one_disputes_events_gives_the_state_of_in_order_d
 ):
     # step 0: every state in the same second (ties, resolved by re-reading); 1: a second apart
     at = [T0 + timedelta(seconds=step * i) for i in range(len(lifecycle))]
-    observations = [(dispute(status, reason), when) for status, when in zip(lifecycle, at)]
+    observations = [
+        (dispute(status, reason), when) for status, when in zip(lifecycle, at, strict=True)
+    ]
     latest = dispute(lifecycle[-1], reason, lost="lost" in lifecycle)
     shuffled = list(observations)
     rng.shuffle(shuffled)
