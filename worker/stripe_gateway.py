@@ -109,6 +109,10 @@ class StripeGateway:
     def charge(self, charge_id: str) -> dict[str, Any]:
         return as_dict(self._read(lambda: self.client.v1.charges.retrieve(charge_id)))
 
+    def dispute(self, dispute_id: str) -> dict[str, Any]:
+        """The dispute as Stripe has it now: what settles two events of the same second."""
+        return as_dict(self._read(lambda: self.client.v1.disputes.retrieve(dispute_id)))
+
     def invoice_payment(self, invoice_id: str) -> dict[str, Any] | None:
         """The invoice's default payment (payment intent or charge), which a refund goes to."""
         listing = self._read(
