@@ -107,7 +107,7 @@ def test_with_two_disputes_the_account_is_reinstated_only_when_neither_is_open(w
     assert w.account_status() == "active"
     pauses = [s for s in w.executed_mutations() if s.path == "/v1/subscriptions/sub_dbl"]
     assert [s.params for s in pauses] == [
-        {"pause_collection[behavior]": "void"},
+        {"pause_collection": {"behavior": "void"}},
         {"pause_collection": ""},
     ]
 
