@@ -197,7 +197,10 @@ class StripeGateway:
         charge: str | None,
         amount: int,
         metadata: dict[str, str],
+        attempt: int = 1,
     ) -> str | None:
+        """Refund once per (request, attempt): a retry of the same attempt reuses its key, so
+        Stripe refunds once; a new attempt after a failed refund needs a key of its own."""
         target: dict[str, Any] = (
             {"payment_intent": payment_intent} if payment_intent else {"charge": charge}
         )
@@ -210,7 +213,7 @@ class StripeGateway:
         return self._mutate(
             "refunds.create",
             payment_intent or charge,
-            "refund",
+            "refund" if attempt == 1 else f"refund_attempt{attempt}",
             lambda options: self.client.v1.refunds.create(params, options),  # type: ignore[arg-type]
         )
 

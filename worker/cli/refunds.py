@@ -18,7 +18,9 @@ from worker.commands.refunds import (
 from worker.errors import BillingWorkerError
 from worker.runtime import default_runtime
 
-STATUSES = ["review", "approved", "refunded", "denied", "rejected", "failed"]
+STATUSES = [
+    "review", "approved", "refunded", "refund_failed", "denied", "rejected", "failed",
+]  # fmt: skip
 
 
 def show(request: RefundRequestSummary, fmt: str, duplicate: bool = False) -> None:
@@ -137,6 +139,6 @@ def list_command(status: str | None, fmt: str) -> None:
     for row in rows:
         amount = row.amount if row.amount is not None else row.proposed_amount
         click.echo(
-            f"{row.id}  {row.status:<9} {amount:>10} {row.currency}  "
+            f"{row.id}  {row.status:<13} {amount:>10} {row.currency}  "
             f"{row.customer}  {row.invoice}  {','.join(row.clauses)}"
         )

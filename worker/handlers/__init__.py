@@ -56,6 +56,7 @@ def _registry() -> dict[str, Handler]:
         "charge.refunded": refunds.record_charge_refunds,
         "refund.created": refunds.record_refund,
         "refund.updated": refunds.record_refund,
+        "refund.failed": refunds.record_refund,
     }
 
 
