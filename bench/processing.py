@@ -27,11 +27,10 @@ from sqlalchemy import func, select
 from bench import payloads
 from bench.loadgen import percentile
 from bench.report import Figure, at_least
-from tasks.celery_app import create_celery, enqueuer
 from worker import samples
+from worker.bootstrap import bootstrap
 from worker.config import Settings
 from worker.db.models import Event, EventStatus, StripeCall
-from worker.db.session import session_factory
 from worker.eventlog.intake import parse_event, store_event
 
 # stripe-mock's pending invoice item as a portal downgrade leaves it: a credit proration.
@@ -54,8 +53,9 @@ class Processing:
     """Stores and queues events, and waits for the Celery workers to finish them."""
 
     def __init__(self, settings: Settings) -> None:
-        self.sessions = session_factory(settings.effective_database_url)
-        self.enqueue = enqueuer(create_celery(settings))
+        runtime = bootstrap(settings)
+        self.sessions = runtime.sessions
+        self.enqueue = runtime.enqueue
         self.customers = 0  # seeded so far
 
     def store(self, events: Iterable[dict[str, Any]]) -> list[str]:

@@ -29,13 +29,13 @@ from bench import payloads
 from bench.report import Figure, at_most
 from bench.stack import CLI, REPO
 from worker import samples
+from worker.bootstrap import bootstrap
 from worker.config import Settings
 from worker.db.models import Event, EventStatus, utcnow
 from worker.db.session import session_factory
 from worker.eventlog.intake import parse_event, store_event
 from worker.eventlog.processing import process_event
 from worker.eventlog.selection import PAGE_SIZE
-from worker.runtime import Runtime
 
 TEMPLATES = 64
 INSERT_BATCH = 2000
@@ -51,12 +51,12 @@ class ReplaySizes:
 
 def seed(settings: Settings, sizes: ReplaySizes) -> None:
     """Customers and catalog processed for real, then `events` processed events in bulk."""
-    runtime = Runtime.from_settings(settings)
+    runtime = bootstrap(settings)
     sessions = runtime.sessions
     customers = [payloads.customer_id(i) for i in range(sizes.customers)]
     for evt in payloads.catalog_events() + [payloads.customer_created(c) for c in customers]:
         store_event(sessions, parse_event(samples.body(evt)))
-        status = process_event(sessions, evt["id"], runtime=runtime)
+        status = process_event(runtime, evt["id"])
         if status != EventStatus.PROCESSED:
             raise RuntimeError(f"seeding {evt['type']} ended {status}")
     templates = [_template(index, customers[index % len(customers)]) for index in range(TEMPLATES)]

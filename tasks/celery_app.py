@@ -5,14 +5,13 @@ from __future__ import annotations
 from celery import Celery
 
 from tasks import observability  # noqa: F401 - connects Celery's logging and metrics signals
-from worker.config import Settings, load_settings
-
-PROCESS_EVENT = "tasks.process_event"
-SWEEP = "tasks.sweep"
+from tasks.names import PROCESS_EVENT, SWEEP
+from worker.config import Settings
 
 
 def create_celery(settings: Settings) -> Celery:
-    app = Celery("billing_worker", broker=settings.effective_broker_url, include=["tasks.events"])
+    """The Celery app for `settings`; worker/bootstrap.py registers the tasks on it."""
+    app = Celery("billing_worker", broker=settings.effective_broker_url)
     app.conf.update(
         task_ignore_result=True,
         # Crash safety: a task is acknowledged after it ran, and redelivered if its process died.
@@ -79,7 +78,3 @@ def enqueuer(app: Celery):  # noqa: ANN201 - returns Callable[[str], None]
         app.send_task(PROCESS_EVENT, args=[event_id], retry=False)
 
     return enqueue
-
-
-# The app the `celery -A tasks.celery_app` command line and the worker processes use.
-app = create_celery(load_settings())

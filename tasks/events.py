@@ -7,13 +7,11 @@ from datetime import timedelta
 
 from celery import Task
 
-from tasks.celery_app import PROCESS_EVENT, SWEEP, app, enqueuer
-from worker.db.session import session_factory
+from tasks.names import PROCESS_EVENT, SWEEP
 from worker.errors import RetryableError
 from worker.eventlog.processing import process_event as run_event
 from worker.eventlog.sweeper import sweep as sweep_events
-
-settings = app.conf.billing_settings
+from worker.runtime import Runtime
 
 
 def backoff_seconds(retries: int) -> float:
@@ -21,18 +19,19 @@ def backoff_seconds(retries: int) -> float:
     return random.uniform(0, min(600.0, 2.0 ** (retries + 1)))
 
 
-@app.task(name=PROCESS_EVENT, bind=True, max_retries=settings.task_max_retries)
-def process_event(self: Task, event_id: str) -> str:
-    sessions = session_factory(settings.effective_database_url)
-    last_attempt = self.request.retries >= self.max_retries
-    try:
-        return run_event(sessions, event_id, last_attempt=last_attempt)
-    except RetryableError as exc:
-        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+def register_tasks(runtime: Runtime) -> None:
+    """Define the worker's tasks on `runtime.celery`, running on that runtime."""
+    app, settings = runtime.celery, runtime.settings
 
+    @app.task(name=PROCESS_EVENT, bind=True, max_retries=settings.task_max_retries)
+    def process_event(self: Task, event_id: str) -> str:
+        last_attempt = self.request.retries >= self.max_retries
+        try:
+            return run_event(runtime, event_id, last_attempt=last_attempt)
+        except RetryableError as exc:
+            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
 
-@app.task(name=SWEEP)
-def sweep() -> int:
-    sessions = session_factory(settings.effective_database_url)
-    grace = timedelta(seconds=settings.sweep_grace_seconds)
-    return sweep_events(sessions, enqueuer(app), grace)
+    @app.task(name=SWEEP)
+    def sweep() -> int:
+        grace = timedelta(seconds=settings.sweep_grace_seconds)
+        return sweep_events(runtime.sessions, runtime.enqueue, grace)

@@ -20,12 +20,11 @@ from celery import Celery, Task, signals
 from prometheus_client import start_http_server
 from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars
 
+from tasks.names import PROCESS_EVENT
 from worker.logging import bind_event, configure_logging
 from worker.metrics import record_task, scrape_registry
 
 log = logging.getLogger(__name__)
-
-PROCESS_EVENT = "tasks.process_event"  # tasks.celery_app.PROCESS_EVENT, without the import cycle
 _started: dict[str, float] = {}
 
 

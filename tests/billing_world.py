@@ -4,18 +4,18 @@ them as the task would, with a Stripe client whose requests to stripe-mock are r
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
 from stripe_recorder import RecordingHTTPClient, recording_client
 
 from worker import samples
+from worker.bootstrap import bootstrap
 from worker.config import Settings
 from worker.db.models import StripeCall
 from worker.eventlog.intake import parse_event, store_event
 from worker.eventlog.processing import process_event
-from worker.policy import load_policy
 from worker.runtime import Runtime
 
 DAY = 86400
@@ -28,15 +28,9 @@ class BillingWorld:
 
     @classmethod
     def create(cls, settings: Settings, stripe_base: str) -> BillingWorld:
-        from worker.db.session import session_factory
-
         client, recorder = recording_client(stripe_base)
-        runtime = Runtime(
-            settings=settings,
-            sessions=session_factory(settings.effective_database_url),
-            stripe=client,
-            policy=load_policy(settings.billing_policy),
-        )
+        # The process's runtime, with Stripe's requests recorded.
+        runtime = replace(bootstrap(settings), stripe=client)
         return cls(runtime, recorder)
 
     def deliver(
@@ -55,16 +49,13 @@ class BillingWorld:
         if request_key is not None:
             evt["request"] = {"id": "req_test", "idempotency_key": request_key}
         store_event(self.runtime.sessions, parse_event(samples.body(evt)))
-        status = process_event(
-            self.runtime.sessions, evt["id"], runtime=self.runtime, statuses=statuses
-        )
+        status = process_event(self.runtime, evt["id"], statuses=statuses)
         return evt["id"], status
 
     def replay(self, event_id: str) -> str:
         return process_event(
-            self.runtime.sessions,
+            self.runtime,
             event_id,
-            runtime=self.runtime,
             statuses=("processed", "failed", "ignored", "received"),
         )
 

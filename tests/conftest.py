@@ -87,11 +87,9 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 @pytest.fixture
 def runtime(make_settings: Callable[..., Settings], database_url: str, stripe_mock: StripeMock):
     """Handlers' runtime on the test database, talking to stripe-mock."""
-    from worker.runtime import Runtime
+    from worker.bootstrap import bootstrap
 
-    return Runtime.from_settings(
-        make_settings(database_url=database_url, stripe_api_base=stripe_mock.url)
-    )
+    return bootstrap(make_settings(database_url=database_url, stripe_api_base=stripe_mock.url))
 
 
 @pytest.fixture

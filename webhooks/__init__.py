@@ -1,56 +1,21 @@
-"""The Flask receiver: `create_app(settings)` wires intake, health and the ops API."""
+"""The Flask receiver: intake, health, metrics and the ops API, built by `create_app`.
+
+The factory lives in webhooks/app.py and is imported when called, so importing this package (as
+gunicorn's master does for webhooks/gunicorn_conf.py) loads neither the app nor its metrics.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from celery import Celery
-from flask import Flask, jsonify
-from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.exceptions import RequestEntityTooLarge
+if TYPE_CHECKING:
+    from flask import Flask
 
-from tasks.celery_app import create_celery, enqueuer
-from webhooks.metrics import bp as metrics_bp
-from worker.config import Settings, load_settings
-from worker.db.session import session_factory
-
-
-@dataclass(frozen=True)
-class Wiring:
-    """Everything a request handler needs, built once per app instead of reached as globals."""
-
-    settings: Settings
-    sessions: sessionmaker[Session]
-    celery: Celery
-    enqueue: Callable[[str], None]
-    webhook_secrets: list[str]
+    from worker.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    from webhooks import console, health, intake, ops, ops_billing
+    """The receiver on `settings` (default: the environment); gunicorn serves `create_app()`."""
+    from webhooks.app import create_app as build
 
-    settings = settings or load_settings()
-    celery = create_celery(settings)
-    app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
-    app.extensions["billing"] = Wiring(
-        settings=settings,
-        sessions=session_factory(settings.effective_database_url),
-        celery=celery,
-        enqueue=enqueuer(celery),
-        webhook_secrets=settings.webhook_secrets(),
-    )
-    app.register_blueprint(intake.bp)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(metrics_bp)
-    app.register_blueprint(ops.bp)
-    app.register_blueprint(ops_billing.bp)
-    console.register(app)  # HTML pages under /ops/console/, beside the JSON API
-
-    @app.errorhandler(RequestEntityTooLarge)
-    def _too_large(_exc: RequestEntityTooLarge):  # noqa: ANN202
-        limit = settings.webhook_max_body_bytes
-        return jsonify(error=f"body larger than {limit} bytes"), 413
-
-    return app
+    return build(settings)

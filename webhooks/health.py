@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
+
+from webhooks.current import current_runtime
+from worker.runtime import Runtime
 
 bp = Blueprint("health", __name__)
 
@@ -16,26 +19,26 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    wiring = current_app.extensions["billing"]
-    checks = {"database": _database_ok(wiring), "broker": _broker_ok(wiring)}
+    runtime = current_runtime()
+    checks = {"database": _database_ok(runtime), "broker": _broker_ok(runtime)}
     ready = all(checks.values())
     return jsonify(ready=ready, **{k: "ok" if v else "unreachable" for k, v in checks.items()}), (
         200 if ready else 503
     )
 
 
-def _database_ok(wiring) -> bool:  # noqa: ANN001
+def _database_ok(runtime: Runtime) -> bool:
     try:
-        with wiring.sessions() as session:
+        with runtime.sessions() as session:
             session.execute(text("SELECT 1"))
     except Exception:  # noqa: BLE001
         return False
     return True
 
 
-def _broker_ok(wiring) -> bool:  # noqa: ANN001
+def _broker_ok(runtime: Runtime) -> bool:
     try:
-        with wiring.celery.connection_for_write() as conn:
+        with runtime.celery.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception:  # noqa: BLE001
         return False

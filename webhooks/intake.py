@@ -6,10 +6,11 @@ import time
 from collections.abc import Callable
 
 import structlog
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError
 
+from webhooks.current import current_runtime, webhook_secrets
 from webhooks.signature import SignatureInvalid, verify_signature
 from worker import metrics
 from worker.eventlog.intake import MalformedEvent, parse_event, store_event
@@ -36,14 +37,14 @@ def receive_stripe_event() -> ResponseReturnValue:
 
 
 def _receive() -> ResponseReturnValue:
-    wiring = current_app.extensions["billing"]
-    settings = wiring.settings
+    runtime = current_runtime()
+    settings = runtime.settings
     body = request.get_data(cache=False)  # raw bytes: the signature covers them exactly
     try:
         verify_signature(
             body,
             request.headers.get("Stripe-Signature"),
-            wiring.webhook_secrets,
+            webhook_secrets(),
             settings.webhook_tolerance_seconds,
         )
     except SignatureInvalid as exc:
@@ -67,7 +68,7 @@ def _receive() -> ResponseReturnValue:
         )
         return refuse(400, f"{_mode(event.livemode)} event refused by this endpoint")
     try:
-        stored = store_event(wiring.sessions, event)
+        stored = store_event(runtime.sessions, event)
     except DBAPIError as exc:
         metrics.record_received(event.type, "unavailable")
         elog.error("webhook not stored, database unavailable", error=type(exc).__name__)
@@ -75,7 +76,7 @@ def _receive() -> ResponseReturnValue:
     metrics.record_received(event.type, "duplicate" if stored.duplicate else "stored")
     elog.info("webhook stored", duplicate=stored.duplicate, status=str(stored.status))
     if stored.needs_enqueue:
-        ring(wiring.enqueue, stored.event_id, elog)
+        ring(runtime.enqueue, stored.event_id, elog)
     return jsonify(received=True, duplicate=stored.duplicate), 200
 
 

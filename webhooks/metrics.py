@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from webhooks.current import current_runtime
 from worker.metrics import EventLogCollector, scrape_registry
 
 bp = Blueprint("metrics", __name__)
@@ -12,6 +13,5 @@ bp = Blueprint("metrics", __name__)
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    wiring = current_app.extensions["billing"]
-    registry = scrape_registry([EventLogCollector(wiring.sessions)])
+    registry = scrape_registry([EventLogCollector(current_runtime().sessions)])
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

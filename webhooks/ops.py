@@ -11,20 +11,19 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from functools import partial, wraps
+from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import defer
 
+from webhooks.current import current_runtime
 from worker.db.models import Event, EventStatus
-from worker.eventlog.processing import process_event
-from worker.eventlog.replay import REPLAYABLE, ReplaySummary, replay
+from worker.eventlog.replay import ReplaySummary, operator_attempt, replay
 from worker.eventlog.selection import EventSelection, Position, SelectionError, iter_keys, ordered
-from worker.runtime import Runtime
 from worker.timespec import parse_moment
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -41,7 +40,7 @@ View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
 
 def ops_token_refusal() -> ResponseReturnValue | None:
     """None when the request carries the ops token; else the 404 or 401 to answer."""
-    token = current_app.extensions["billing"].settings.ops_api_token
+    token = current_runtime().settings.ops_api_token
     if not token:
         return jsonify(error="not found"), 404
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
@@ -108,7 +107,7 @@ def list_events() -> ResponseReturnValue:
     limit = _limit(request.args.get("limit"), LIST_LIMIT, LIST_MAX)
     start = _cursor(request.args.get("cursor"))
     query = select(Event).options(defer(Event.payload), defer(Event.last_traceback))
-    with _sessions()() as session:
+    with current_runtime().sessions() as session:
         rows = list(session.scalars(ordered(query, selection, start).limit(limit + 1)))
     page, more = rows[:limit], len(rows) > limit
     return jsonify(
@@ -119,7 +118,7 @@ def list_events() -> ResponseReturnValue:
 
 @bp.get("/events/<event_id>")
 def show_event(event_id: str) -> ResponseReturnValue:
-    with _sessions()() as session:
+    with current_runtime().sessions() as session:
         event = session.get(Event, event_id)
         if event is None:
             return jsonify(error=f"no event {event_id}"), 404
@@ -156,12 +155,11 @@ def replay_events() -> ResponseReturnValue:
         raise BadRequest("dry_run must be true or false")
     limit = _limit(body.get("limit"), REPLAY_LIMIT, REPLAY_MAX)
     start = _cursor(body.get("cursor"))
-    sessions = _sessions()
+    runtime = current_runtime()
+    sessions = runtime.sessions
     summary = ReplaySummary(dry_run=dry_run)
     last: Position | None = None
     deadline = time.monotonic() + REPLAY_SECONDS
-    # Handlers run with this app's settings (its Stripe, its policy), not the environment's.
-    process = partial(process_event, last_attempt=True, statuses=REPLAYABLE, runtime=app_runtime())
     for outcome in replay(
         sessions,
         selection,
@@ -169,25 +167,12 @@ def replay_events() -> ResponseReturnValue:
         start=start,
         limit=limit,
         deadline=deadline,
-        process=process,
+        process=operator_attempt(runtime),  # this app's Stripe and policy
     ):
         summary.add(outcome)
         last = outcome.position or last
     more = last is not None and any(iter_keys(sessions, selection, start=last, page_size=1))
     return jsonify(summary.to_dict() | {"next": last.cursor() if more and last else None})
-
-
-def app_runtime() -> Runtime:
-    """One runtime (Stripe client, policy) per app, built on first use and shared by the
-    blueprints under /ops/."""
-    extensions = current_app.extensions
-    if "billing_runtime" not in extensions:
-        extensions["billing_runtime"] = Runtime.from_settings(extensions["billing"].settings)
-    return extensions["billing_runtime"]
-
-
-def _sessions():  # noqa: ANN202 - sessionmaker[Session]
-    return current_app.extensions["billing"].sessions
 
 
 def _selection(

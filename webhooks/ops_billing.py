@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from webhooks.ops import app_runtime as runtime
+from webhooks.current import current_runtime as runtime
 from webhooks.ops import ops_token_refusal
 from worker.commands.refunds import (
     RequestError,

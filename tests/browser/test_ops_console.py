@@ -32,10 +32,10 @@ from sqlalchemy import func, select
 
 from webhooks.console.replays import BATCH_EVENTS
 from worker import samples
+from worker.bootstrap import bootstrap
 from worker.commands.refunds import request_refund
 from worker.config import Settings
 from worker.db.models import Customer, Event, RefundRequest, StripeCall
-from worker.runtime import Runtime
 
 pytestmark = pytest.mark.services
 
@@ -178,7 +178,7 @@ def test_a_review_approved_from_the_console_refunds_through_stripe_mock(
         "cus_tech_b", price, number="TECH-B", payment_intent="pi_tech_b", days_ago=40
     )
     assert s.deliver("invoice.paid", invoice)[1] == "processed"
-    runtime = Runtime.from_settings(
+    runtime = bootstrap(
         Settings(  # type: ignore[call-arg]
             _env_file=None,
             data_dir=s.tmp,

@@ -689,7 +689,7 @@ def test_two_workers_meeting_the_same_new_price_both_succeed_first_time(
 
     def run(event_id: str) -> str:
         start.wait()
-        return process_event(w.runtime.sessions, event_id, runtime=w.runtime, last_attempt=False)
+        return process_event(w.runtime, event_id, last_attempt=False)
 
     with ThreadPoolExecutor(max_workers=len(events)) as pool:
         assert list(pool.map(run, events)) == ["processed"] * len(events)

@@ -38,7 +38,7 @@ def test_invoice_paid_records_the_payment_and_marks_the_event_processed(
     )
     event_id = stored(database_url, evt)
 
-    assert process_event(session_factory(database_url), event_id, runtime=runtime) == "processed"
+    assert process_event(runtime, event_id) == "processed"
 
     with session_factory(database_url)() as session:
         [payment] = session.scalars(select(Invoice)).all()
@@ -55,9 +55,8 @@ def test_invoice_paid_records_the_payment_and_marks_the_event_processed(
 
 def test_a_second_run_of_a_processed_event_does_nothing(database_url: str, runtime) -> None:
     event_id = stored(database_url, samples.invoice_paid_event())
-    sessions = session_factory(database_url)
-    assert process_event(sessions, event_id, runtime=runtime) == "processed"
-    assert process_event(sessions, event_id, runtime=runtime) == "processed"
+    assert process_event(runtime, event_id) == "processed"
+    assert process_event(runtime, event_id) == "processed"
     assert event_row(database_url, event_id).attempts == 1
 
 
@@ -67,7 +66,7 @@ def test_a_type_without_handler_is_recorded_as_ignored_not_failed(
     event_id = stored(
         database_url, samples.event("customer.tax_id.created", {"id": "txi_1", "object": "tax_id"})
     )
-    assert process_event(session_factory(database_url), event_id, runtime=runtime) == "ignored"
+    assert process_event(runtime, event_id) == "ignored"
     row = event_row(database_url, event_id)
     assert (row.status, row.last_error) == ("ignored", None)
 
@@ -79,7 +78,7 @@ def test_a_handler_error_parks_the_event_as_failed_with_its_reason(
     del evt["data"]["object"]["status_transitions"]
     event_id = stored(database_url, evt)
 
-    assert process_event(session_factory(database_url), event_id, runtime=runtime) == "failed"
+    assert process_event(runtime, event_id) == "failed"
 
     row = event_row(database_url, event_id)
     assert row.status == "failed"
@@ -96,12 +95,10 @@ def test_a_retryable_error_keeps_the_event_received_until_the_last_attempt(
         raise RetryableError("Stripe answered 503")
 
     event_id = stored(database_url, samples.invoice_paid_event())
-    sessions = session_factory(database_url)
     with pytest.raises(RetryableError):
         process_event(
-            sessions,
+            runtime,
             event_id,
-            runtime=runtime,
             last_attempt=False,
             handlers={"invoice.paid": flaky},
         )
@@ -110,7 +107,7 @@ def test_a_retryable_error_keeps_the_event_received_until_the_last_attempt(
     assert "Stripe answered 503" in row.last_error
 
     assert (
-        process_event(sessions, event_id, last_attempt=True, handlers={"invoice.paid": flaky})
+        process_event(runtime, event_id, last_attempt=True, handlers={"invoice.paid": flaky})
         == "failed"
     )
     row = event_row(database_url, event_id)
@@ -121,9 +118,8 @@ def test_a_failed_event_is_not_run_again_by_a_late_doorbell(database_url: str, r
     evt = samples.invoice_paid_event()
     del evt["data"]["object"]["customer"]
     event_id = stored(database_url, evt)
-    sessions = session_factory(database_url)
-    assert process_event(sessions, event_id, runtime=runtime) == "failed"
-    assert process_event(sessions, event_id, runtime=runtime) == "failed"
+    assert process_event(runtime, event_id) == "failed"
+    assert process_event(runtime, event_id) == "failed"
     assert event_row(database_url, event_id).attempts == 1
 
 
@@ -156,8 +152,8 @@ def test_a_bare_event_is_stored_and_an_unknown_type_ignored_a_known_one_failed_w
     ):
         body = f'{{"id": "{event_id}", "object": "event", "type": "{event_type}"}}'
         store_event(sessions, parse_event(body))
-    assert process_event(sessions, "evt_bare_unknown", runtime=runtime) == "ignored"
-    assert process_event(sessions, "evt_bare_invoice", runtime=runtime) == "failed"
+    assert process_event(runtime, "evt_bare_unknown") == "ignored"
+    assert process_event(runtime, "evt_bare_invoice") == "failed"
     assert event_row(database_url, "evt_bare_invoice").last_error == (
         "MalformedPayload: invoice.paid event has no data.object for its handler"
     )

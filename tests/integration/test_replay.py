@@ -19,7 +19,9 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from worker import samples
+from worker.bootstrap import bootstrap
 from worker.cli import main
+from worker.config import Settings
 from worker.db.models import Event
 from worker.db.session import session_factory
 from worker.errors import FinalError
@@ -27,6 +29,7 @@ from worker.eventlog.intake import parse_event, store_event
 from worker.eventlog.processing import process_event
 from worker.eventlog.replay import REPLAYABLE, ReplaySummary, replay
 from worker.eventlog.selection import EventSelection, Position
+from worker.runtime import Runtime
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -45,13 +48,19 @@ class Ledger:
             raise FinalError("Stripe refused: card_declined")
         self.effects.add(ctx.event_id)
 
-    def process(self) -> Callable[..., str]:
+    def process(self, url: str) -> Callable[..., str]:
         return partial(
             process_event,
+            runtime_on(url),
             last_attempt=True,
             statuses=REPLAYABLE,
             handlers={"invoice.paid": self.handle},
         )
+
+
+def runtime_on(url: str) -> Runtime:
+    """A runtime on the test's database; the handlers here never call Stripe."""
+    return bootstrap(Settings(_env_file=None, database_url=url, broker_url="memory://"))  # type: ignore[call-arg]
 
 
 def store(url: str, evt: dict[str, Any], received_at: datetime | None = None) -> str:
@@ -77,7 +86,7 @@ def row(url: str, event_id: str) -> Event:
 
 def run(url: str, selection: EventSelection, ledger: Ledger, **options: Any) -> ReplaySummary:
     summary = ReplaySummary(dry_run=options.get("dry_run", False))
-    for outcome in replay(session_factory(url), selection, process=ledger.process(), **options):
+    for outcome in replay(session_factory(url), selection, process=ledger.process(url), **options):
         summary.add(outcome)
     return summary
 
@@ -195,7 +204,10 @@ def test_memory_stays_flat_over_100000_events(sqlite_url: str) -> None:
     payload = samples.body(samples.invoice_paid_event())
     sessions = session_factory(sqlite_url)
     keep_nothing = partial(
-        process_event, statuses=REPLAYABLE, handlers={"invoice.paid": lambda _c, _o: None}
+        process_event,
+        runtime_on(sqlite_url),
+        statuses=REPLAYABLE,
+        handlers={"invoice.paid": lambda _c, _o: None},
     )
     with sessions.begin() as session:
         session.execute(

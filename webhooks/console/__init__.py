@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 
+from worker.config import Settings
+
 bp = Blueprint(
     "console",
     __name__,
@@ -20,7 +22,7 @@ bp = Blueprint(
 )
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, settings: Settings) -> None:
     """Configure the console's session and CSRF, and mount its pages on the app."""
     # The view modules attach their routes to `bp` when imported.
     from webhooks.console import (  # noqa: F401
@@ -33,7 +35,7 @@ def register(app: Flask) -> None:
         refunds,
     )
 
-    auth.configure(app)
+    auth.configure(app, settings)
     for name, template_filter in formatting.FILTERS.items():
         app.add_template_filter(template_filter, name)
     app.register_blueprint(bp)

@@ -23,7 +23,9 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from werkzeug.exceptions import Forbidden
 from wtforms import ValidationError
 
-from webhooks.console import bp, wiring
+from webhooks.console import bp
+from webhooks.current import current_runtime
+from worker.config import Settings
 from worker.db.models import utcnow
 
 SESSION_LIFETIME = timedelta(hours=12)
@@ -34,8 +36,7 @@ OPERATOR_MAX = 80
 PUBLIC_ENDPOINTS = frozenset({"console.login", "console.static"})
 
 
-def configure(app: Flask) -> None:
-    settings = app.extensions["billing"].settings
+def configure(app: Flask, settings: Settings) -> None:
     if settings.ops_api_token:
         app.secret_key = session_key(settings.ops_api_token)
     app.config.update(
@@ -71,7 +72,7 @@ def operator() -> str | None:
 
 @bp.before_request
 def _guard() -> ResponseReturnValue | None:
-    if not wiring.settings().ops_api_token:
+    if not current_runtime().settings.ops_api_token:
         abort(404)
     if request.endpoint == "console.static":
         return None
@@ -123,7 +124,7 @@ def login() -> ResponseReturnValue:
         return render_template("console/login.html", next=target, name="", error=None)
     name = " ".join(request.form.get("name", "").split())[:OPERATOR_MAX]
     presented = request.form.get("token", "")
-    token = wiring.settings().ops_api_token
+    token = current_runtime().settings.ops_api_token
     error = None
     if not hmac.compare_digest(presented.encode(), token.encode()):
         error = "That is not the ops token."

@@ -6,7 +6,8 @@ from flask import render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from webhooks.console import bp, wiring
+from webhooks.console import bp
+from webhooks.current import current_runtime
 from worker.db.models import AccountStatus, Customer, Dispute
 
 LISTED = 500
@@ -15,7 +16,7 @@ LISTED = 500
 @bp.get("/customers")
 def customers() -> ResponseReturnValue:
     held = (AccountStatus.SUSPENDED, AccountStatus.TERMINATED)
-    with wiring.sessions()() as session:
+    with current_runtime().sessions() as session:
         accounts = list(
             session.scalars(
                 select(Customer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from webhooks.console import bp, replays, wiring
+from webhooks.console import bp, replays
 from webhooks.console.chart import build_chart, first_hour
 from webhooks.console.event_queries import (
     STATUSES,
@@ -17,6 +17,7 @@ from webhooks.console.event_queries import (
     hourly_counts,
     status_counts,
 )
+from webhooks.current import current_runtime
 from worker.db.models import utcnow
 from worker.eventlog.selection import EventSelection, Position, SelectionError
 
@@ -30,7 +31,7 @@ def home() -> ResponseReturnValue:
 def events() -> ResponseReturnValue:
     filters = EventFilters.from_args(request.args)
     now = utcnow()
-    with wiring.sessions()() as session:
+    with current_runtime().sessions() as session:
         chart = build_chart(hourly_counts(session, first_hour(now)), now)
         try:
             page = events_page(
@@ -58,7 +59,7 @@ def events() -> ResponseReturnValue:
 
 @bp.get("/events/<event_id>")
 def event(event_id: str) -> ResponseReturnValue:
-    with wiring.sessions()() as session:
+    with current_runtime().sessions() as session:
         story = event_story(session, event_id)
     if story is None:
         abort(404)

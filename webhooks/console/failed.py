@@ -9,8 +9,9 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from webhooks.console import bp, replays, wiring
+from webhooks.console import bp, replays
 from webhooks.console.event_queries import backlog
+from webhooks.current import current_runtime
 from worker.db.models import EventStatus, utcnow
 from worker.eventlog.selection import EventSelection, Position, SelectionError, count
 
@@ -21,9 +22,9 @@ SCOPES = ("selected", "failed")
 
 @bp.get("/failed")
 def failed() -> ResponseReturnValue:
-    grace = timedelta(seconds=wiring.settings().sweep_grace_seconds)
+    grace = timedelta(seconds=current_runtime().settings.sweep_grace_seconds)
     now = utcnow()
-    with wiring.sessions()() as session:
+    with current_runtime().sessions() as session:
         found = backlog(session, now=now, grace=grace, limit=LISTED)
     return render_template("console/failed.html", backlog=found, listed=LISTED, now=now)
 
@@ -90,7 +91,7 @@ def replay_batch() -> ResponseReturnValue:
         flash(str(exc), "error")
         return redirect(url_for("console.failed"), code=303)
     if not run.started:
-        total = len(run.ids) if run.ids else count(wiring.sessions(), selection)
+        total = len(run.ids) if run.ids else count(current_runtime().sessions, selection)
         run = replace(run, total=total)
     batch = replays.run_batch(selection, start)
     summary = batch.summary

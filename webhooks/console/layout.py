@@ -10,7 +10,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from webhooks.console import auth, bp, wiring
+from webhooks.console import auth, bp
+from webhooks.current import current_runtime
 from worker.db.models import Event, EventStatus, RefundRequest, RefundRequestStatus
 
 
@@ -21,7 +22,7 @@ def _navigation() -> dict[str, Any]:
     if auth.operator() is None:
         return {"operator": None, "nav_counts": {}}
     try:
-        with wiring.sessions()() as session:
+        with current_runtime().sessions() as session:
             failed = session.scalar(
                 select(func.count()).select_from(Event).where(Event.status == EventStatus.FAILED)
             )

@@ -11,8 +11,9 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webhooks.console import auth, bp, wiring
+from webhooks.console import auth, bp
 from webhooks.console.formatting import money, parse_amount
+from webhooks.current import current_runtime
 from worker.commands.refunds import (
     RefundRequestSummary,
     RequestError,
@@ -30,7 +31,7 @@ WHY_MAX = 500
 
 @bp.get("/refunds")
 def refunds() -> ResponseReturnValue:
-    runtime = wiring.runtime()
+    runtime = current_runtime()
     # A refund the bank failed waits for support like a review: approve issues it again.
     queue = list_requests(runtime, RefundRequestStatus.REVIEW) + list_requests(
         runtime, RefundRequestStatus.REFUND_FAILED
@@ -76,7 +77,7 @@ def _review(
 
 @bp.post("/refunds/<request_id>/approve")
 def approve_request(request_id: str) -> ResponseReturnValue:
-    runtime = wiring.runtime()
+    runtime = current_runtime()
     try:
         amount_text = request.form.get("amount", "").strip()
         amount = None
@@ -108,7 +109,7 @@ def reject_request(request_id: str) -> ResponseReturnValue:
         flash(f"{request_id} not rejected: say why (the customer is told the reason).", "error")
         return _back()
     try:
-        decided = reject(wiring.runtime(), request_id, by=_decider(), why=why[:WHY_MAX])
+        decided = reject(current_runtime(), request_id, by=_decider(), why=why[:WHY_MAX])
     except RequestError as exc:
         flash(f"{request_id} not rejected: {exc}", "error")
         return _back()

@@ -1,8 +1,7 @@
 """Replay from the pages: in short batches, so a request answers quickly and shows progress.
 
 The same `worker.eventlog.replay.replay` as `events replay` and the JSON API, run on the app's
-runtime.
-A batch stops after `BATCH_EVENTS` events or `BATCH_SECONDS` and hands back a cursor; the
+runtime. A batch stops after `BATCH_EVENTS` events or `BATCH_SECONDS` and hands back a cursor; the
 progress page posts the next batch itself until the selection is done.
 """
 
@@ -11,8 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from webhooks.console import wiring
-from worker.eventlog.replay import ReplayOutcome, ReplaySummary, replay
+from webhooks.current import current_runtime
+from worker.eventlog.replay import ReplayOutcome, ReplaySummary, operator_attempt, replay
 from worker.eventlog.selection import EventSelection, Position, iter_keys
 
 BATCH_EVENTS = 25
@@ -27,7 +26,8 @@ class Batch:
 
 
 def run_batch(selection: EventSelection, start: Position | None = None) -> Batch:
-    sessions = wiring.sessions()
+    runtime = current_runtime()
+    sessions = runtime.sessions
     batch = Batch(ReplaySummary(dry_run=False))
     last: Position | None = None
     for outcome in replay(
@@ -36,7 +36,7 @@ def run_batch(selection: EventSelection, start: Position | None = None) -> Batch
         start=start,
         limit=BATCH_EVENTS,
         deadline=time.monotonic() + BATCH_SECONDS,
-        process=wiring.replay_process(),
+        process=operator_attempt(runtime),
     ):
         batch.summary.add(outcome)
         batch.outcomes.append(outcome)

@@ -12,9 +12,9 @@ import requests
 from sqlalchemy import select
 
 from worker.cli.recovery import backfill_command, replay_command
+from worker.cli.runtime import command_runtime
 from worker.config import load_settings
 from worker.db.models import Event, EventStatus
-from worker.db.session import session_factory
 
 STATUSES = [s.value for s in EventStatus]
 
@@ -45,7 +45,7 @@ def events() -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def list_events(status: str | None, event_type: str | None, limit: int | None, fmt: str) -> None:
     """List events, oldest first."""
-    sessions = session_factory(load_settings().effective_database_url)
+    sessions = command_runtime().sessions
     query = select(Event).order_by(Event.received_at, Event.id)
     if status:
         query = query.where(Event.status == status)
@@ -70,7 +70,7 @@ def list_events(status: str | None, event_type: str | None, limit: int | None, f
 @click.argument("event_id")
 def show_event(event_id: str) -> None:
     """One event: its record, its last error and its payload."""
-    sessions = session_factory(load_settings().effective_database_url)
+    sessions = command_runtime().sessions
     with sessions() as session:
         event = session.get(Event, event_id)
         if event is None:
@@ -91,14 +91,12 @@ def show_event(event_id: str) -> None:
 )
 def sweep_command(older_than: int | None) -> None:
     """Re-queue events still `received` after the grace period."""
-    from tasks.celery_app import app, enqueuer
     from worker.eventlog.sweeper import sweep
 
-    settings = load_settings()
-    grace = settings.sweep_grace_seconds if older_than is None else older_than
-    sessions = session_factory(settings.effective_database_url)
+    runtime = command_runtime()
+    grace = runtime.settings.sweep_grace_seconds if older_than is None else older_than
     try:
-        queued = sweep(sessions, enqueuer(app), timedelta(seconds=grace))
+        queued = sweep(runtime.sessions, runtime.enqueue, timedelta(seconds=grace))
     except Exception as exc:  # noqa: BLE001 - the broker is down: say so, lose nothing
         raise click.ClickException(
             f"broker unreachable ({type(exc).__name__}); nothing lost, "

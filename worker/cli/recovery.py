@@ -11,9 +11,8 @@ import click
 from sqlalchemy.exc import DBAPIError
 from tqdm import tqdm
 
-from worker.config import load_settings
+from worker.cli.runtime import command_runtime
 from worker.db.models import EventStatus, utcnow
-from worker.db.session import session_factory
 from worker.errors import RetryableError
 from worker.eventlog.selection import EventSelection, SelectionError, count
 from worker.timespec import parse_moment
@@ -68,7 +67,7 @@ def replay_command(
     Select by ids, or by filters that all apply. Exits 1 if an event fails or an id is not
     stored.
     """
-    from worker.eventlog.replay import ReplaySummary, replay
+    from worker.eventlog.replay import ReplaySummary, operator_attempt, replay
 
     selection = EventSelection(
         ids=event_ids,
@@ -83,11 +82,13 @@ def replay_command(
         selection.require_explicit()
     except SelectionError as exc:
         raise click.UsageError(str(exc)) from None
-    sessions = session_factory(load_settings().effective_database_url)
+    runtime = command_runtime()
+    sessions = runtime.sessions
     summary = ReplaySummary(dry_run=dry_run)
     try:
         with progress(count(sessions, selection), "event") as bar:
-            for outcome in replay(sessions, selection, dry_run=dry_run):
+            process = operator_attempt(runtime)
+            for outcome in replay(sessions, selection, dry_run=dry_run, process=process):
                 summary.add(outcome)
                 if outcome.kind != "missing":
                     bar.update()
@@ -130,7 +131,6 @@ def backfill_command(
     since: datetime, until: datetime | None, event_type: str | None, fmt: str
 ) -> None:
     """Store and queue the events Stripe's Events API lists that were never received."""
-    from tasks.celery_app import create_celery, enqueuer
     from worker.eventlog.backfill import (
         BackfillSummary,
         BackfillWindowError,
@@ -139,21 +139,18 @@ def backfill_command(
         backfill,
         check_window,
     )
-    from worker.stripe_gateway import build_client
 
     until = until or utcnow()
     try:
         check_window(since, until)
     except BackfillWindowError as exc:
         raise click.UsageError(str(exc)) from None
-    settings = load_settings()
-    sessions = session_factory(settings.effective_database_url)
-    source = StripeEventsSource(build_client(settings), event_type)
+    runtime = command_runtime()
+    source = StripeEventsSource(runtime.stripe, event_type)
     summary = BackfillSummary(since=since, until=until)
     try:
         with progress(None, "event") as bar:
-            enqueue = enqueuer(create_celery(settings))
-            for outcome in backfill(sessions, source, enqueue, since, until):
+            for outcome in backfill(runtime.sessions, source, runtime.enqueue, since, until):
                 summary.add(outcome)
                 bar.update()
     except EventsApiError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from worker.cli.runtime import command_runtime
 from worker.commands.refunds import (
     RefundRequestSummary,
     approve,
@@ -16,7 +17,6 @@ from worker.commands.refunds import (
     request_refund,
 )
 from worker.errors import BillingWorkerError
-from worker.runtime import default_runtime
 
 STATUSES = [
     "review", "approved", "refunded", "refund_failed", "denied", "rejected", "failed",
@@ -87,7 +87,7 @@ def request_command(
     day: date | None = purchase_date.date() if purchase_date else None
     try:
         result = request_refund(
-            default_runtime(),
+            command_runtime(),
             customer=customer,
             invoice=invoice,
             purchase_date=day,
@@ -109,7 +109,7 @@ def request_command(
 def approve_command(request_id: str, amount: int | None, by: str, fmt: str) -> None:
     """Approve a request waiting for review, and refund it."""
     try:
-        show(approve(default_runtime(), request_id, by=by, amount=amount), fmt)
+        show(approve(command_runtime(), request_id, by=by, amount=amount), fmt)
     except BillingWorkerError as exc:
         fail(exc)
 
@@ -122,7 +122,7 @@ def approve_command(request_id: str, amount: int | None, by: str, fmt: str) -> N
 def reject_command(request_id: str, why: str, by: str, fmt: str) -> None:
     """Reject a request waiting for review."""
     try:
-        show(reject(default_runtime(), request_id, by=by, why=why), fmt)
+        show(reject(command_runtime(), request_id, by=by, why=why), fmt)
     except BillingWorkerError as exc:
         fail(exc)
 
@@ -132,7 +132,7 @@ def reject_command(request_id: str, why: str, by: str, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def list_command(status: str | None, fmt: str) -> None:
     """Refund requests, oldest first."""
-    rows = list_requests(default_runtime(), status)
+    rows = list_requests(command_runtime(), status)
     if fmt == "json":
         click.echo(json.dumps([row.as_dict() for row in rows], indent=2))
         return

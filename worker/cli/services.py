@@ -10,12 +10,14 @@ import sys
 
 import click
 
+from worker.cli.runtime import command_runtime
 from worker.config import load_settings
 from worker.db.migrate import upgrade as upgrade_schema
 from worker.metrics import prepare_multiprocess_dir
 
 APP = "webhooks:create_app()"
-GUNICORN_CONFIG = "python:worker.gunicorn_conf"
+GUNICORN_CONFIG = "python:webhooks.gunicorn_conf"
+CELERY_APP = "tasks.app"  # its `app` is built on first use: see tasks/app.py
 
 
 @click.command()
@@ -52,7 +54,7 @@ def worker(concurrency: int, with_beat: bool) -> None:
     settings = load_settings()
     # Exec a fresh interpreter, so prometheus-client starts there in multiprocess mode.
     prepare_multiprocess_dir(settings.data_dir, "worker")
-    argv = [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker"]
+    argv = [sys.executable, "-m", "celery", "-A", CELERY_APP, "worker"]
     argv += ["--loglevel", settings.log_level, "--concurrency", str(concurrency)]
     os.execvp(sys.executable, argv + (["--beat"] if with_beat else []))
 
@@ -60,9 +62,8 @@ def worker(concurrency: int, with_beat: bool) -> None:
 @click.command()
 def beat() -> None:
     """Run Celery beat: queues the sweeper that re-queues stranded events."""
-    from tasks.celery_app import app
-
-    app.start(["beat", "--loglevel", load_settings().log_level])
+    runtime = command_runtime()
+    runtime.celery.start(["beat", "--loglevel", runtime.settings.log_level])
 
 
 @click.command()

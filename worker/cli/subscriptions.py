@@ -6,9 +6,9 @@ import json
 
 import click
 
+from worker.cli.runtime import command_runtime
 from worker.commands.subscriptions import cancel_subscription, change_subscription
 from worker.errors import BillingWorkerError
-from worker.runtime import default_runtime
 
 
 @click.group()
@@ -29,7 +29,7 @@ def change_command(
         raise click.UsageError("give --price, or --addon with --quantity")
     try:
         result = change_subscription(
-            default_runtime(),
+            command_runtime(),
             subscription_id,
             price=price,
             addon_item=addon_item,
@@ -45,7 +45,7 @@ def change_command(
 def cancel_command(subscription_id: str) -> None:
     """Cancel at the end of the current period."""
     try:
-        result = cancel_subscription(default_runtime(), subscription_id)
+        result = cancel_subscription(command_runtime(), subscription_id)
     except BillingWorkerError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(result.as_dict(), indent=2))

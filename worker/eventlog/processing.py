@@ -14,7 +14,7 @@ from worker.db.models import Event, EventStatus, StripeCall, utcnow
 from worker.errors import MalformedPayload, RetryableError
 from worker.handlers import HANDLERS, Handler, HandlerContext
 from worker.logging import bind_event
-from worker.runtime import Runtime, default_runtime
+from worker.runtime import Runtime
 from worker.stripe_gateway import StripeGateway
 
 log = logging.getLogger(__name__)
@@ -24,13 +24,12 @@ PENDING = (EventStatus.RECEIVED,)
 
 
 def process_event(
-    sessions: sessionmaker[Session],
+    runtime: Runtime,
     event_id: str,
     *,
     last_attempt: bool = True,
     statuses: tuple[str, ...] = PENDING,
     handlers: dict[str, Handler] = HANDLERS,
-    runtime: Runtime | None = None,
 ) -> str:
     """Handle the event in one transaction holding its row lock; return its new status.
 
@@ -38,6 +37,7 @@ def process_event(
     last attempt; any other error parks it as `failed` with its reason, ready to replay.
     Stripe calls made before a failure are audited afterwards, in the failure's transaction.
     """
+    sessions = runtime.sessions
     failed_calls: list[StripeCall] = []
     try:
         with sessions.begin() as session:
@@ -55,7 +55,7 @@ def process_event(
             if handler is None:
                 event.status = EventStatus.IGNORED
             else:
-                context = _context(session, event, payload, runtime or default_runtime())
+                context = _context(session, event, payload, runtime)
                 failed_calls = context.stripe.failed_calls
                 handler(context, payload_object(event.type, payload))
                 event.status = EventStatus.PROCESSED

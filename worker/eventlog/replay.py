@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.db.models import Event, EventStatus
 from worker.eventlog.processing import process_event
 from worker.eventlog.selection import PAGE_SIZE, EventSelection, Position, iter_keys
+from worker.runtime import Runtime
 
 # Replay re-runs events in any status: done ones are a no-op, and `ignored` ones get the
 # handler their type may have gained since.
@@ -37,11 +38,13 @@ DONE = (EventStatus.PROCESSED, EventStatus.IGNORED)
 MAX_LISTED_IDS = 1000  # the summary names this many failures; counts are always complete
 
 Kind = Literal["replayed", "unchanged", "failed", "missing", "selected"]
-Process = Callable[[sessionmaker[Session], str], str]
+Process = Callable[[str], str]  # runs one stored event by id, returns its new status
 
-# One deliberate operator attempt: a retryable error (Stripe down) ends `failed` at once, to
-# be replayed again, instead of waiting in the task's back-off.
-default_process: Process = partial(process_event, last_attempt=True, statuses=REPLAYABLE)
+
+def operator_attempt(runtime: Runtime) -> Process:
+    """One deliberate operator attempt per event on `runtime`: a retryable error (Stripe down)
+    ends `failed` at once, to be replayed again, instead of waiting in the task's back-off."""
+    return partial(process_event, runtime, last_attempt=True, statuses=REPLAYABLE)
 
 
 @dataclass(frozen=True)
@@ -123,15 +126,18 @@ def replay(
     limit: int | None = None,
     deadline: float | None = None,
     page_size: int = PAGE_SIZE,
-    process: Process = default_process,
+    process: Process | None = None,
 ) -> Iterator[ReplayOutcome]:
-    """Yield one outcome per selected event, oldest received first, as each one is run.
+    """Yield one outcome per selected event, oldest received first, as each one is run by
+    `process` (usually `operator_attempt(runtime)`; a dry run runs nothing and needs none).
 
     Memory holds one page of keys, never the selection. `limit` and `deadline` (a
     `time.monotonic()` value) stop early, for callers that must answer in bounded time; the
     last outcome's `position` is where to start next. Ids asked for but not stored come
     first, as `missing` (on the first call only, `start` being None).
     """
+    if process is None and not dry_run:
+        raise ValueError("a replay that runs events needs a process")
     if selection.ids and start is None:
         for event_id in _missing(sessions, selection.ids):
             yield ReplayOutcome(event_id, "missing", "missing", None)
@@ -145,7 +151,8 @@ def replay(
         if dry_run:
             outcome = ReplayOutcome(key.id, key.status, "dry-run", position)
         else:
-            after = process(sessions, key.id)
+            assert process is not None  # checked above
+            after = process(key.id)
             error = _last_error(sessions, key.id) if after == EventStatus.FAILED else None
             outcome = ReplayOutcome(key.id, key.status, after, position, error)
         yield outcome

@@ -1,8 +1,8 @@
 """gunicorn settings for the receiver: `billing-worker serve` runs it with this config module.
 
-It lives outside `webhooks/` so that gunicorn's master does not import the app (the `webhooks`
-package imports it all): only the workers do, each after its fork, so each creates its own
-metrics files and the master none.
+gunicorn's master imports this module, and so the `webhooks` package, but not the app: the
+package imports its factory (webhooks/app.py) only when `create_app()` is called, which the
+workers do, each after its fork, so each creates its own metrics files and the master none.
 
 gunicorn's own lines (boot, worker exits, timeouts) go through `worker.logging` like ours, so a
 log collector sees one JSON format. No access log: every delivery already logs one line with its

@@ -1,0 +1,33 @@
+"""The Flask app factory: one runtime per app, and the blueprints that use it."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from webhooks import console, health, intake, ops, ops_billing
+from webhooks.current import install
+from webhooks.metrics import bp as metrics_bp
+from worker.bootstrap import bootstrap
+from worker.config import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    runtime = bootstrap(settings)
+    settings = runtime.settings
+    app = Flask("webhooks")
+    app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
+    install(app, runtime, settings.webhook_secrets())
+    app.register_blueprint(intake.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(metrics_bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(ops_billing.bp)
+    console.register(app, settings)  # HTML pages under /ops/console/, beside the JSON API
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_exc: RequestEntityTooLarge):  # noqa: ANN202
+        limit = settings.webhook_max_body_bytes
+        return jsonify(error=f"body larger than {limit} bytes"), 413
+
+    return app

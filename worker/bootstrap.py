@@ -1,0 +1,28 @@
+"""The composition root: each entry point (the Flask app factory, the Celery worker, the CLI)
+builds one `Runtime` here, once per process; nothing is built when a module is imported."""
+
+from __future__ import annotations
+
+from tasks.celery_app import create_celery, enqueuer
+from tasks.events import register_tasks
+from worker.config import Settings, load_settings
+from worker.db.session import session_factory
+from worker.policy import load_policy
+from worker.runtime import Runtime
+from worker.stripe_gateway import build_client
+
+
+def bootstrap(settings: Settings | None = None) -> Runtime:
+    """The process's runtime from `settings` (default: the environment), its tasks registered."""
+    settings = settings or load_settings()
+    celery = create_celery(settings)
+    runtime = Runtime(
+        settings=settings,
+        sessions=session_factory(settings.effective_database_url),
+        stripe=build_client(settings),
+        policy=load_policy(settings.billing_policy),
+        celery=celery,
+        enqueue=enqueuer(celery),
+    )
+    register_tasks(runtime)
+    return runtime
