@@ -124,9 +124,7 @@ def test_a_crash_after_the_pause_and_a_restart_pause_once(
     assert w.world.one(Customer, CUSTOMER).account_status == "active"
 
     # The restarted worker (or the sweeper) processes the event again.
-    assert process_event(w.world.runtime.sessions, event_id, runtime=w.world.runtime) == (
-        "processed"
-    )
+    assert process_event(w.world.runtime, event_id) == "processed"
 
     assert len(executed(w, "POST", "/v1/subscriptions/sub_dbl")) == 1
     assert len(executed(w, "POST", f"/v1/customers/{CUSTOMER}")) == 1
