@@ -45,9 +45,10 @@ def record_dispute(ctx: HandlerContext, dispute: dict[str, Any]) -> tuple[Custom
     customer = lock_customer(ctx, _customer_of(ctx, dispute["id"], charge_id, payment_intent))
     row = ctx.session.get(Dispute, dispute["id"])
     order = order_of(row.state_created if row else None, ctx.event_created)
-    if order == "tie":
+    if order == "tie" and row is not None and row.status != _seen(dispute).status:
         # event.created has 1-second granularity: two states of the same second cannot be
-        # ordered from their events, so Stripe's current dispute decides.
+        # ordered from their events, so Stripe's current dispute decides. (The same state
+        # again, as a replay brings it, needs no look.)
         dispute, order = ctx.stripe.dispute(dispute["id"]), "newer"
     if row is None:
         row = Dispute(id=dispute["id"], funds_withdrawn=False, lost=False)
