@@ -1,4 +1,5 @@
-"""Realistic Stripe events for `events send-test`, the tests and the benchmarks.
+"""Realistic Stripe objects and events for the fixtures (`events trigger`, `demo`), the tests and
+the benchmarks.
 
 Shapes follow Stripe's API reference (API version pinned in the gateway); ids are random so
 every call makes a new event.
@@ -330,9 +331,6 @@ def refund(
         "created": int(time.time()),
         "metadata": metadata or {},
     }
-
-
-SAMPLE_EVENTS = {"invoice.paid": invoice_paid_event}
 
 
 def body(evt: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker import local_stripe
 from worker.config import Settings
 from worker.db.models import StripeCall
 from worker.errors import FinalError, RetryableError
@@ -28,13 +29,19 @@ KEY_PREFIX = "bw"  # marks our own changes: an event caused by them needs no enf
 
 
 def build_client(settings: Settings) -> stripe.StripeClient:
-    base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+    address = local_stripe.api_base(settings)
+    no_stripe = address is None and local_stripe.wants_local_stripe(settings)
+    http: stripe.HTTPClient = (
+        local_stripe.NoStripeClient()
+        if no_stripe
+        else stripe.RequestsClient(timeout=TIMEOUT_SECONDS)
+    )
     return stripe.StripeClient(
-        settings.stripe_api_key,
+        settings.stripe_api_key or "sk_test_123",
         stripe_version=API_VERSION,
-        base_addresses=base,  # type: ignore[arg-type]
+        base_addresses={"api": address} if address else None,  # type: ignore[arg-type]
         max_network_retries=NETWORK_RETRIES,
-        http_client=stripe.RequestsClient(timeout=TIMEOUT_SECONDS),
+        http_client=http,
     )
 
 
@@ -272,12 +279,33 @@ class StripeGateway:
         )
 
     def delete_invoice_item(self, item_id: str) -> str | None:
-        """M3.downgrade: remove a pending credit proration left by a change made elsewhere."""
+        """M3.downgrade: remove a pending proration (credit or debit) of a change made elsewhere."""
         return self._mutate(
             "invoice_items.delete",
             item_id,
-            "delete_credit_proration",
+            "delete_credit_proration",  # the name keys made before debits were removed too kept
             lambda options: self.client.v1.invoice_items.delete(item_id, None, options),
+        )
+
+    def debit_customer_balance(
+        self, customer_id: str, amount: int, currency: str, invoice_id: str
+    ) -> str | None:
+        """M3.downgrade: take back a proration credit that an invoice put on the balance."""
+        params = {
+            "amount": amount,  # positive: the customer owes it, on their next invoice
+            "currency": currency,
+            "description": f"Proration of a downgrade reversed (M3.downgrade, {invoice_id})",
+            "metadata": {"invoice": invoice_id, "clause": "M3.downgrade"},
+        }
+        return self._mutate(
+            "customers.balance_transactions.create",
+            invoice_id,
+            "reverse_proration_credit",
+            lambda options: self.client.v1.customers.balance_transactions.create(
+                customer_id,
+                params,  # type: ignore[arg-type]
+                options,
+            ),
         )
 
     def invoice_pending_now(self, customer_id: str, subscription_id: str) -> str | None:

@@ -244,3 +244,36 @@ def test_invoice_payments_name_the_default_payment_among_several(
     assert sorted(p["status"] for p in payments) == ["canceled", "paid"]
     paid_pi = gateway.invoice_payment(invoice.id)["payment_intent"]  # type: ignore[index]
     assert double.get("payment_intent", paid_pi)["status"] == "succeeded"
+
+
+def test_a_disputed_charge_cannot_be_refunded_but_one_under_inquiry_can(
+    double: StripeDouble, gateway: StripeGateway
+) -> None:
+    double.customer("cus_1", "ana@example.com")
+    disputed = double.payment_of(paid_annual(double)["id"])["id"]
+    double.dispute(disputed, reason="fraudulent")
+    with pytest.raises(FinalError, match="disputed"):
+        gateway.refund(payment_intent=disputed, charge=None, amount=1000, metadata={})
+    inquired = double.payment_of(paid_annual(double)["id"])["id"]
+    inquiry = double.dispute(inquired, reason="general", status="warning_needs_response")
+    gateway.source_id = "rr_inquiry"
+    assert gateway.refund(payment_intent=inquired, charge=None, amount=1000, metadata={})
+    assert double.get("dispute", inquiry["id"])["is_charge_refundable"] is True
+    lost = double.state.all("dispute", payment_intent=disputed)[0]
+    double.set_dispute_status(lost["id"], "lost")
+    assert ledger(double, "cus_1").total == 120000 + (120000 - 1000) - 120000
+
+
+def test_pausing_and_cancelling_a_subscription_stop_its_next_invoice(
+    double: StripeDouble, gateway: StripeGateway
+) -> None:
+    monthly_customer(double)
+    gateway.pause_collection("sub_1")
+    assert double.get("subscription", "sub_1")["pause_collection"] == {"behavior": "void"}
+    assert double.preview("cus_1")["total"] == 0
+    gateway.resume_collection("sub_1")
+    assert double.preview("cus_1")["total"] == 30000
+    gateway.cancel_subscription_now("sub_1")
+    assert double.preview("cus_1")["total"] == 0
+    assert [s["status"] for s in gateway.subscriptions_of("cus_1")] == ["canceled"]
+    assert raw_client(double).v1.subscriptions.list({"customer": "cus_1"}).data == []

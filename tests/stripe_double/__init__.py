@@ -152,6 +152,7 @@ class StripeDouble:
             "cancel_at_period_end": False,
             "canceled_at": None,
             "pause_collection": None,
+            "latest_invoice": None,
             "items": {"object": "list", "data": data, "has_more": False},
         }
         return copy.deepcopy(self.state.put("subscription", obj))
@@ -177,7 +178,7 @@ class StripeDouble:
             invoice["number"] = number
             self.state.pay_invoice(invoice["id"])
             invoice["status_transitions"]["paid_at"] = paid_at
-            return copy.deepcopy(wire_invoice(self.state, invoice))
+            return copy.deepcopy(wire_invoice(invoice))
 
     def payment_of(self, invoice_id: str) -> dict[str, Any]:
         """The invoice's default payment intent."""

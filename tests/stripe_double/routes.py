@@ -25,7 +25,7 @@ def route(method: str, path: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def page(state: State, items: list[dict[str, Any]], params: dict[str, Any], url: str) -> dict:
+def page(items: list[dict[str, Any]], params: dict[str, Any], url: str) -> dict:
     """A list envelope with Stripe's cursor pagination (`limit`, `starting_after`)."""
     limit = int(params.get("limit") or 10)
     after = params.get("starting_after")
@@ -90,7 +90,7 @@ def subscription_list(state: State, params: dict) -> dict:
     status = params.get("status")
     if status != "all":  # Stripe's default hides canceled subscriptions
         subs = [s for s in subs if (s["status"] == status if status else s["status"] != "canceled")]
-    return page(state, subs, params, "/v1/subscriptions")
+    return page(subs, params, "/v1/subscriptions")
 
 
 @route("GET", "/v1/subscriptions/<object_id>")
@@ -113,7 +113,7 @@ def invoice_item_list(state: State, params: dict) -> dict:
     items = state.all("invoiceitem", customer=params["customer"])
     if "pending" in params:
         items = [i for i in items if (i["invoice"] is None) == flag(params["pending"])]
-    return page(state, items, params, "/v1/invoiceitems")
+    return page(items, params, "/v1/invoiceitems")
 
 
 @route("DELETE", "/v1/invoiceitems/<object_id>")
@@ -134,29 +134,29 @@ def invoice_create(state: State, params: dict) -> dict:
 
 @route("POST", "/v1/invoices/create_preview")
 def invoice_preview(state: State, params: dict) -> dict:
-    return wire_invoice(state, state.preview(params["customer"], params.get("subscription")))
+    return wire_invoice(state.preview(params["customer"], params.get("subscription")))
 
 
 @route("GET", "/v1/invoices/<object_id>")
 def invoice_get(state: State, params: dict, object_id: str) -> dict:
-    return wire_invoice(state, state.get("invoice", object_id))
+    return wire_invoice(state.get("invoice", object_id))
 
 
 @route("POST", "/v1/invoices/<object_id>/pay")
 def invoice_pay(state: State, params: dict, object_id: str) -> dict:
-    return wire_invoice(state, state.pay_invoice(object_id, decline=params.get("_decline", False)))
+    return wire_invoice(state.pay_invoice(object_id, decline=params.get("_decline", False)))
 
 
 @route("GET", "/v1/invoices/<object_id>/lines")
 def invoice_lines(state: State, params: dict, object_id: str) -> dict:
     lines = state.get("invoice", object_id)["lines"]
-    return page(state, lines, params, f"/v1/invoices/{object_id}/lines")
+    return page(lines, params, f"/v1/invoices/{object_id}/lines")
 
 
 @route("GET", "/v1/invoice_payments")
 def invoice_payment_list(state: State, params: dict) -> dict:
     payments = state.all("invoice_payment", invoice=params["invoice"])
-    return page(state, payments, params, "/v1/invoice_payments")
+    return page(payments, params, "/v1/invoice_payments")
 
 
 @route("GET", "/v1/charges/<object_id>")
@@ -177,7 +177,7 @@ def refund_create(state: State, params: dict) -> dict:
 @route("GET", "/v1/refunds")
 def refund_list(state: State, params: dict) -> dict:
     match = {k: params[k] for k in ("charge", "payment_intent") if params.get(k)}
-    return page(state, state.all("refund", **match), params, "/v1/refunds")
+    return page(state.all("refund", **match), params, "/v1/refunds")
 
 
 @route("GET", "/v1/refunds/<object_id>")
@@ -190,7 +190,7 @@ def dispute_get(state: State, params: dict, object_id: str) -> dict:
     return state.get("dispute", object_id)
 
 
-def wire_invoice(state: State, invoice: dict[str, Any]) -> dict[str, Any]:
+def wire_invoice(invoice: dict[str, Any]) -> dict[str, Any]:
     """An invoice as Stripe shows it: its lines as a list envelope with the first page."""
     lines = invoice["lines"]
     shown = dict(invoice)

@@ -3,7 +3,11 @@ billing rules the worker depends on (prorations, invoices, payments, refunds, th
 
 Simplifications, each a decision where the worker does not depend on more: one currency per
 customer; every customer has a card that pays unless a decline is injected; a price change keeps
-the billing period (no interval change re-anchoring); proration is per second, rounded half up.
+the billing period (no interval change re-anchoring); proration is per second, rounded half up;
+a cancellation never prorates (the worker cancels with `prorate=false`); the preview of a
+customer (no `subscription` given) bills every live subscription's next period and every pending
+item, i.e. all the customer will owe next, whichever invoice it lands on; an invoice's negative
+total goes to the customer's balance, which the next invoice applies.
 """
 
 from __future__ import annotations
@@ -221,6 +225,8 @@ class State:
         lines = [self._line(invoice_id, item) for item in items]
         for item in items:
             item["invoice"] = invoice_id
+        if subscription in self.objects.get("subscription", {}):
+            self.get("subscription", subscription)["latest_invoice"] = invoice_id
         total = sum(line["amount"] for line in lines)
         parent = (
             {"type": "subscription_details", "subscription_details": {"subscription": subscription}}
@@ -252,15 +258,19 @@ class State:
 
     def _line(self, invoice_id: str, item: dict[str, Any]) -> dict[str, Any]:
         sub = (item.get("parent") or {}).get("subscription_details") or {}
-        parent = {
-            "type": "invoice_item_details",
-            "invoice_item_details": {
-                "invoice_item": item["id"],
-                "proration": item["proration"],
-                "proration_details": item.get("proration_details"),
-                "subscription": sub.get("subscription"),
-            },
+        # A proration comes from a subscription item; any other item from itself.
+        kind = (
+            "subscription_item_details" if sub.get("subscription_item") else "invoice_item_details"
+        )
+        details = {
+            "invoice_item": item["id"],
+            "proration": item["proration"],
+            "proration_details": item.get("proration_details"),
+            "subscription": sub.get("subscription"),
         }
+        if sub.get("subscription_item"):
+            details["subscription_item"] = sub["subscription_item"]
+        parent = {"type": kind, kind: details}
         return {
             "id": self.new_id("il"),
             "object": "line_item",

@@ -6,6 +6,7 @@ import click
 
 from worker.cli.config import config
 from worker.cli.db import db
+from worker.cli.demo import demo
 from worker.cli.events import events
 from worker.cli.policy import decide, policy
 from worker.cli.refunds import refunds
@@ -38,3 +39,4 @@ main.add_command(policy)
 main.add_command(config)
 main.add_command(refunds)
 main.add_command(subscriptions)
+main.add_command(demo)

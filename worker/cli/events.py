@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import timedelta
 from typing import Any
 
 import click
-import requests
 from sqlalchemy import select
 
 from worker.cli.recovery import backfill_command, replay_command
 from worker.cli.runtime import command_runtime
-from worker.config import load_settings
+from worker.cli.triggers import trigger, trigger_command
 from worker.db.models import Event, EventStatus
 
 STATUSES = [s.value for s in EventStatus]
@@ -109,34 +107,10 @@ def sweep_command(older_than: int | None) -> None:
 @click.option("--type", "event_type", default="invoice.paid", show_default=True)
 @click.option("--url", help="receiver URL (default: this machine's HOST:PORT)")
 def send_test(event_type: str, url: str | None) -> None:
-    """Sign a realistic fixture event with the configured secret and post it."""
-    from webhooks.signature import sign
-    from worker import samples
-
-    settings = load_settings()
-    make = samples.SAMPLE_EVENTS.get(event_type)
-    if make is None:
-        raise click.BadParameter(
-            f"no sample for {event_type}; have {sorted(samples.SAMPLE_EVENTS)}", param_hint="--type"
-        )
-    evt = make()
-    payload = samples.body(evt)
-    url = url or f"http://{settings.host}:{settings.port}/webhooks/stripe"
-    header = sign(payload, settings.webhook_secrets()[0])
-    try:
-        response = requests.post(
-            url,
-            data=payload.encode(),
-            timeout=10,
-            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
-        )
-    except requests.ConnectionError:
-        raise click.ClickException(
-            f"nothing answers at {url}: is `billing-worker run` up?"
-        ) from None
-    click.echo(f"{evt['id']} {event_type} -> HTTP {response.status_code} {response.text.strip()}")
-    sys.exit(0 if response.ok else 1)
+    """Sign a realistic fixture event with the configured secret and post it (`trigger`)."""
+    trigger(event_type, url, "text")
 
 
 events.add_command(replay_command)
 events.add_command(backfill_command)
+events.add_command(trigger_command)

@@ -13,6 +13,7 @@ from worker.catalog import category_of, policy_items, price_row, product_info
 from worker.db.models import Price, Subscription
 from worker.db.upsert import upsert
 from worker.errors import MalformedPayload
+from worker.handlers.change_prorations import changed_item_ids, undo_change_prorations
 from worker.handlers.customers import lock_customer
 from worker.handlers.stripe_fields import ref_id, utc
 from worker.policy import classify_change, proration_plan
@@ -49,22 +50,21 @@ def record_subscription(ctx: HandlerContext, sub: dict[str, Any]) -> None:
     )
     made_elsewhere = not is_ours(ctx.request_key)
     if ctx.event_type == "customer.subscription.updated" and old_items and made_elsewhere:
-        enforce_change(ctx, customer_id, sub["id"], old_items, new_items)
+        enforce_change(ctx, customer_id, sub, old_items, new_items)
 
 
 def enforce_change(
     ctx: HandlerContext,
     customer_id: str,
-    subscription_id: str,
+    sub: dict[str, Any],
     old_items: list[dict[str, Any]],
     new_items: list[dict[str, Any]],
 ) -> None:
+    subscription_id = sub["id"]
     kind = classify_change(policy_items(old_items), policy_items(new_items))
     plan = proration_plan(ctx.policy, kind)
-    if plan.remove_pending_credits:  # M3.downgrade: no credit for a mid-cycle downgrade
-        for item in ctx.stripe.pending_invoice_items(customer_id):
-            if _is_credit_proration(item, subscription_id):
-                ctx.stripe.delete_invoice_item(item["id"])
+    if plan.undo_prorations:  # M3.downgrade: no credit, and nothing more for the paid period
+        undo_change_prorations(ctx, customer_id, sub, changed_item_ids(old_items, new_items))
     if plan.invoice_pending_now:  # D3.upgrade: the upgrade is charged at once
         pending = [
             item
@@ -102,14 +102,6 @@ def _previous_items(ctx: HandlerContext) -> list[dict[str, Any]] | None:
     if not previous:
         return None
     return [subscription_item(ctx, item) for item in _item_list(previous)]
-
-
-def _is_credit_proration(item: dict[str, Any], subscription_id: str) -> bool:
-    return (
-        bool(item.get("proration"))
-        and int(item.get("amount") or 0) < 0
-        and _subscription_of_item(item) in (subscription_id, None)
-    )
 
 
 def _subscription_of_item(item: dict[str, Any]) -> str | None:

@@ -39,7 +39,7 @@ class SubscriptionItem:
 @dataclass(frozen=True)
 class ProrationPlan:
     proration_behavior: ProrationBehavior
-    remove_pending_credits: bool  # M3.downgrade: delete pending credit invoice items
+    undo_prorations: bool  # M3.downgrade: a change made elsewhere ends as if made with "none"
     invoice_pending_now: bool  # D3.upgrade: invoice and collect pending proration at once
     clause: str | None  # None only for no_change
 
@@ -97,7 +97,7 @@ def proration_plan(policy: Policy, kind: ChangeKind) -> ProrationPlan:
         )
         return ProrationPlan(rules.upgrade_proration, False, invoice_now, book.upgrade)
     if kind == "downgrade":
-        # M3.downgrade: no credit wanted, so a credit proration created anyway is removed.
+        # M3.downgrade: no credit wanted, so a proration created anyway is undone.
         behavior = rules.downgrade_proration
         return ProrationPlan(behavior, behavior == "none", False, book.downgrade)
     if kind == "addon_change":

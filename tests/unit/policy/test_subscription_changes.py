@@ -71,7 +71,7 @@ def test_nothing_changed_is_no_change():
 def test_mittrik_upgrade_is_invoiced_at_once():
     # M.upgrade
     assert proration_plan(mittrik, "upgrade") == ProrationPlan(
-        "always_invoice", remove_pending_credits=False, invoice_pending_now=False,
+        "always_invoice", undo_prorations=False, invoice_pending_now=False,
         clause="M.upgrade",
     )  # fmt: skip
 
@@ -79,7 +79,7 @@ def test_mittrik_upgrade_is_invoiced_at_once():
 def test_mittrik_downgrade_has_no_proration_and_removes_pending_credits():
     # M3.downgrade: no refund or credit mid-cycle; a credit the portal created is removed.
     assert proration_plan(mittrik, "downgrade") == ProrationPlan(
-        "none", remove_pending_credits=True, invoice_pending_now=False, clause="M3.downgrade"
+        "none", undo_prorations=True, invoice_pending_now=False, clause="M3.downgrade"
     )
 
 
@@ -93,7 +93,7 @@ def test_mittrik_addon_change_is_prorated_under_the_upgrade_clause():
 def test_dmly_upgrade_is_invoiced_at_once_with_pending_charges_collected():
     # D3.upgrade
     assert proration_plan(dmly, "upgrade") == ProrationPlan(
-        "always_invoice", remove_pending_credits=False, invoice_pending_now=True,
+        "always_invoice", undo_prorations=False, invoice_pending_now=True,
         clause="D3.upgrade",
     )  # fmt: skip
 

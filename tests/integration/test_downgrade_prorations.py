@@ -1,0 +1,166 @@
+"""M3.downgrade on the Stripe double: a downgrade made in the customer portal ends as if it had
+been made with `proration_behavior=none` — whatever proration the portal is configured with —
+and touches nothing else the customer owes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from billing_world import DAY, BillingWorld
+from ledger import assert_ledger
+from stripe_double import StripeDouble
+
+from worker import samples
+from worker.policy import policies as policy_files
+
+
+@pytest.fixture
+def double() -> Iterator[StripeDouble]:
+    server = StripeDouble.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mittrik(make_settings, sqlite_url: str, double: StripeDouble) -> Callable[[], BillingWorld]:
+    def make() -> BillingWorld:
+        settings = make_settings(database_url=sqlite_url, billing_policy="mittrik")
+        return BillingWorld.create(settings, double.url)
+
+    return make
+
+
+def monthly(double: StripeDouble, w: BillingWorld, sub_id: str, items: list, days_in: int) -> None:
+    """A subscription `days_in` days into a 30-day period, its first month paid and known."""
+    start = double.clock.now() - days_in * DAY
+    lines = [
+        samples.line(
+            amount=double.get("price", price)["unit_amount"] * quantity,
+            price=price,
+            period_start=start,
+            period_end=start + 30 * DAY,
+            quantity=quantity,
+        )
+        for _, price, quantity in items
+    ]
+    w.deliver(
+        "invoice.paid",
+        double.paid_invoice(
+            "cus_m", lines, paid_at=start, number=f"{sub_id}-1", subscription=sub_id
+        ),
+        created=double.clock.now(),
+    )
+    sub = double.subscription(sub_id, "cus_m", items, start, start + 30 * DAY)
+    w.deliver("customer.subscription.created", sub, created=double.clock.now())
+
+
+def portal_change(
+    double: StripeDouble, w: BillingWorld, sub_id: str, change: dict, behavior: str
+) -> str:
+    after, previous = double.change_items(sub_id, [change], behavior)
+    event_id, status = w.deliver(
+        "customer.subscription.updated", after, previous=previous, created=double.clock.now()
+    )
+    assert status == "processed"
+    return event_id
+
+
+@pytest.fixture
+def world(double: StripeDouble, mittrik: Callable[[], BillingWorld]) -> BillingWorld:
+    w = mittrik()
+    w.deliver("customer.created", double.customer("cus_m", "m@example.com"))
+    double.price("price_scale", 30000)
+    double.price("price_starter", 10000)
+    double.price("price_agents", 2000, category="addon")
+    return w
+
+
+def test_a_portal_downgrade_leaves_nothing_but_the_new_price_next_period(
+    double: StripeDouble, world: BillingWorld
+) -> None:
+    monthly(double, world, "sub_a", [("si_plan", "price_scale", 1)], days_in=15)
+    portal_change(
+        double, world, "sub_a", {"id": "si_plan", "price": "price_starter"}, "create_prorations"
+    )
+
+    assert double.pending_items("cus_m") == []
+    preview = double.preview("cus_m")
+    assert [line["amount"] for line in preview["lines"]] == [10000]
+    # M3.downgrade: the month paid at 30000 stands, no credit; the next one is 10000.
+    assert_ledger(double, "cus_m", expected=30000 + 10000)
+
+
+def test_only_that_change_of_that_item_is_undone(double: StripeDouble, world: BillingWorld) -> None:
+    monthly(
+        double,
+        world,
+        "sub_a",
+        [("si_plan", "price_scale", 1), ("si_agents", "price_agents", 1)],
+        10,
+    )
+    monthly(double, world, "sub_b", [("si_b", "price_scale", 1)], days_in=10)
+    # Before the downgrade: more agents (prorated, Mittrik keeps those), a change on the other
+    # subscription, and a one-off item waiting for the next invoice.
+    portal_change(double, world, "sub_a", {"id": "si_agents", "quantity": 3}, "create_prorations")
+    double.change_items("sub_b", [{"id": "si_b", "quantity": 2}], "create_prorations")
+    double.invoice_item("cus_m", 5000, "Onboarding call")
+    kept = {item["id"] for item in double.pending_items("cus_m")}
+    double.advance(5 * DAY)
+
+    portal_change(
+        double, world, "sub_a", {"id": "si_plan", "price": "price_starter"}, "create_prorations"
+    )
+
+    assert {item["id"] for item in double.pending_items("cus_m")} == kept
+    preview = double.preview("cus_m", "sub_a")
+    next_period = 10000 + 3 * 2000
+    agents_prorated = sum(
+        item["amount"]
+        for item in double.pending_items("cus_m")
+        if (item["parent"] or {}).get("subscription_details", {}).get("subscription_item")
+        == "si_agents"
+    )
+    assert preview["total"] == next_period + agents_prorated + 5000
+
+
+def test_a_portal_set_to_always_invoice_gets_its_downgrade_credit_taken_back(
+    double: StripeDouble, world: BillingWorld
+) -> None:
+    monthly(double, world, "sub_a", [("si_plan", "price_scale", 1)], days_in=15)
+    event_id = portal_change(
+        double, world, "sub_a", {"id": "si_plan", "price": "price_starter"}, "always_invoice"
+    )
+
+    # Stripe invoiced −15000 + 5000 at once: a −10000 invoice, credited to the balance.
+    assert double.get("customer", "cus_m")["balance"] == 0
+    assert_ledger(double, "cus_m", expected=30000 + 10000)
+    assert world.replay(event_id) == "processed"
+    assert_ledger(double, "cus_m", expected=30000 + 10000)  # once, also when replayed
+
+
+def test_with_no_add_on_proration_an_add_on_invoiced_at_once_is_refunded(
+    double: StripeDouble, make_settings, sqlite_url: str, tmp_path
+) -> None:
+    # A company's policy file may ask for no add-on proration either: the same undo applies.
+    mittrik = Path(policy_files.__file__).with_name("mittrik.toml").read_text()
+    policy = tmp_path / "mittrik-flat-addons.toml"
+    policy.write_text(
+        mittrik.replace('addon_proration = "create_prorations"', 'addon_proration = "none"')
+    )
+    w = BillingWorld.create(
+        make_settings(database_url=sqlite_url, billing_policy=str(policy)), double.url
+    )
+    w.deliver("customer.created", double.customer("cus_m", "m@example.com"))
+    double.price("price_scale", 30000)
+    double.price("price_agents", 2000, category="addon")
+    items = [("si_plan", "price_scale", 1), ("si_agents", "price_agents", 1)]
+    monthly(double, w, "sub_a", items, days_in=15)
+
+    portal_change(double, w, "sub_a", {"id": "si_agents", "quantity": 3}, "always_invoice")
+
+    # Stripe charged 2 more agents for half a month (2000) at once; the worker refunds it.
+    [refund] = double.state.all("refund")
+    assert (refund["amount"], refund["metadata"]["clause"]) == (2000, "M3.downgrade")
+    assert_ledger(double, "cus_m", expected=(30000 + 2000) + (30000 + 3 * 2000))
