@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from processes import CLI, spawn, stop, wait_http_ok, wait_until
-from servers import free_port
+from harness.processes import CLI, ProcessGroup, wait_http_ok, wait_until
+from harness.servers import free_port
 from sqlalchemy import select
 
 from worker.cli import main
@@ -38,8 +38,10 @@ def test_an_unknown_type_exits_2_listing_the_known_ones() -> None:
     assert "invoice.paid" in result.output and "charge.dispute.closed:lost" in result.output
 
 
-def test_each_trigger_is_processed_by_its_handler(tmp_path: Path, run_env: dict[str, str]) -> None:
-    everything = spawn(CLI + ["run"], run_env, tmp_path, "run.log")
+def test_each_trigger_is_processed_by_its_handler(
+    tmp_path: Path, run_env: dict[str, str], processes: ProcessGroup
+) -> None:
+    everything = processes.spawn(CLI + ["run"], run_env, "run.log")
     sessions = session_factory(f"sqlite:///{tmp_path / 'data' / 'billing.sqlite3'}")
     try:
         wait_http_ok(f"http://127.0.0.1:{run_env['PORT']}/healthz", timeout=180)
@@ -65,4 +67,4 @@ def test_each_trigger_is_processed_by_its_handler(tmp_path: Path, run_env: dict[
             assert not failed, [(e.type, e.status, e.last_error) for e in failed]
         assert set(statuses.values()) == {"processed"}
     finally:
-        stop(everything)
+        processes.stop(everything)

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from processes import CLI, spawn, stop, wait_http_ok, wait_until
-from servers import find_binary, free_port
+from harness.processes import CLI, ProcessGroup, wait_http_ok, wait_until
+from harness.servers import find_binary, free_port
 from sqlalchemy import func, select
 from transcripts import Values, transcripts
 
@@ -45,10 +45,10 @@ def walkthrough_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_readme_transcripts_run_as_printed_on_the_demo_world(
-    tmp_path: Path, walkthrough_env: dict[str, str]
+    tmp_path: Path, walkthrough_env: dict[str, str], processes: ProcessGroup
 ) -> None:
     env = walkthrough_env
-    everything = spawn(CLI + ["run"], env, tmp_path, "run.log")
+    everything = processes.spawn(CLI + ["run"], env, "run.log")
     values = Values()
     try:
         wait_http_ok(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=180)
@@ -76,7 +76,7 @@ def test_readme_transcripts_run_as_printed_on_the_demo_world(
         assert again.returncode == 0, again.stderr
         assert _event_count(Path(env["DATA_DIR"])) == before
     finally:
-        stop(everything)
+        processes.stop(everything)
     log = (tmp_path / "run.log").read_text()
     assert "a local stripe-mock on http://127.0.0.1:" in log, log[-3000:]
 
