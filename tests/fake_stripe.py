@@ -38,6 +38,7 @@ class FakeStripeGateway:
     invoice_items: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
     # invoice id -> its default payment / every line, for invoices whose payload lacks them
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -111,6 +112,10 @@ class FakeStripeGateway:
         self._read("charges.retrieve", charge_id)
         return self._get(self.charges, charge_id)
 
+    def dispute(self, dispute_id: str) -> dict[str, Any]:
+        self._read("disputes.retrieve", dispute_id)
+        return self._get(self.disputes, dispute_id)
+
     def invoice_payment(self, invoice_id: str) -> dict[str, Any] | None:
         self._read("invoice_payments.list", invoice_id)
         return self.payments.get(invoice_id)
@@ -153,6 +158,7 @@ class FakeStripeGateway:
         charge: str | None,
         amount: int,
         metadata: dict[str, str],
+        attempt: int = 1,
     ) -> str | None:
         def create() -> str:
             refund_id = self._new_id("re")
@@ -165,7 +171,8 @@ class FakeStripeGateway:
             }
             return refund_id
 
-        return self._mutate("refunds.create", payment_intent or charge or "", "refund", create)
+        action = "refund" if attempt == 1 else f"refund_attempt{attempt}"
+        return self._mutate("refunds.create", payment_intent or charge or "", action, create)
 
     def pause_collection(self, subscription_id: str) -> str | None:
         return self._update(
