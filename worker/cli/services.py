@@ -8,8 +8,7 @@ import sys
 import click
 
 from worker.cli.runtime import command_runtime
-from worker.config import Settings, load_settings
-from worker.local_stripe import NO_STRIPE, LocalStripe, local_stripe, wants_local_stripe
+from worker.config import load_settings
 from worker.metrics import prepare_multiprocess_dir
 
 APP = "webhooks:create_app()"
@@ -76,14 +75,3 @@ def run() -> None:
     from worker.cli.supervise import run_all
 
     run_all()
-
-
-def start_local_stripe(settings: Settings) -> LocalStripe | None:
-    """Development without a Stripe key: a local stripe-mock for the children, or one line
-    saying what to set (the events that need Stripe then fail with the same advice)."""
-    stripe_mock = local_stripe(settings)
-    if stripe_mock is not None:
-        click.echo(f"Stripe: a local stripe-mock on {stripe_mock.url} (no Stripe key set)")
-    elif wants_local_stripe(settings):
-        click.echo(f"warning: {NO_STRIPE}", err=True)
-    return stripe_mock

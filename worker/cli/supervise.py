@@ -20,9 +20,9 @@ from pathlib import Path
 
 import click
 
-from worker.cli.services import start_local_stripe
-from worker.config import load_settings
+from worker.config import Settings, load_settings
 from worker.db.migrate import upgrade as upgrade_schema
+from worker.local_stripe import NO_STRIPE, LocalStripe, local_stripe, wants_local_stripe
 from worker.metrics import prepare_multiprocess_dir
 
 STOP_SECONDS = 7.0
@@ -100,3 +100,14 @@ def _descendants(pid: int) -> list[int]:
                 found += children
                 pending += children
     return found
+
+
+def start_local_stripe(settings: Settings) -> LocalStripe | None:
+    """Development without a Stripe key: a local stripe-mock for the children, or one line
+    saying what to set (the events that need Stripe then fail with the same advice)."""
+    stripe_mock = local_stripe(settings)
+    if stripe_mock is not None:
+        click.echo(f"Stripe: a local stripe-mock on {stripe_mock.url} (no Stripe key set)")
+    elif wants_local_stripe(settings):
+        click.echo(f"warning: {NO_STRIPE}", err=True)
+    return stripe_mock
