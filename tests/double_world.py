@@ -1,95 +1,78 @@
-"""Handlers and commands driven against the stateful Stripe double (not stripe-mock), so a test
-can assert money end states on what Stripe would hold."""
+"""A customer on the stateful Stripe double, with the worker's handlers and commands driven
+against it: the end state a user would check is read back from the double, not our tables."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterator
+import time
+from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from billing_world import BillingWorld
-from stripe_double import StripeDouble
+from stripe_double import Sent, StripeDouble
+
+from worker import samples
 
 DAY = 86400
+CUSTOMER = "cus_dbl"
+SUBSCRIPTION = "sub_dbl"
+ANNUAL = 120000
 
 
-@pytest.fixture
-def double() -> Iterator[StripeDouble]:
-    server = StripeDouble.start()
-    yield server
-    server.stop()
+@dataclass
+class DoubleWorld:
+    world: BillingWorld
+    double: StripeDouble
+    clock: int  # event.created of the next event, moved on by each delivery
 
+    def deliver(self, event_type: str, obj: dict[str, Any], *, at: int | None = None) -> str:
+        """Deliver an event stamped `at` (default: one second after the previous one)."""
+        if at is None:
+            self.clock += 1
+            at = self.clock
+        _, status = self.world.deliver(event_type, obj, created=at)
+        return status
 
-@pytest.fixture
-def make_world(
-    double: StripeDouble, sqlite_url: str, make_settings: Callable[..., Any]
-) -> Callable[..., BillingWorld]:
-    """A world on SQLite whose Stripe is the double; `policy` picks mittrik or dmly."""
-
-    def make(policy: str = "mittrik") -> BillingWorld:
-        settings = make_settings(
-            database_url=sqlite_url, stripe_api_base=double.url, billing_policy=policy
+    def paid_annual_invoice(self, number: str = "A-1") -> dict[str, Any]:
+        """An annual plan invoice paid 3 days ago, delivered as `invoice.paid`: its payment
+        intent is what disputes and refunds point at."""
+        now = self.double.clock.now()
+        paid_at = now - 3 * DAY
+        line = samples.line(
+            amount=ANNUAL, price="price_dbl_year", period_start=paid_at,
+            period_end=paid_at + 365 * DAY,
+        )  # fmt: skip
+        invoice = self.double.paid_invoice(
+            CUSTOMER, [line], paid_at=paid_at, number=number, subscription=SUBSCRIPTION
         )
-        return BillingWorld.create(settings, double.url)
+        assert self.deliver("invoice.paid", invoice) == "processed"
+        return invoice
 
-    return make
+    def payment_intent(self, invoice: dict[str, Any]) -> str:
+        return self.double.payment_of(invoice["id"])["id"]
 
+    # What Stripe ended up with ------------------------------------------------------------
 
-def monthly_subscription(
-    double: StripeDouble, *, quantity: int = 1, days_left: int = 15
-) -> dict[str, Any]:
-    """cus_1 on price_pro (30000/month) × `quantity`, `days_left` of a 30-day period to run;
-    price_basic (10000) and price_max (60000) exist too."""
-    double.customer("cus_1", "ana@example.com")
-    double.price("price_pro", 30000)
-    double.price("price_basic", 10000)
-    double.price("price_max", 60000)
-    start = double.clock.now() - (30 - days_left) * DAY
-    return double.subscription(
-        "sub_1", "cus_1", [("si_1", "price_pro", quantity)], start, start + 30 * DAY
-    )
+    def account_status(self) -> str | None:
+        return self.double.get("customer", CUSTOMER)["metadata"].get("account_status")
 
+    def subscription(self) -> dict[str, Any]:
+        return self.double.get("subscription", SUBSCRIPTION)
 
-def paid_invoice_with_tax(
-    double: StripeDouble, customer: str, lines: list[dict[str, Any]], *, number: str
-) -> dict[str, Any]:
-    """Like `double.paid_invoice`, but charging what the lines really cost: each line's
-    `amount` less its `pretax_credit_amounts` (discounts) plus its exclusive `taxes`."""
-    from stripe_double.routes import wire_invoice
-
-    def cost(line: dict[str, Any]) -> int:
-        credits = sum(c["amount"] for c in line.get("pretax_credit_amounts") or [])
-        taxes = line.get("taxes") or []
-        tax = sum(t["amount"] for t in taxes if t.get("tax_behavior") == "exclusive")
-        return line["amount"] - credits + tax
-
-    with double.server.lock:
-        invoice = double.state.create_invoice(customer, None, items=[])
-        invoice["lines"] = [{**line, "invoice": invoice["id"]} for line in lines]
-        invoice["subtotal"] = sum(line["amount"] for line in lines)
-        invoice["total"] = sum(cost(line) for line in lines)
-        invoice["number"] = number
-        double.state.pay_invoice(invoice["id"])
-        return copy.deepcopy(wire_invoice(invoice))
+    def executed_mutations(self) -> list[Sent]:
+        """Mutating calls the double executed (not replays of a saved answer)."""
+        return [s for s in self.double.mutations() if not s.replayed and s.status == 200]
 
 
-def taxed(line: dict[str, Any], *, discount: int, tax: int) -> dict[str, Any]:
-    """A line with a discount and an exclusive tax, as the pinned API version shows them."""
-    return {
-        **line,
-        "discount_amounts": [{"amount": discount, "discount": "di_spring"}] if discount else [],
-        "pretax_credit_amounts": (
-            [{"amount": discount, "type": "discount", "discount": "di_spring"}] if discount else []
-        ),
-        "taxes": [
-            {
-                "amount": tax,
-                "tax_behavior": "exclusive",
-                "taxability_reason": "standard_rated",
-                "taxable_amount": line["amount"] - discount,
-                "type": "tax_rate_details",
-                "tax_rate_details": {"tax_rate": "txr_vat10"},
-            }
-        ],
-    }
+def double_world(make_settings: Any, database_url: str, double: StripeDouble, policy: str):
+    settings = make_settings(database_url=database_url, billing_policy=policy)
+    world = BillingWorld.create(settings, double.url)
+    double.customer(CUSTOMER, "dbl@example.com")
+    double.price("price_dbl_year", ANNUAL, interval="year")
+    now = double.clock.now()
+    items = [("si_dbl", "price_dbl_year", 1)]
+    double.subscription(SUBSCRIPTION, CUSTOMER, items, now - 3 * DAY, now + 362 * DAY)
+    w = DoubleWorld(world, double, int(time.time()) - 1000)
+    w.deliver("customer.created", double.get("customer", CUSTOMER))
+    w.deliver("product.created", double.get("product", "prod_for_price_dbl_year"))
+    w.deliver("price.created", double.get("price", "price_dbl_year"))
+    return w

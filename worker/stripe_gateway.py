@@ -35,6 +35,7 @@ from worker.stripe_retry import (
 EffectCheck = Callable[[], "str | None"]  # the resulting object's id if the effect is there
 
 log = logging.getLogger(__name__)
+GIVEN_BACK = ("failed", "canceled")  # refund statuses that returned nothing to the customer
 
 # Pinned so a Stripe-side default change never alters what our handlers parse.
 API_VERSION = "2026-10-28.endive"
@@ -203,6 +204,10 @@ class StripeGateway:
             charge = intent.get("latest_charge")
             charge = charge.get("id") if isinstance(charge, dict) else charge
         return self.charge(charge) if charge else None
+
+    def dispute(self, dispute_id: str) -> dict[str, Any]:
+        """The dispute as Stripe has it now: what settles two events of the same second."""
+        return as_dict(self._read(lambda: self.client.v1.disputes.retrieve(dispute_id)))
 
     def invoice_payment(self, invoice_id: str) -> dict[str, Any] | None:
         """The invoice's default payment (payment intent or charge), which a refund goes to."""
@@ -378,8 +383,10 @@ class StripeGateway:
         charge: str | None,
         amount: int,
         metadata: dict[str, str],
+        attempt: int = 1,
     ) -> str | None:
-        """Refund `amount` of one payment, once: key `bw:<source>:refund:<payment>`. The refund
+        """Refund `amount` of one payment once per (request, attempt): key
+        `bw:<source>:refund:<payment>` (`refund_attempt<n>` after a failed refund). The refund
         carries `refund_request_id` in its metadata, so (request, payment) finds it again after
         Stripe forgot the key."""
         payment = payment_intent or charge
@@ -395,14 +402,15 @@ class StripeGateway:
         return self._mutate(
             "refunds.create",
             payment,
-            "refund",
+            "refund" if attempt == 1 else f"refund_attempt{attempt}",
             lambda options: self.client.v1.refunds.create(params, options),  # type: ignore[arg-type]
             effect=lambda: self._refund_of_this_request(target),
         )
 
     def _refund_of_this_request(self, target: dict[str, Any]) -> str | None:
-        """This request's refund of this payment, if it exists: in our `refunds` table, else
-        among the payment's refunds at Stripe (by `metadata.refund_request_id`)."""
+        """This request's live refund of this payment, if it exists: in our `refunds` table,
+        else among the payment's refunds at Stripe (by `metadata.refund_request_id`). A failed
+        or canceled one is an earlier attempt's, given back: it is not this call's effect."""
         if not self.request_id:
             return None
         payment = next(iter(target.values()))
@@ -410,6 +418,7 @@ class StripeGateway:
             select(Refund.id).where(
                 Refund.request_id == self.request_id,
                 or_(Refund.payment_intent_id == payment, Refund.charge_id == payment),
+                Refund.status.not_in(GIVEN_BACK),
             )
         )
         if ours:
@@ -420,6 +429,7 @@ class StripeGateway:
                 r["id"]
                 for r in refunds
                 if (r.get("metadata") or {}).get("refund_request_id") == self.request_id
+                and r.get("status") not in GIVEN_BACK
             ),
             None,
         )

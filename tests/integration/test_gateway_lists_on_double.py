@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import double_world
+import money_double
 import pytest
-from double_world import DAY, monthly_subscription
+from money_double import DAY, monthly_subscription
 from stripe_double import StripeDouble
 
 from worker import samples
@@ -16,7 +16,7 @@ from worker.db.session import session_factory
 from worker.errors import RetryableError
 from worker.stripe_gateway import StripeGateway, build_client
 
-double = double_world.double  # fixture
+double = money_double.double  # fixture
 
 
 @pytest.fixture

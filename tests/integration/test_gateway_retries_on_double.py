@@ -9,9 +9,9 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import double_world
+import money_double
 import pytest
-from double_world import DAY, monthly_subscription
+from money_double import DAY, monthly_subscription
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stripe_double import StripeDouble
@@ -23,7 +23,7 @@ from worker.db.session import session_factory
 from worker.errors import FinalError, RetryableError
 from worker.stripe_gateway import StripeGateway, build_client
 
-double = double_world.double  # fixture
+double = money_double.double  # fixture
 REQUEST = "rr_retry"
 
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import double_world
+import money_double
 from billing_world import BillingWorld
-from double_world import DAY, paid_invoice_with_tax, taxed
 from ledger import assert_ledger
+from money_double import DAY, paid_invoice_with_tax, taxed
 from stripe_double import StripeDouble
 
 from worker import samples
 from worker.commands.refunds import refundable_remainder, request_refund
 from worker.db.models import Invoice
 
-double, make_world = double_world.double, double_world.make_world  # fixtures
+double, make_world = money_double.double, money_double.make_world  # fixtures
 
 
 def refunded_by_payment(double: StripeDouble, invoice_id: str) -> dict[str, tuple[str, int]]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import double_world
+import money_double
 from billing_world import BillingWorld
-from double_world import monthly_subscription
+from money_double import monthly_subscription
 from stripe_double import StripeDouble
 
 from worker.db.models import Event, Subscription
 
-double, make_world = double_world.double, double_world.make_world  # fixtures
+double, make_world = money_double.double, money_double.make_world  # fixtures
 
 
 def test_a_partial_previous_attributes_with_only_id_and_quantity_still_enforces_m3_downgrade(
