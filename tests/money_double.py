@@ -4,7 +4,7 @@ can assert money end states on what Stripe would hold."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,13 +12,6 @@ from billing_world import BillingWorld
 from stripe_double import StripeDouble
 
 DAY = 86400
-
-
-@pytest.fixture
-def double() -> Iterator[StripeDouble]:
-    server = StripeDouble.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

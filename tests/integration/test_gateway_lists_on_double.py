@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import money_double
 import pytest
 from money_double import DAY, monthly_subscription
 from stripe_double import StripeDouble
@@ -15,8 +14,6 @@ from worker import samples
 from worker.db.session import session_factory
 from worker.errors import RetryableError
 from worker.stripe_gateway import StripeGateway, build_client
-
-double = money_double.double  # fixture
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import money_double
 import pytest
 from money_double import DAY, monthly_subscription
 from sqlalchemy import select
@@ -23,7 +22,6 @@ from worker.db.session import session_factory
 from worker.errors import FinalError, RetryableError
 from worker.stripe_gateway import StripeGateway, build_client
 
-double = money_double.double  # fixture
 REQUEST = "rr_retry"
 
 

@@ -15,7 +15,7 @@ from worker import samples
 from worker.commands.refunds import refundable_remainder, request_refund
 from worker.db.models import Invoice
 
-double, make_world = money_double.double, money_double.make_world  # fixtures
+make_world = money_double.make_world  # fixture
 
 
 def refunded_by_payment(double: StripeDouble, invoice_id: str) -> dict[str, tuple[str, int]]:

@@ -21,13 +21,6 @@ DAY = 86400
 
 
 @pytest.fixture
-def double() -> Iterator[StripeDouble]:
-    server = StripeDouble.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def gateway(double: StripeDouble, sqlite_url: str, make_settings) -> Iterator[StripeGateway]:
     settings = make_settings(database_url=sqlite_url, stripe_api_base=double.url)
     with session_factory(sqlite_url)() as session:

@@ -12,7 +12,7 @@ from stripe_double import StripeDouble
 
 from worker.db.models import Event, Subscription
 
-double, make_world = money_double.double, money_double.make_world  # fixtures
+make_world = money_double.make_world  # fixture
 
 
 def test_a_partial_previous_attributes_with_only_id_and_quantity_still_enforces_m3_downgrade(
