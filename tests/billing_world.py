@@ -89,3 +89,18 @@ class BillingWorld:
 
 def days_ago(days: float) -> int:
     return int(time.time() - days * DAY)
+
+
+def plan_line(price: str, amount: int, paid_at: int, days: int) -> dict[str, Any]:
+    """A plan's invoice line whose period of `days` starts when it was paid."""
+    return samples.line(
+        amount=amount, price=price, period_start=paid_at, period_end=paid_at + days * DAY
+    )
+
+
+def annual_line(paid_at: int, amount: int = 120000) -> dict[str, Any]:
+    return plan_line("price_growth_year", amount, paid_at, days=365)
+
+
+def monthly_line(paid_at: int, amount: int = 10000) -> dict[str, Any]:
+    return plan_line("price_growth_month", amount, paid_at, days=30)

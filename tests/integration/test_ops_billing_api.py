@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from billing_world import BillingWorld, days_ago
+from billing_world import BillingWorld, annual_line, days_ago
 from harness.servers import StripeMock
 
 from webhooks import create_app
@@ -25,16 +25,14 @@ def setup(make_settings, database_url: str, stripe_mock: StripeMock):
     world.customer("cus_ops", "ops@example.com")
     world.catalog(("price_growth_year", "plan", 120000, "year", "licensed"))
     paid_at = days_ago(30)
-    line = samples.line(
-        amount=120000,
-        price="price_growth_year",
-        period_start=paid_at,
-        period_end=paid_at + 365 * 86400,
-    )
     world.deliver(
         "invoice.paid",
         samples.invoice_with_lines(
-            [line], customer="cus_ops", paid_at=paid_at, number="OPS-1", payment_intent="pi_ops"
+            [annual_line(paid_at)],
+            customer="cus_ops",
+            paid_at=paid_at,
+            number="OPS-1",
+            payment_intent="pi_ops",
         ),
     )
     return create_app(settings).test_client(), world

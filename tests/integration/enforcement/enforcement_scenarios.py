@@ -3,7 +3,7 @@ and a disputed payment, built through `BillingWorld` as Stripe's events would an
 
 from __future__ import annotations
 
-from billing_world import BillingWorld, days_ago
+from billing_world import BillingWorld, annual_line, days_ago
 
 from worker import samples
 
@@ -26,15 +26,6 @@ def paid_invoice(w: BillingWorld, customer: str, lines: list[dict], paid_at: int
     _, status = w.deliver("invoice.paid", invoice)
     assert status == "processed"
     return invoice
-
-
-def annual_line(paid_at: int, amount: int = 120000) -> dict:
-    return samples.line(
-        amount=amount,
-        price="price_growth_year",
-        period_start=paid_at,
-        period_end=paid_at + 365 * 86400,
-    )
 
 
 def subscription_with(

@@ -4,8 +4,8 @@ send (path, parameters, idempotency key), once."""
 from __future__ import annotations
 
 import pytest
-from billing_world import days_ago
-from enforcement_scenarios import Catalog, annual_line, disputed_invoice, paid_invoice
+from billing_world import BillingWorld, annual_line, days_ago, monthly_line
+from enforcement_scenarios import Catalog, disputed_invoice, paid_invoice
 
 from worker import samples
 from worker.commands.refunds import RequestError, approve, reject, request_refund
@@ -109,18 +109,21 @@ def test_dmly_refund_skips_whatsapp_fees_and_overage(world) -> None:
     assert refund.params["amount"] == "10000"
 
 
-def test_a_refund_made_in_the_dashboard_lowers_what_remains_refundable(world) -> None:
-    w = world("dmly")
-    w.customer("cus_dash", "dash@example.com")
+def paid_a_month_yesterday(
+    w: BillingWorld, customer: str, number: str, payment_intent: str
+) -> None:
+    """A DMLY customer who paid one monthly plan (100.00) a day ago."""
+    w.customer(customer, f"{customer.removeprefix('cus_')}@example.com")
     w.catalog(Catalog.PLAN_MONTH)
     paid_at = days_ago(1)
-    line = samples.line(
-        amount=10000,
-        price="price_growth_month",
-        period_start=paid_at,
-        period_end=paid_at + 30 * 86400,
+    paid_invoice(
+        w, customer, [monthly_line(paid_at)], paid_at, number=number, payment_intent=payment_intent
     )
-    paid_invoice(w, "cus_dash", [line], paid_at, number="DMLY-0002", payment_intent="pi_dash")
+
+
+def test_a_refund_made_in_the_dashboard_lowers_what_remains_refundable(world) -> None:
+    w = world("dmly")
+    paid_a_month_yesterday(w, "cus_dash", number="DMLY-0002", payment_intent="pi_dash")
     w.deliver("refund.created", samples.refund(payment_intent="pi_dash", amount=4000))
     request = request_refund(
         w.runtime, customer="cus_dash", invoice="DMLY-0002", reason="requested_by_customer"
@@ -130,16 +133,7 @@ def test_a_refund_made_in_the_dashboard_lowers_what_remains_refundable(world) ->
 
 def test_a_fully_refunded_invoice_is_an_error_not_a_second_refund(world) -> None:
     w = world("dmly")
-    w.customer("cus_full", "full@example.com")
-    w.catalog(Catalog.PLAN_MONTH)
-    paid_at = days_ago(1)
-    line = samples.line(
-        amount=10000,
-        price="price_growth_month",
-        period_start=paid_at,
-        period_end=paid_at + 30 * 86400,
-    )
-    paid_invoice(w, "cus_full", [line], paid_at, number="DMLY-0003", payment_intent="pi_full")
+    paid_a_month_yesterday(w, "cus_full", number="DMLY-0003", payment_intent="pi_full")
     w.deliver(
         "charge.refunded",
         {
