@@ -3,12 +3,39 @@ and the exact requests we send (path, parameters, idempotency key) to enforce a 
 
 from __future__ import annotations
 
-from billing_world import days_ago
+from billing_world import BillingWorld, days_ago
 from enforcement_scenarios import Catalog, subscription_with
 from harness.servers import StripeMock
 
 from worker.commands.subscriptions import cancel_subscription, change_subscription
 from worker.db.models import Subscription
+
+Price = tuple[str, str | None, int, str | None, str]
+
+
+def change_in_the_portal(
+    w: BillingWorld,
+    before: Price,
+    after: Price,
+    *,
+    subscription_announced: bool = False,
+    request_key: str | None = None,
+) -> tuple[str, str]:
+    """cus_portal moves from the `before` plan to `after` in Stripe's portal: the update event,
+    its previous items those of `before`. With `subscription_announced`, the subscription's
+    creation was delivered first (and its Stripe calls forgotten)."""
+    w.customer("cus_portal", "portal@example.com")
+    prices = w.catalog(before, after)
+    before_price, after_price = prices[before[0]], prices[after[0]]
+    if subscription_announced:
+        w.deliver("customer.subscription.created", subscription_with(before_price))
+        w.stripe.clear()
+    return w.deliver(
+        "customer.subscription.updated",
+        subscription_with(after_price),
+        previous={"items": subscription_with(before_price)["items"]},
+        request_key=request_key,
+    )
 
 
 def test_a_state_delivered_late_is_ignored_and_the_newest_kept(world) -> None:
@@ -28,14 +55,8 @@ def test_mittrik_downgrade_in_the_portal_deletes_the_pending_credit(
     world, credit_proration_mock: StripeMock
 ) -> None:
     w = world("mittrik", credit_proration_mock)
-    w.customer("cus_portal", "portal@example.com")
-    prices = w.catalog(Catalog.PLAN_MONTH_BIG, Catalog.PLAN_MONTH_SMALL)
-    w.deliver("customer.subscription.created", subscription_with(prices["price_scale_month"]))
-    w.stripe.clear()
-    event_id, status = w.deliver(
-        "customer.subscription.updated",
-        subscription_with(prices["price_starter_month"]),
-        previous={"items": subscription_with(prices["price_scale_month"])["items"]},
+    event_id, status = change_in_the_portal(
+        w, Catalog.PLAN_MONTH_BIG, Catalog.PLAN_MONTH_SMALL, subscription_announced=True
     )
     assert status == "processed"
     [delete] = w.stripe.mutations()
@@ -57,13 +78,7 @@ def test_dmly_downgrade_in_the_portal_keeps_the_credit(
     world, credit_proration_mock: StripeMock
 ) -> None:
     w = world("dmly", credit_proration_mock)
-    w.customer("cus_portal", "portal@example.com")
-    prices = w.catalog(Catalog.PLAN_MONTH_BIG, Catalog.PLAN_MONTH_SMALL)
-    w.deliver(
-        "customer.subscription.updated",
-        subscription_with(prices["price_starter_month"]),
-        previous={"items": subscription_with(prices["price_scale_month"])["items"]},
-    )
+    change_in_the_portal(w, Catalog.PLAN_MONTH_BIG, Catalog.PLAN_MONTH_SMALL)
     assert w.stripe.mutations() == []  # D3.downgrade: the unused balance stays credited
 
 
@@ -71,13 +86,7 @@ def test_dmly_upgrade_left_pending_in_the_portal_is_invoiced_and_collected_now(
     world, charge_proration_mock: StripeMock
 ) -> None:
     w = world("dmly", charge_proration_mock)
-    w.customer("cus_portal", "portal@example.com")
-    prices = w.catalog(Catalog.PLAN_MONTH, Catalog.PLAN_MONTH_BIG)
-    event_id, _ = w.deliver(
-        "customer.subscription.updated",
-        subscription_with(prices["price_scale_month"]),
-        previous={"items": subscription_with(prices["price_growth_month"])["items"]},
-    )
+    event_id, _ = change_in_the_portal(w, Catalog.PLAN_MONTH, Catalog.PLAN_MONTH_BIG)
     create, pay = w.stripe.mutations()
     assert (create.method, create.path) == ("POST", "/v1/invoices")
     assert create.params == {
@@ -95,12 +104,10 @@ def test_a_change_we_made_ourselves_is_not_enforced_again(
     world, charge_proration_mock: StripeMock
 ) -> None:
     w = world("dmly", charge_proration_mock)
-    w.customer("cus_portal", "portal@example.com")
-    prices = w.catalog(Catalog.PLAN_MONTH, Catalog.PLAN_MONTH_BIG)
-    w.deliver(
-        "customer.subscription.updated",
-        subscription_with(prices["price_scale_month"]),
-        previous={"items": subscription_with(prices["price_growth_month"])["items"]},
+    change_in_the_portal(
+        w,
+        Catalog.PLAN_MONTH,
+        Catalog.PLAN_MONTH_BIG,
         request_key="bw:change-abc:change_upgrade:sub_portal",
     )
     assert w.stripe.mutations() == []
