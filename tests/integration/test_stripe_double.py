@@ -48,6 +48,11 @@ def monthly_customer(double: StripeDouble, *, days_left: int = 15) -> dict[str, 
     return double.subscription("sub_1", "cus_1", items, start, start + 30 * DAY)
 
 
+def move_the_plan_to(gateway: StripeGateway, price: str, proration: str, action: str) -> None:
+    """sub_1's one item, si_1, to `price`, prorated as `proration` says."""
+    gateway.change_subscription("sub_1", [{"id": "si_1", "price": price}], proration, action)
+
+
 def paid_annual(double: StripeDouble, customer: str = "cus_1", amount: int = 120000) -> dict:
     double.price("price_growth_year", amount, interval="year")
     now = double.clock.now()
@@ -61,9 +66,7 @@ def test_a_price_change_with_create_prorations_leaves_a_credit_and_a_debit(
     double: StripeDouble, gateway: StripeGateway
 ) -> None:
     monthly_customer(double, days_left=15)
-    gateway.change_subscription(
-        "sub_1", [{"id": "si_1", "price": "price_basic"}], "create_prorations", "downgrade"
-    )
+    move_the_plan_to(gateway, "price_basic", "create_prorations", "downgrade")
     items = sorted(gateway.pending_invoice_items("cus_1"), key=lambda i: i["amount"])
     credit, debit = items
     # Half the period is left: half of 30000 back, half of 10000 due.
@@ -83,9 +86,7 @@ def test_the_preview_bills_the_next_period_at_the_new_price_plus_the_prorations(
     double: StripeDouble, gateway: StripeGateway
 ) -> None:
     monthly_customer(double, days_left=15)
-    gateway.change_subscription(
-        "sub_1", [{"id": "si_1", "price": "price_basic"}], "create_prorations", "downgrade"
-    )
+    move_the_plan_to(gateway, "price_basic", "create_prorations", "downgrade")
     preview = raw_client(double).v1.invoices.create_preview({"customer": "cus_1"})
     assert sorted(line["amount"] for line in preview.lines.data) == [-15000, 5000, 10000]
     assert preview.total == 0  # 10000 next month − 15000 + 5000
@@ -95,13 +96,9 @@ def test_always_invoice_bills_the_prorations_at_once_and_none_creates_nothing(
     double: StripeDouble, gateway: StripeGateway
 ) -> None:
     monthly_customer(double, days_left=10)
-    gateway.change_subscription(
-        "sub_1", [{"id": "si_1", "price": "price_basic"}], "none", "downgrade_none"
-    )
+    move_the_plan_to(gateway, "price_basic", "none", "downgrade_none")
     assert gateway.pending_invoice_items("cus_1") == []
-    gateway.change_subscription(
-        "sub_1", [{"id": "si_1", "price": "price_pro"}], "always_invoice", "upgrade"
-    )
+    move_the_plan_to(gateway, "price_pro", "always_invoice", "upgrade")
     assert gateway.pending_invoice_items("cus_1") == []
     [invoice] = double.state.all("invoice", customer="cus_1")
     # A third of the period left: −3333 for basic, +10000 for pro, charged now.
@@ -113,9 +110,7 @@ def test_a_downgrade_invoiced_at_once_leaves_its_credit_on_the_customer_balance(
     double: StripeDouble, gateway: StripeGateway
 ) -> None:
     monthly_customer(double, days_left=15)
-    gateway.change_subscription(
-        "sub_1", [{"id": "si_1", "price": "price_basic"}], "always_invoice", "downgrade"
-    )
+    move_the_plan_to(gateway, "price_basic", "always_invoice", "downgrade")
     assert double.get("customer", "cus_1")["balance"] == -10000
     assert ledger(double, "cus_1").next_invoice == 0  # 10000 next month, paid by the credit
 

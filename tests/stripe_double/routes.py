@@ -37,9 +37,28 @@ def page(items: list[dict[str, Any]], params: dict[str, Any], url: str) -> dict:
     return {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url}
 
 
-@route("GET", "/v1/customers/<object_id>")
-def customer_get(state: State, params: dict, object_id: str) -> dict:
-    return state.get("customer", object_id)
+# The objects answered as stored: GET /v1/<objects>/<id> is the object of that type and id.
+RETRIEVED_AS_STORED: dict[str, str] = {
+    "customer": "/v1/customers/<object_id>",
+    "product": "/v1/products/<object_id>",
+    "subscription": "/v1/subscriptions/<object_id>",
+    "charge": "/v1/charges/<object_id>",
+    "payment_intent": "/v1/payment_intents/<object_id>",
+    "refund": "/v1/refunds/<object_id>",
+    "dispute": "/v1/disputes/<object_id>",
+}
+
+
+def retrieve_as_stored(object_type: str) -> Handler:
+    def retrieve(state: State, params: dict, object_id: str) -> dict:
+        return state.get(object_type, object_id)
+
+    retrieve.__name__ = f"{object_type}_get"
+    return retrieve
+
+
+for _object_type, _path in RETRIEVED_AS_STORED.items():
+    route("GET", _path)(retrieve_as_stored(_object_type))
 
 
 @route("POST", "/v1/customers/<object_id>")
@@ -71,11 +90,6 @@ def balance_transaction(state: State, params: dict, object_id: str) -> dict:
     )
 
 
-@route("GET", "/v1/products/<object_id>")
-def product_get(state: State, params: dict, object_id: str) -> dict:
-    return state.get("product", object_id)
-
-
 @route("GET", "/v1/prices/<object_id>")
 def price_get(state: State, params: dict, object_id: str) -> dict:
     price = dict(state.get("price", object_id))
@@ -91,11 +105,6 @@ def subscription_list(state: State, params: dict) -> dict:
     if status != "all":  # Stripe's default hides canceled subscriptions
         subs = [s for s in subs if (s["status"] == status if status else s["status"] != "canceled")]
     return page(subs, params, "/v1/subscriptions")
-
-
-@route("GET", "/v1/subscriptions/<object_id>")
-def subscription_get(state: State, params: dict, object_id: str) -> dict:
-    return state.get("subscription", object_id)
 
 
 @route("POST", "/v1/subscriptions/<object_id>")
@@ -159,16 +168,6 @@ def invoice_payment_list(state: State, params: dict) -> dict:
     return page(payments, params, "/v1/invoice_payments")
 
 
-@route("GET", "/v1/charges/<object_id>")
-def charge_get(state: State, params: dict, object_id: str) -> dict:
-    return state.get("charge", object_id)
-
-
-@route("GET", "/v1/payment_intents/<object_id>")
-def payment_intent_get(state: State, params: dict, object_id: str) -> dict:
-    return state.get("payment_intent", object_id)
-
-
 @route("POST", "/v1/refunds")
 def refund_create(state: State, params: dict) -> dict:
     return state.create_refund(params)
@@ -178,16 +177,6 @@ def refund_create(state: State, params: dict) -> dict:
 def refund_list(state: State, params: dict) -> dict:
     match = {k: params[k] for k in ("charge", "payment_intent") if params.get(k)}
     return page(state.all("refund", **match), params, "/v1/refunds")
-
-
-@route("GET", "/v1/refunds/<object_id>")
-def refund_get(state: State, params: dict, object_id: str) -> dict:
-    return state.get("refund", object_id)
-
-
-@route("GET", "/v1/disputes/<object_id>")
-def dispute_get(state: State, params: dict, object_id: str) -> dict:
-    return state.get("dispute", object_id)
 
 
 def wire_invoice(invoice: dict[str, Any]) -> dict[str, Any]:
