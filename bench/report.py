@@ -48,6 +48,28 @@ def at_most(value: float | None, maximum: float) -> bool | None:
     return None if value is None else value <= maximum
 
 
+def events_per_second_beside_no_handler(
+    bench: str,
+    name: str,
+    measured: dict[str, Any],
+    no_handler: dict[str, Any],
+    minimum: float,
+    detail: dict[str, Any],
+) -> Figure:
+    """A drain rate (`per_second`) beside the same drain with no handler, against a minimum."""
+    return Figure(
+        bench,
+        name,
+        measured["per_second"],
+        "ev/s",
+        no_handler["per_second"],
+        "no handler",
+        f"≥ {minimum:g} ev/s",
+        at_least(measured["per_second"], minimum),
+        detail=detail,
+    )
+
+
 def _number(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
