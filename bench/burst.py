@@ -11,7 +11,6 @@ handler (`ignored`). Signed at build time: the burst lasts seconds, well inside 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import time
@@ -22,6 +21,7 @@ import aiohttp
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.loadgen import receiver_parser
 from webhooks.signature import sign
 from worker import samples
 from worker.db.models import Event, EventStatus
@@ -102,9 +102,7 @@ def drain(sessions: sessionmaker[Session], timeout: float) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.burst", description=__doc__)
-    parser.add_argument("url")
-    parser.add_argument("--secret", required=True)
+    parser = receiver_parser("python -m bench.burst", __doc__)
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args(argv)

@@ -164,10 +164,16 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__)
+def receiver_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The arguments every load generator takes: the receiver's URL and its webhook secret."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("url")
     parser.add_argument("--secret", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = receiver_parser("python -m bench.loadgen", __doc__)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     modes = parser.add_subparsers(dest="mode", required=True)

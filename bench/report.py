@@ -57,15 +57,16 @@ def events_per_second_beside_no_handler(
     detail: dict[str, Any],
 ) -> Figure:
     """A drain rate (`per_second`) beside the same drain with no handler, against a minimum."""
+    rate = measured["per_second"]
     return Figure(
-        bench,
-        name,
-        measured["per_second"],
-        "ev/s",
-        no_handler["per_second"],
-        "no handler",
-        f"≥ {minimum:g} ev/s",
-        at_least(measured["per_second"], minimum),
+        bench=bench,
+        name=name,
+        value=rate,
+        unit="ev/s",
+        floor=no_handler["per_second"],
+        floor_name="no handler",
+        target=f"≥ {minimum:g} ev/s",
+        met=at_least(rate, minimum),
         detail=detail,
     )
 
