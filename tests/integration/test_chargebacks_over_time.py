@@ -5,6 +5,8 @@ subscription's `pause_collection` and status — and nothing else is called."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from double_world import CUSTOMER, DoubleWorld, double_world
 from stripe_double import StripeDouble
@@ -19,6 +21,18 @@ def world(make_settings, sqlite_url: str, double: StripeDouble):
         return w, w.payment_intent(w.paid_annual_invoice())
 
     return make
+
+
+def open_disputes(w: DoubleWorld, payment_intent: str, *reasons: str) -> list[dict[str, Any]]:
+    """One dispute per reason on the payment, each opened and its creation delivered in turn."""
+    disputes = [w.double.dispute(payment_intent, reason=reason) for reason in reasons]
+    for dispute in disputes:
+        w.deliver("charge.dispute.created", dispute)
+    return disputes
+
+
+def close_dispute(w: DoubleWorld, dispute: dict[str, Any], status: str) -> None:
+    w.deliver("charge.dispute.closed", w.double.set_dispute_status(dispute["id"], status))
 
 
 def suspended(w: DoubleWorld) -> bool:
@@ -86,14 +100,11 @@ def test_two_events_of_the_same_second_are_ordered_by_re_reading_the_dispute(wor
 
 def test_with_two_disputes_the_account_is_reinstated_only_when_neither_is_open(world) -> None:
     w, pi = world()
-    first = w.double.dispute(pi, reason="fraudulent")
-    second = w.double.dispute(pi, reason="general")
-    w.deliver("charge.dispute.created", first)
-    w.deliver("charge.dispute.created", second)
+    first, second = open_disputes(w, pi, "fraudulent", "general")
     assert suspended(w)
-    w.deliver("charge.dispute.closed", w.double.set_dispute_status(first["id"], "won"))
+    close_dispute(w, first, "won")
     assert suspended(w)  # the second dispute is still open
-    w.deliver("charge.dispute.closed", w.double.set_dispute_status(second["id"], "won"))
+    close_dispute(w, second, "won")
     assert active(w)
     assert w.account_status() == "active"
     pauses = [s for s in w.executed_mutations() if s.path == "/v1/subscriptions/sub_dbl"]
@@ -105,13 +116,10 @@ def test_with_two_disputes_the_account_is_reinstated_only_when_neither_is_open(w
 
 def test_a_lost_dispute_whose_reason_never_suspended_terminates_nothing(world) -> None:
     w, pi = world()
-    fraud = w.double.dispute(pi, reason="fraudulent")
-    other = w.double.dispute(pi, reason="product_not_received")
-    w.deliver("charge.dispute.created", fraud)
-    w.deliver("charge.dispute.created", other)
-    w.deliver("charge.dispute.closed", w.double.set_dispute_status(other["id"], "lost"))
+    fraud, other = open_disputes(w, pi, "fraudulent", "product_not_received")
+    close_dispute(w, other, "lost")
     assert suspended(w)
-    w.deliver("charge.dispute.closed", w.double.set_dispute_status(fraud["id"], "won"))
+    close_dispute(w, fraud, "won")
     assert active(w)
 
 
@@ -124,29 +132,27 @@ def test_an_inquiry_suspends_like_a_dispute_and_its_warning_closed_reinstates(wo
         "charge.dispute.updated", w.double.set_dispute_status(inquiry["id"], "warning_under_review")
     )
     assert suspended(w)
-    w.deliver("charge.dispute.closed", w.double.set_dispute_status(inquiry["id"], "warning_closed"))
+    close_dispute(w, inquiry, "warning_closed")
     assert active(w)
 
 
 @pytest.mark.parametrize("closing", ["won", "prevented"])
 def test_a_dispute_won_or_prevented_reinstates(world, closing: str) -> None:
     w, pi = world()
-    opened = w.double.dispute(pi, reason="general")
-    w.deliver("charge.dispute.created", opened)
-    w.deliver("charge.dispute.closed", w.double.set_dispute_status(opened["id"], closing))
+    [opened] = open_disputes(w, pi, "general")
+    close_dispute(w, opened, closing)
     assert active(w)
 
 
 def test_termination_is_final_an_appeal_and_its_win_do_not_reinstate(world) -> None:
     w, pi = world()
-    opened = w.double.dispute(pi, reason="fraudulent")
-    w.deliver("charge.dispute.created", opened)
-    w.deliver("charge.dispute.closed", w.double.set_dispute_status(opened["id"], "lost"))
+    [opened] = open_disputes(w, pi, "fraudulent")
+    close_dispute(w, opened, "lost")
     assert terminated(w)
     calls = len(w.executed_mutations())
     appeal = w.double.set_dispute_status(opened["id"], "appeal_needs_response")
     w.deliver("charge.dispute.updated", appeal)
-    w.deliver("charge.dispute.closed", w.double.set_dispute_status(opened["id"], "won"))
+    close_dispute(w, opened, "won")
     assert terminated(w)
     assert len(w.executed_mutations()) == calls
     assert w.world.one(Dispute, opened["id"]).lost is True
@@ -164,16 +170,15 @@ def test_closing_a_dispute_for_an_account_never_suspended_changes_nothing(
     opened = w.double.dispute(pi, reason=reason)
     if reason != "fraudulent":
         w.deliver("charge.dispute.created", opened)
-    w.deliver("charge.dispute.closed", w.double.set_dispute_status(opened["id"], closing))
+    close_dispute(w, opened, closing)
     assert w.double.mutations() == []  # no mutating call reached Stripe
     assert active(w)
 
 
 def test_dmly_records_a_lost_unauthorized_chargeback_and_calls_nothing(world) -> None:
     w, pi = world("dmly")
-    opened = w.double.dispute(pi, reason="fraudulent")
-    w.deliver("charge.dispute.created", opened)
-    w.deliver("charge.dispute.closed", w.double.set_dispute_status(opened["id"], "lost"))
+    [opened] = open_disputes(w, pi, "fraudulent")
+    close_dispute(w, opened, "lost")
     assert w.double.mutations() == []
     row = w.world.one(Dispute, opened["id"])
     assert (row.status, row.action, row.clause) == ("lost", "record", "D6.dispute")
