@@ -47,6 +47,15 @@ def running_normally(stack: Stack, before: list[dict[str, Any]]) -> None:
     stack.wait_done(ids(before), timeout=30)
 
 
+def each_processed_once(stack: Stack, database_url: str, everything: list[dict[str, Any]]) -> None:
+    """Every event delivered ends processed (or ignored) by one run; each invoice recorded."""
+    rows = stack.wait_done(ids(everything), timeout=60)
+    assert_each_done_once({i: rows[i] for i in ids(everything)}, everything)
+    assert invoices_recorded(database_url).keys() == {
+        e["id"] for e in everything if e["type"] == "invoice.paid"
+    }
+
+
 @pytest.mark.bound(120)
 def test_with_redis_down_the_receiver_still_answers_200_and_the_sweeper_queues_the_rest(
     tmp_path: Path, pg_url: str, redis_url: str, redis_server: RedisServer, service_env
@@ -72,12 +81,7 @@ def test_with_redis_down_the_receiver_still_answers_200_and_the_sweeper_queues_t
         assert {rows[i][1] for i in ids(during)} == {"received"}  # ...the stranded ones wait,
         assert "queued 100 stranded event(s)" in stack.sweep()  # ...until the sweeper rings.
 
-        everything = before + during + after
-        rows = stack.wait_done(ids(everything), timeout=60)
-        assert_each_done_once({i: rows[i] for i in ids(everything)}, everything)
-        assert invoices_recorded(pg_url).keys() == {
-            e["id"] for e in everything if e["type"] == "invoice.paid"
-        }
+        each_processed_once(stack, pg_url, before + during + after)
     finally:
         stack.close()
         if redis_server.process is None or redis_server.process.poll() is not None:
@@ -123,11 +127,6 @@ def test_with_postgresql_down_the_receiver_answers_503_and_stripes_redeliveries_
         # reconnect, so the first redelivery after the restart is stored.
         assert set(post_all(stack, [samples.body(e) for e in refused], clients=8)) == {200}
 
-        everything = before + refused
-        rows = stack.wait_done(ids(everything), timeout=60)
-        assert_each_done_once({i: rows[i] for i in ids(everything)}, everything)
-        assert invoices_recorded(pg_url).keys() == {
-            e["id"] for e in everything if e["type"] == "invoice.paid"
-        }
+        each_processed_once(stack, pg_url, before + refused)
     finally:
         stack.close()

@@ -16,6 +16,8 @@ Either way every event ends processed by exactly one committed run.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,7 +43,10 @@ EVENTS = 300
 
 
 def queue_while_no_worker_runs(stack: Stack, rng: random.Random) -> tuple[list, list[str]]:
-    """Deliver the events with no worker up: the first two queued are the ones to lock."""
+    """A receiver up, the catalog seeded and the events delivered with no worker up: the first
+    two queued are the ones to lock."""
+    stack.start_receiver()
+    stack.seed_catalog(requests.Session(), wait=False)
     http = requests.Session()
     events = traffic(EVENTS, rng, invoice_share=1.0)
     first, rest = events[:2], events[2:]
@@ -51,69 +56,69 @@ def queue_while_no_worker_runs(stack: Stack, rng: random.Random) -> tuple[list, 
     return events, [evt["id"] for evt in first]
 
 
-def start_worker_and_catch_it_mid_task(stack: Stack, database_url: str) -> int:
-    worker = stack.start_worker(concurrency=2)
-    wait_until(lambda: lock_waiters(database_url) == 2, 30, "both pool processes mid-task")
-    return worker.pid
+@pytest.fixture
+def stack(tmp_path: Path, pg_url: str, redis_url: str, service_env) -> Iterator[Stack]:
+    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
+    try:
+        yield stack
+    finally:
+        stack.close()
+
+
+def kill_all(pids: list[int]) -> None:
+    """SIGKILL every process at once, then wait until each is gone."""
+    for pid in pids:
+        kill_9(pid)
+    for pid in pids:
+        wait_gone(pid)
+
+
+@contextmanager
+def worker_caught_mid_task(
+    stack: Stack, database_url: str, rng: random.Random
+) -> Iterator[tuple[list, list[str], int]]:
+    """The events queued, then a worker started while the first two's rows are locked: inside,
+    both its pool processes wait mid-task. Yields the events, the two locked ids and the
+    worker's pid; the rows are unlocked on leaving."""
+    events, victims = queue_while_no_worker_runs(stack, rng)
+    with rows_locked(database_url, victims):
+        worker = stack.start_worker(concurrency=2)
+        wait_until(lambda: lock_waiters(database_url) == 2, 30, "both pool processes mid-task")
+        yield events, victims, worker.pid
 
 
 @pytest.mark.bound(90)
 def test_pool_processes_killed_mid_task_are_replaced_and_their_tasks_redelivered_at_once(
-    tmp_path: Path, pg_url: str, redis_url: str, service_env
+    stack: Stack, pg_url: str
 ) -> None:
-    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
-    try:
-        stack.start_receiver()
-        stack.seed_catalog(requests.Session(), wait=False)
-        events, victims = queue_while_no_worker_runs(stack, random.Random(2))
+    with worker_caught_mid_task(stack, pg_url, random.Random(2)) as (events, victims, main):
+        pool = children_of(main)
+        assert len(pool) == 2
+        kill_all(pool)
 
-        with rows_locked(pg_url, victims):
-            main = start_worker_and_catch_it_mid_task(stack, pg_url)
-            pool = children_of(main)
-            assert len(pool) == 2
-            for pid in pool:
-                kill_9(pid)
-            for pid in pool:
-                wait_gone(pid)
-
-        # No sweeper here: the same worker, with new pool processes, gets the messages back.
-        rows = stack.wait_done({evt["id"] for evt in events}, timeout=60)
-        assert_each_done_once({i: rows[i] for i in (e["id"] for e in events)}, events)
-        assert invoices_recorded(pg_url) == dict.fromkeys((e["id"] for e in events), 1)
-        assert "WorkerLostError" in stack.logs("worker")
-    finally:
-        stack.close()
+    # No sweeper here: the same worker, with new pool processes, gets the messages back.
+    rows = stack.wait_done({evt["id"] for evt in events}, timeout=60)
+    assert_each_done_once({i: rows[i] for i in (e["id"] for e in events)}, events)
+    assert invoices_recorded(pg_url) == dict.fromkeys((e["id"] for e in events), 1)
+    assert "WorkerLostError" in stack.logs("worker")
 
 
 @pytest.mark.bound(90)
 def test_a_worker_killed_whole_mid_task_is_recovered_by_a_new_worker_and_the_sweeper(
-    tmp_path: Path, pg_url: str, redis_url: str, service_env
+    stack: Stack, pg_url: str
 ) -> None:
-    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
-    try:
-        stack.start_receiver()
-        stack.seed_catalog(requests.Session(), wait=False)
-        events, victims = queue_while_no_worker_runs(stack, random.Random(3))
+    with worker_caught_mid_task(stack, pg_url, random.Random(3)) as (events, victims, main):
+        kill_all([main, *children_of(main)])  # the host is lost: every process at once
 
-        with rows_locked(pg_url, victims):
-            main = start_worker_and_catch_it_mid_task(stack, pg_url)
-            doomed = [main, *children_of(main)]
-            for pid in doomed:  # the host is lost: every process of the worker at once
-                kill_9(pid)
-            for pid in doomed:
-                wait_gone(pid)
+    stack.start_worker(concurrency=2)
+    others = {evt["id"] for evt in events} - set(victims)
+    stack.wait_done(others, timeout=60)
+    # The two messages the dead worker held are invisible in Redis for an hour...
+    rows = stack.events()
+    assert [rows[v][1:] for v in victims] == [("received", 0), ("received", 0)]
 
-        stack.start_worker(concurrency=2)
-        others = {evt["id"] for evt in events} - set(victims)
-        stack.wait_done(others, timeout=60)
-        # The two messages the dead worker held are invisible in Redis for an hour...
-        rows = stack.events()
-        assert [rows[v][1:] for v in victims] == [("received", 0), ("received", 0)]
-
-        # ...and the sweeper queues their events again now.
-        assert "queued 2 stranded event(s)" in stack.sweep()
-        rows = stack.wait_done({evt["id"] for evt in events}, timeout=30)
-        assert_each_done_once({i: rows[i] for i in (e["id"] for e in events)}, events)
-        assert invoices_recorded(pg_url) == dict.fromkeys((e["id"] for e in events), 1)
-    finally:
-        stack.close()
+    # ...and the sweeper queues their events again now.
+    assert "queued 2 stranded event(s)" in stack.sweep()
+    rows = stack.wait_done({evt["id"] for evt in events}, timeout=30)
+    assert_each_done_once({i: rows[i] for i in (e["id"] for e in events)}, events)
+    assert invoices_recorded(pg_url) == dict.fromkeys((e["id"] for e in events), 1)
