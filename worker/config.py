@@ -16,11 +16,12 @@ from worker.config_checks import (
     check_database_url,
     check_deployment,
 )
+from worker.errors import BillingWorkerError
 
 DEFAULT_DATA_DIR = Path("data")
 
 
-class ConfigError(ValueError):
+class ConfigError(BillingWorkerError, ValueError):
     """The settings cannot run; each line names the variable and what to do about it."""
 
 

@@ -3,15 +3,20 @@ needs it (`decide`, `policy show` or `config check` never do), then shared by th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from worker.bootstrap import bootstrap
-from worker.runtime import Runtime
+if TYPE_CHECKING:
+    from worker.runtime import Runtime
 
 
 def command_runtime() -> Runtime:
     root = click.get_current_context().find_root()
     runtime = root.meta.get(__name__)
     if runtime is None:
+        # Imported on first use: Celery, stripe and SQLAlchemy are most of a command's start.
+        from worker.bootstrap import bootstrap
+
         runtime = root.meta[__name__] = bootstrap()
     return runtime
