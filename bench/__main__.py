@@ -20,7 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bench import decide, intake, processing, replay
+from bench import cli_startup, decide, intake, processing, replay
 from bench.report import RESULTS_DIR, Figure, table, write_json
 from bench.stack import (
     CLI,
@@ -35,7 +35,7 @@ from bench.stack import (
 )
 from worker.config import Settings
 
-BENCHMARKS = ("intake", "processing", "replay", "decide", "embedded")
+BENCHMARKS = ("intake", "processing", "replay", "decide", "embedded", "cli")
 
 
 def log(message: str) -> None:
@@ -51,12 +51,14 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
             ),
             "replay": replay.ReplaySizes(events=300, customers=5, timeout=120.0),
             "decide": decide.DecideSizes(seconds=0.2),
+            "cli": cli_startup.CliSizes(runs=2),
         }
     return {
         "intake": intake.IntakeSizes(duration=args.duration),
         "processing": processing.ProcessingSizes(events=args.processing_events),
         "replay": replay.ReplaySizes(events=args.replay_events),
         "decide": decide.DecideSizes(),
+        "cli": cli_startup.CliSizes(runs=args.cli_runs),
     }
 
 
@@ -138,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per intake load")
     parser.add_argument("--processing-events", type=int, default=1500)
     parser.add_argument("--replay-events", type=int, default=100_000)
+    parser.add_argument("--cli-runs", type=int, default=10, help="cold starts per command")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON goes")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     args = parser.parse_args(argv)
@@ -174,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         if "decide" in chosen:
             log("decide: in-process")
             figures += decide.figures(decide.measure(sizes["decide"]))
+        if "cli" in chosen:
+            log("cli startup: each command as a cold process")
+            started = cli_startup.measure(workdir / "cli", sizes["cli"])
+            log(cli_startup.summary(started))
+            figures += cli_startup.figures(started)
     finally:
         if args.keep:
             log(f"logs kept in {workdir}")

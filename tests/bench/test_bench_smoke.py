@@ -22,6 +22,13 @@ EXPECTED = {
     },
     "replay": {"seconds for 300 events", "peak RSS"},
     "decide": {"decisions/s, parsed facts", "decisions/s, JSON in and out"},
+    "cli startup": {
+        "--help",
+        "decide FILE",
+        "policy show mittrik",
+        "config check",
+        "events list (full runtime)",
+    },
 }
 
 
