@@ -245,7 +245,7 @@ def issue_refund(runtime: Runtime, request_id: str) -> None:
                 },
             )
         except RetryableError as exc:
-            row.error = f"{exc} (run `billing-worker refunds approve {row.id}` to retry)"
+            row.error = f"{exc} (run `billing-worker refunds approve {row.id} --by NAME` to retry)"
             session.add_all(stripe.failed_calls)
             return
         except FinalError as exc:
