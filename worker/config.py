@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +20,32 @@ from worker.config_checks import (
 from worker.errors import BillingWorkerError
 
 DEFAULT_DATA_DIR = Path("data")
+APP_NAME = "stripe-billing-worker"
+
+
+def project_checkout() -> Path | None:
+    """The checkout the worker runs from (`pip install -e .`, as ./scripts/run does), or None
+    when it is installed as a package (the Docker image, a wheel)."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "worker").is_dir() else None
+
+
+def settings_home() -> Path:
+    """What a relative DATA_DIR (the default `data` included) is relative to: the checkout, so
+    every terminal finds the same event log wherever it runs a command; installed as a package,
+    the per-user data directory ($XDG_DATA_HOME or ~/.local/share, then stripe-billing-worker).
+    Never the current directory: a command run from elsewhere would see an empty event log."""
+    checkout = project_checkout()
+    if checkout is not None:
+        return checkout
+    user_data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(user_data) / APP_NAME
+
+
+def env_files() -> tuple[Path | str, ...]:
+    """The checkout's `.env`, then the current directory's (which wins where both set a value)."""
+    checkout = project_checkout()
+    return (checkout / ".env", ".env") if checkout is not None else (".env",)
 
 
 class ConfigError(BillingWorkerError, ValueError):
@@ -28,10 +55,10 @@ class ConfigError(BillingWorkerError, ValueError):
 class Settings(BaseSettings):
     """Every setting the worker reads; `.env.example` documents each one."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=env_files(), extra="ignore")
 
     app_env: Literal["development", "production"] = "development"
-    data_dir: Path = DEFAULT_DATA_DIR
+    data_dir: Path = Field(DEFAULT_DATA_DIR, validate_default=True)
     database_url: str = ""  # empty: a SQLite file under data_dir
     broker_url: str = ""  # empty: kombu's SQLAlchemy transport on a SQLite file under data_dir
     stripe_api_key: str = "sk_test_123"
@@ -58,6 +85,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # Resolved once, here: every path under it is the same from any working directory.
+        return (settings_home() / value.expanduser()).resolve()
 
     # Checked at start, so a mistake stops `serve`/`worker` with a message, not a 3 a.m. failure.
     _check_database_url = field_validator("database_url")(check_database_url)
@@ -86,11 +119,12 @@ class Settings(BaseSettings):
     def local_secret_file(self) -> Path:
         return self.data_dir / "webhook_secret"
 
-    def webhook_secrets(self) -> list[str]:
+    def webhook_secrets(self, *, create: bool = True) -> list[str]:
         """The configured signing secrets; in development, a generated local one if none is set.
 
         The local secret lets `events send-test` sign events for `billing-worker run` without a
-        Stripe account. Production refuses to start without a configured secret.
+        Stripe account. Production refuses to start without a configured secret. Only the
+        receiver creates it (`create`): a client signing with a secret of its own would get 400.
         """
         if self.stripe_webhook_secrets:
             return self.stripe_webhook_secrets
@@ -99,13 +133,23 @@ class Settings(BaseSettings):
                 "STRIPE_WEBHOOK_SECRETS is empty: set it to the endpoint's signing secret "
                 "(whsec_...), comma separated during a rotation"
             )
-        return [local_webhook_secret(self.local_secret_file)]
+        return [local_webhook_secret(self.local_secret_file, create=create)]
 
 
-def local_webhook_secret(path: Path) -> str:
+class NoWebhookSecret(ConfigError):
+    """A client would sign with a secret the receiver does not have."""
+
+
+def local_webhook_secret(path: Path, *, create: bool = True) -> str:
     """Read, or create once, the development signing secret kept in the data directory."""
     if path.exists():
         return path.read_text().strip()
+    if not create:
+        raise NoWebhookSecret(
+            f"no local webhook secret at {path} and STRIPE_WEBHOOK_SECRETS is empty: start the "
+            "worker with ./scripts/run (it creates one), or set DATA_DIR or "
+            "STRIPE_WEBHOOK_SECRETS to the receiver's"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = "whsec_local_" + secrets.token_hex(16)
     path.write_text(secret + "\n")
@@ -119,8 +163,7 @@ def load_settings(**overrides: object) -> Settings:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(config_problems(exc)) from None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return settings
+    return settings  # creates nothing: only the commands that write make DATA_DIR
 
 
 def config_problems(error: ValidationError) -> str:

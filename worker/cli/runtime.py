@@ -17,6 +17,10 @@ def command_runtime() -> Runtime:
     if runtime is None:
         # Imported on first use: Celery, stripe and SQLAlchemy are most of a command's start.
         from worker.bootstrap import bootstrap
+        from worker.db.presence import check_event_log
 
-        runtime = root.meta[__name__] = bootstrap()
+        runtime = bootstrap()
+        # Before any query: say where the event log was looked for, create nothing there.
+        check_event_log(runtime.settings.effective_database_url)
+        root.meta[__name__] = runtime
     return runtime
