@@ -32,7 +32,8 @@ TASK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 3
 
 EVENTS_RECEIVED = Counter(
     "billing_webhook_events",
-    "Webhook deliveries by event type and result (stored, duplicate, refused, unavailable).",
+    "Webhook deliveries by event type and result "
+    "(stored, duplicate, refused, too_large, unavailable).",
     ["type", "result"],
 )
 SIGNATURE_FAILURES = Counter(
