@@ -23,16 +23,15 @@ from typing import Any
 from bench import cli_startup, decide, intake, processing, replay
 from bench.report import RESULTS_DIR, Figure, table, write_json
 from bench.stack import (
-    CLI,
     REPO,
     WEBHOOK_SECRET,
-    Run,
     Services,
     celery_worker,
     run_dir,
     service_env,
     services,
 )
+from tests.harness.processes import CLI, ProcessGroup
 from worker.config import Settings
 
 BENCHMARKS = ("intake", "processing", "replay", "decide", "embedded", "cli")
@@ -62,7 +61,7 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def settings_for(run: Run, svc: Services, database_url: str) -> Settings:
+def settings_for(run: ProcessGroup, svc: Services, database_url: str) -> Settings:
     assert svc.redis is not None and svc.stripe_mock is not None
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
@@ -74,7 +73,9 @@ def settings_for(run: Run, svc: Services, database_url: str) -> Settings:
     )
 
 
-def run_intake(run: Run, svc: Services, sizes: intake.IntakeSizes, bare: dict) -> list[Figure]:
+def run_intake(
+    run: ProcessGroup, svc: Services, sizes: intake.IntakeSizes, bare: dict
+) -> list[Figure]:
     assert svc.redis is not None
     database_url = svc.database()
     env = service_env(run.workdir, DATABASE_URL=database_url, BROKER_URL=svc.redis.url)
@@ -83,7 +84,7 @@ def run_intake(run: Run, svc: Services, sizes: intake.IntakeSizes, bare: dict) -
     return intake.figures("intake", measured, bare, sizes)
 
 
-def run_embedded(run: Run, sizes: intake.IntakeSizes, bare: dict) -> list[Figure]:
+def run_embedded(run: ProcessGroup, sizes: intake.IntakeSizes, bare: dict) -> list[Figure]:
     """The default with nothing configured: SQLite and the SQLite broker under DATA_DIR."""
     workdir = run.workdir / "embedded"
     workdir.mkdir(exist_ok=True)
@@ -96,7 +97,9 @@ def run_embedded(run: Run, sizes: intake.IntakeSizes, bare: dict) -> list[Figure
     return intake.figures("embedded", measured, bare, embedded_sizes, targets=False)
 
 
-def run_processing(run: Run, svc: Services, sizes: processing.ProcessingSizes) -> list[Figure]:
+def run_processing(
+    run: ProcessGroup, svc: Services, sizes: processing.ProcessingSizes
+) -> list[Figure]:
     assert svc.redis is not None and svc.stripe_mock is not None
     database_url = svc.database()
     env = service_env(
@@ -115,7 +118,7 @@ def run_processing(run: Run, svc: Services, sizes: processing.ProcessingSizes) -
     return processing.figures(measured, sizes)
 
 
-def run_replay(run: Run, svc: Services, sizes: replay.ReplaySizes) -> list[Figure]:
+def run_replay(run: ProcessGroup, svc: Services, sizes: replay.ReplaySizes) -> list[Figure]:
     assert svc.stripe_mock is not None
     database_url = svc.database()
     env = service_env(run.workdir, DATABASE_URL=database_url, STRIPE_API_BASE=svc.stripe_mock.url)

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.report import Figure, at_least, at_most
-from bench.stack import WEBHOOK_SECRET, Run, receiver
+from bench.stack import WEBHOOK_SECRET, receiver
+from tests.harness.processes import ProcessGroup
 from worker.db.models import Event
 from worker.db.session import session_factory
 
@@ -54,7 +55,7 @@ def measure(url: str, sizes: IntakeSizes) -> dict[str, dict[str, Any]]:
     return results
 
 
-def floor(run: Run, env: dict[str, str], sizes: IntakeSizes) -> dict[str, dict[str, Any]]:
+def floor(run: ProcessGroup, env: dict[str, str], sizes: IntakeSizes) -> dict[str, dict[str, Any]]:
     """The bare route's figures under the receiver's gunicorn settings."""
     process_count = len(run.processes)
     url = receiver(run, env, bare=True)
@@ -66,7 +67,7 @@ def floor(run: Run, env: dict[str, str], sizes: IntakeSizes) -> dict[str, dict[s
 
 
 def receiver_figures(
-    run: Run, env: dict[str, str], sizes: IntakeSizes, database_url: str
+    run: ProcessGroup, env: dict[str, str], sizes: IntakeSizes, database_url: str
 ) -> dict[str, dict[str, Any]]:
     process_count = len(run.processes)
     url = receiver(run, env)

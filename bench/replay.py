@@ -27,7 +27,8 @@ from sqlalchemy import insert, select
 
 from bench import payloads
 from bench.report import Figure, at_most
-from bench.stack import CLI, REPO
+from bench.stack import REPO
+from tests.harness.processes import CLI
 from worker import samples
 from worker.bootstrap import bootstrap
 from worker.config import Settings

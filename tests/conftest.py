@@ -9,45 +9,51 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import PostgresServer, RedisServer, StripeMock
+from harness.processes import ProcessGroup
+from harness.servers import PostgresServer, RedisServer, StripeMock
+from hypothesis import settings
 from signing import WEBHOOK_SECRET
 
 from worker.config import Settings
 from worker.db.migrate import upgrade
 
+# In CI the same examples every run: a new counterexample is found locally, where the search is
+# random, not as a red build on an unrelated change. `HYPOTHESIS_PROFILE` picks one by hand.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev")
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer()
-    server.start()
-    yield server
-    server.remove()
+    with PostgresServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def stripe_mock() -> Iterator[StripeMock]:
-    server = StripeMock()
-    server.start()
-    yield server
-    server.stop()
+    with StripeMock() as server:
+        yield server
 
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
-    import redis
+    return redis_server.emptied()
 
-    if redis_server.process is None or redis_server.process.poll() is not None:
-        redis_server.start()  # a fault test may have stopped it
-    redis.Redis.from_url(redis_server.url).flushall()
-    return redis_server.url
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[ProcessGroup]:
+    """Our processes a test starts (logs in tmp_path), every one stopped when it ends."""
+    with ProcessGroup(tmp_path) as group:
+        yield group
 
 
 @pytest.fixture

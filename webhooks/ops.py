@@ -21,7 +21,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import defer
 
 from webhooks.current import current_runtime
-from worker.db.models import Event, EventStatus
+from worker.db.models import EVENT_STATUSES, Event
+from worker.eventlog.record import event_record
 from worker.eventlog.replay import ReplaySummary, operator_attempt, replay
 from worker.eventlog.selection import EventSelection, Position, SelectionError, iter_keys, ordered
 from worker.timespec import parse_moment
@@ -33,7 +34,6 @@ REPLAY_LIMIT, REPLAY_MAX = 100, 500
 # A replay request stops starting new events after this long and hands back a cursor, so it
 # answers well inside gunicorn's worker timeout (30 s) however slow Stripe is.
 REPLAY_SECONDS = 15.0
-STATUSES = {s.value for s in EventStatus}
 
 View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
 
@@ -85,21 +85,6 @@ def _database_down(exc: DBAPIError) -> ResponseReturnValue:
     return jsonify(error=f"database unavailable ({type(exc.orig).__name__}), retry later"), 503
 
 
-def event_record(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "type": event.type,
-        "status": event.status,
-        "attempts": event.attempts,
-        "customer": event.customer,
-        "livemode": event.livemode,
-        "created": event.created.isoformat(),
-        "received_at": event.received_at.isoformat(),
-        "processed_at": event.processed_at.isoformat() if event.processed_at else None,
-        "last_error": event.last_error,
-    }
-
-
 @bp.get("/events")
 def list_events() -> ResponseReturnValue:
     """Events oldest received first; `next` is the cursor of the following page, or null."""
@@ -111,7 +96,7 @@ def list_events() -> ResponseReturnValue:
         rows = list(session.scalars(ordered(query, selection, start).limit(limit + 1)))
     page, more = rows[:limit], len(rows) > limit
     return jsonify(
-        events=[event_record(e) for e in page],
+        events=[event_record(e) | {"livemode": e.livemode} for e in page],
         next=Position.of(page[-1]).cursor() if more else None,
     )
 
@@ -125,6 +110,7 @@ def show_event(event_id: str) -> ResponseReturnValue:
         return jsonify(
             event_record(event)
             | {
+                "livemode": event.livemode,
                 "account": event.account,
                 "api_version": event.api_version,
                 "last_traceback": event.last_traceback,
@@ -179,8 +165,8 @@ def _selection(
     source: Any, *, ids: tuple[str, ...] = (), everything: bool = False
 ) -> EventSelection:
     status = _text(source, "status")
-    if status is not None and status not in STATUSES:
-        raise BadRequest(f"status must be one of {sorted(STATUSES)}")
+    if status is not None and status not in EVENT_STATUSES:
+        raise BadRequest(f"status must be one of {sorted(EVENT_STATUSES)}")
     return EventSelection(
         ids=ids,
         status=status,

@@ -20,10 +20,10 @@ from worker.commands.refunds import (
     request_refund,
 )
 from worker.commands.subscriptions import cancel_subscription, change_subscription
-from worker.errors import BillingWorkerError
+from worker.errors import BillingWorkerError, NotFound
+from worker.policy import REASONS
 
 bp = Blueprint("ops_billing", __name__, url_prefix="/ops")
-REASONS = ("requested_by_customer", "technical_issue")
 
 
 @bp.before_request
@@ -33,8 +33,7 @@ def _require_token() -> ResponseReturnValue | None:
 
 @bp.errorhandler(BillingWorkerError)
 def _refused(exc: BillingWorkerError) -> ResponseReturnValue:
-    status = 404 if str(exc).startswith("no refund request") else 422
-    return jsonify(error=str(exc)), status
+    return jsonify(error=str(exc)), 404 if isinstance(exc, NotFound) else 422
 
 
 def body() -> dict[str, Any]:

@@ -1,7 +1,14 @@
 """The composition root: each entry point (the Flask app factory, the Celery worker, the CLI)
-builds one `Runtime` here, once per process; nothing is built when a module is imported."""
+builds one `Runtime` here, once per process; nothing is built when a module is imported.
+
+The Celery command line (`celery -A worker.bootstrap:app worker|beat|inspect`) reads this module's
+`app`, which `__getattr__` bootstraps on that first access, from the environment.
+"""
 
 from __future__ import annotations
+
+from functools import cache
+from typing import Any
 
 from tasks.celery_app import create_celery, enqueuer
 from tasks.events import register_tasks
@@ -26,3 +33,14 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
     )
     register_tasks(runtime)
     return runtime
+
+
+@cache
+def _celery_app() -> Any:
+    return bootstrap().celery
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return _celery_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

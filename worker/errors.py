@@ -5,6 +5,14 @@ class BillingWorkerError(Exception):
     """Base of the worker's own errors."""
 
 
+class InvalidRequest(BillingWorkerError):
+    """An operator's command that cannot be carried out as given; the message says why."""
+
+
+class NotFound(InvalidRequest):
+    """An operator's command names a record that is not stored."""
+
+
 class RetryableError(BillingWorkerError):
     """A transient failure (Stripe rate limit or 5xx, a lost connection): try again later."""
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import stripe
-from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.config import Settings
 from worker.policy import Policy
+
+if TYPE_CHECKING:
+    from celery import Celery  # a type only: commands need not import Celery
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Realistic Stripe events for `events send-test`, the tests and the benchmarks.
+"""Realistic Stripe objects and events for the fixtures (`events trigger`, `demo`), the tests and
+the benchmarks.
 
 Shapes follow Stripe's API reference (API version pinned in the gateway); ids are random so
 every call makes a new event.
@@ -11,7 +12,8 @@ import secrets
 import time
 from typing import Any
 
-API_VERSION = "2026-10-28.endive"  # the version the gateway pins
+from worker.stripe_gateway import API_VERSION  # events come at the version the gateway pins
+
 LEGACY_API_VERSION = "2024-06-20"  # invoice lines still embedded their price
 
 
@@ -330,9 +332,6 @@ def refund(
         "created": int(time.time()),
         "metadata": metadata or {},
     }
-
-
-SAMPLE_EVENTS = {"invoice.paid": invoice_paid_event}
 
 
 def body(evt: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker import local_stripe
 from worker.config import Settings
 from worker.db.models import StripeCall
 from worker.errors import FinalError, RetryableError
@@ -28,13 +29,19 @@ KEY_PREFIX = "bw"  # marks our own changes: an event caused by them needs no enf
 
 
 def build_client(settings: Settings) -> stripe.StripeClient:
-    base = {"api": settings.stripe_api_base} if settings.stripe_api_base else None
+    address = local_stripe.api_base(settings)
+    no_stripe = address is None and local_stripe.wants_local_stripe(settings)
+    http: stripe.HTTPClient = (
+        local_stripe.NoStripeClient()
+        if no_stripe
+        else stripe.RequestsClient(timeout=TIMEOUT_SECONDS)
+    )
     return stripe.StripeClient(
-        settings.stripe_api_key,
+        settings.stripe_api_key or "sk_test_123",
         stripe_version=API_VERSION,
-        base_addresses=base,  # type: ignore[arg-type]
+        base_addresses={"api": address} if address else None,  # type: ignore[arg-type]
         max_network_retries=NETWORK_RETRIES,
-        http_client=stripe.RequestsClient(timeout=TIMEOUT_SECONDS),
+        http_client=http,
     )
 
 

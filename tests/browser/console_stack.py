@@ -10,19 +10,17 @@ import math
 import os
 import random
 import secrets
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import redis
-import requests
 from console_support import OPS_TOKEN
-from processes import CLI, spawn, stop, wait_http_ok, wait_until
-from servers import PostgresServer, RedisServer, StripeMock, free_port
-from signing import WEBHOOK_SECRET, signed_headers
+from harness.deliveries import deliver, wait_handled
+from harness.processes import ProcessGroup
+from harness.servers import PostgresServer, RedisServer, StripeMock, free_port
+from signing import WEBHOOK_SECRET
 
 from worker import samples
 from worker.db.migrate import upgrade
@@ -49,7 +47,7 @@ class ConsoleStack:
     env: dict[str, str]
     database_url: str
     port: int
-    processes: list[subprocess.Popen] = field(default_factory=list)
+    processes: ProcessGroup
 
     @property
     def base_url(self) -> str:
@@ -61,36 +59,19 @@ class ConsoleStack:
     def deliver(self, event_type: str, obj: dict[str, Any]) -> tuple[str, str]:
         """Post a signed event as Stripe does and wait for the worker: (event id, status)."""
         evt = samples.event(event_type, obj)
-        payload = samples.body(evt)
-        response = requests.post(
-            f"{self.base_url}/webhooks/stripe",
-            data=payload.encode(),
-            headers=signed_headers(payload),
-            timeout=10,
-        )
+        response = deliver(f"{self.base_url}/webhooks/stripe", evt, WEBHOOK_SECRET, timeout=10)
         assert response.status_code == 200, response.text
-        return evt["id"], self.wait_settled(evt["id"])
-
-    def wait_settled(self, event_id: str, timeout: float = 30) -> str:
-        def settled() -> str | None:
-            with self.sessions()() as session:
-                event = session.get(Event, event_id)
-                return event.status if event and event.status != "received" else None
-
-        return wait_until(settled, timeout, f"{event_id} to be handled")
+        return evt["id"], wait_handled(self.database_url, evt["id"]).status
 
     def close(self) -> None:
-        for process in reversed(self.processes):
-            stop(process)
+        self.processes.stop_all()
 
 
 def start_console_stack(
     tmp: Path, postgres: PostgresServer, redis_server: RedisServer, stripe_mock: StripeMock
 ) -> ConsoleStack:
     """A fresh database, an empty broker, and our receiver and worker processes on them."""
-    if redis_server.process is None or redis_server.process.poll() is not None:
-        redis_server.start()  # a fault test may have stopped it
-    redis.Redis.from_url(redis_server.url).flushall()
+    broker_url = redis_server.emptied()
     database_url = postgres.create_database("console_" + secrets.token_hex(6))
     upgrade(database_url)
     port = free_port()
@@ -98,7 +79,7 @@ def start_console_stack(
     env |= {
         "DATA_DIR": str(tmp),
         "DATABASE_URL": database_url,
-        "BROKER_URL": redis_server.url,
+        "BROKER_URL": broker_url,
         "STRIPE_WEBHOOK_SECRETS": WEBHOOK_SECRET,
         "STRIPE_API_BASE": stripe_mock.url,
         "STRIPE_API_KEY": "sk_test_123",
@@ -107,13 +88,10 @@ def start_console_stack(
         "PORT": str(port),
         "LOG_LEVEL": "INFO",
     }
-    stack = ConsoleStack(tmp, env, database_url, port)
+    stack = ConsoleStack(tmp, env, database_url, port, ProcessGroup(tmp))
     try:
-        stack.processes.append(spawn([*CLI, "serve", "--workers", "2"], env, tmp, "serve.log"))
-        stack.processes.append(
-            spawn([*CLI, "worker", "--concurrency", "2"], env, tmp, "worker.log")
-        )
-        wait_http_ok(f"{stack.base_url}/healthz", timeout=30)
+        stack.processes.worker(env)
+        stack.processes.receiver(env)
     except BaseException:
         stack.close()
         raise

@@ -26,8 +26,8 @@ from console_support import (
     fixed_product,
     typo_product,
 )
+from harness.servers import PostgresServer, RedisServer, StripeMock
 from playwright.sync_api import Browser, BrowserContext, Page, expect
-from servers import PostgresServer, RedisServer, StripeMock
 from sqlalchemy import func, select
 
 from webhooks.console.replays import BATCH_EVENTS
@@ -195,7 +195,7 @@ def test_a_review_approved_from_the_console_refunds_through_stripe_mock(
     page = context.new_page()
     sign_in(page, "Ana")
     nav(page, "Refund reviews").click()
-    card = page.locator(f"article[data-request='{review['id']}']")
+    card = page.locator(f"article[data-request='{review.id}']")
     expect(card).to_contain_text("M4.technical")
     expect(card).to_contain_text("TECH-B")
     expect(card.get_by_label("Amount (USD)")).to_have_value("1200.00")
@@ -204,9 +204,9 @@ def test_a_review_approved_from_the_console_refunds_through_stripe_mock(
     card.get_by_label("Amount (USD)").fill("1000.00")
     card.get_by_role("button", name="Approve").click()
     expect(page.locator(".flash.success")).to_contain_text(
-        f"{review['id']} approved by Ana (ops console): refunded 1,000.00 USD"
+        f"{review.id} approved by Ana (ops console): refunded 1,000.00 USD"
     )
-    expect(page.locator(f"article[data-request='{review['id']}']")).to_have_count(0)
+    expect(page.locator(f"article[data-request='{review.id}']")).to_have_count(0)
 
     with s.sessions()() as session:
         row = session.get_one(RefundRequest, review.id)

@@ -6,9 +6,10 @@ import subprocess
 from pathlib import Path
 
 import requests
-from processes import CLI, cli_json, spawn, stop, wait_http_ok, wait_until
-from servers import free_port
-from signing import signed_headers
+from harness.deliveries import deliver
+from harness.processes import CLI, ProcessGroup, cli_json, wait_until
+from harness.servers import free_port
+from signing import WEBHOOK_SECRET
 from sqlalchemy import select
 
 from worker import samples
@@ -17,66 +18,51 @@ from worker.db.session import session_factory
 
 
 def test_invoice_paid_goes_through_gunicorn_redis_and_a_celery_worker_on_postgres(
-    tmp_path: Path, pg_url: str, redis_url: str, service_env
+    tmp_path: Path, pg_url: str, redis_url: str, service_env, processes: ProcessGroup
 ) -> None:
     port = free_port()
     env = service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url, PORT=str(port))
-    receiver = spawn(CLI + ["serve", "--workers", "2"], env, tmp_path, "serve.log")
-    worker = spawn(CLI + ["worker", "--concurrency", "2"], env, tmp_path, "worker.log")
-    try:
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz")
-        evt = samples.invoice_paid_event(customer="cus_e2e", amount_paid=120000)
-        payload = samples.body(evt)
-        response = requests.post(
-            f"http://127.0.0.1:{port}/webhooks/stripe",
-            data=payload.encode(),
-            headers=signed_headers(payload),
-            timeout=5,
-        )
-        assert response.status_code == 200
+    processes.worker(env)
+    processes.receiver(env)
+    evt = samples.invoice_paid_event(customer="cus_e2e", amount_paid=120000)
+    url = f"http://127.0.0.1:{port}/webhooks/stripe"
+    assert deliver(url, evt, WEBHOOK_SECRET, timeout=5).status_code == 200
 
-        def status() -> str:
-            [row] = cli_json(["events", "list", "--format", "json"], env, tmp_path)
-            return row["status"] == "processed" and row
+    def status() -> str:
+        [row] = cli_json(["events", "list", "--format", "json"], env, tmp_path)
+        return row["status"] == "processed" and row
 
-        row = wait_until(status, 30, "the event to be processed")
-        assert (row["id"], row["type"], row["attempts"]) == (evt["id"], "invoice.paid", 1)
-        with session_factory(pg_url)() as session:
-            payment = session.scalars(select(Invoice)).one()
-        assert (payment.customer, payment.amount_paid) == ("cus_e2e", 120000)
-        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()["ready"] is True
-    finally:
-        stop(receiver)
-        stop(worker)
+    row = wait_until(status, 30, "the event to be processed")
+    assert (row["id"], row["type"], row["attempts"]) == (evt["id"], "invoice.paid", 1)
+    with session_factory(pg_url)() as session:
+        payment = session.scalars(select(Invoice)).one()
+    assert (payment.customer, payment.amount_paid) == ("cus_e2e", 120000)
+    assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()["ready"] is True
 
 
 def test_run_on_the_embedded_default_processes_send_test_within_seconds(
-    tmp_path: Path, service_env
+    tmp_path: Path, service_env, processes: ProcessGroup
 ) -> None:
     port = free_port()
     # A new user: no webhook secret (one is generated locally) and no Stripe to talk to.
     env = service_env(PORT=str(port), STRIPE_WEBHOOK_SECRETS="", STRIPE_API_BASE="")
-    everything = spawn(CLI + ["run"], env, tmp_path, "run.log")
-    try:
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz")
-        sent = subprocess.run(
-            CLI + ["events", "send-test"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert sent.returncode == 0, sent.stderr
-        assert "HTTP 200" in sent.stdout
-        event_id = sent.stdout.split()[0]
+    everything = processes.all_in_one(env)
+    sent = subprocess.run(
+        CLI + ["events", "send-test"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert sent.returncode == 0, sent.stderr
+    assert "HTTP 200" in sent.stdout
+    event_id = sent.stdout.split()[0]
 
-        def processed() -> bool:
-            rows = cli_json(["events", "list", "--format", "json"], env, tmp_path)
-            return [(r["id"], r["status"]) for r in rows] == [(event_id, "processed")]
+    def processed() -> bool:
+        rows = cli_json(["events", "list", "--format", "json"], env, tmp_path)
+        return [(r["id"], r["status"]) for r in rows] == [(event_id, "processed")]
 
-        wait_until(processed, 20, "send-test's event to be processed")
-        assert (tmp_path / "billing.sqlite3").exists() and (tmp_path / "broker.sqlite3").exists()
-    finally:
-        stop(everything)
-        assert everything.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
+    wait_until(processed, 20, "send-test's event to be processed")
+    assert (tmp_path / "billing.sqlite3").exists() and (tmp_path / "broker.sqlite3").exists()
+    assert processes.stop(everything) == 0, (tmp_path / "run.log").read_text()[-3000:]

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from billing_world import DAY, days_ago
+from harness.processes import CLI, ProcessGroup, wait_until
+from harness.servers import free_port
 from ledger import assert_ledger
-from processes import CLI, spawn, stop, wait_http_ok, wait_until
-from servers import free_port
 from stripe_double import StripeDouble
 from test_seed_scenarios import Stack
 
@@ -49,11 +49,15 @@ def double() -> Iterator[StripeDouble]:
 
 @pytest.fixture
 def on_double(
-    tmp_path: Path, pg_url: str, redis_url: str, service_env, double: StripeDouble
+    tmp_path: Path,
+    pg_url: str,
+    redis_url: str,
+    service_env,
+    double: StripeDouble,
+    processes: ProcessGroup,
 ) -> Iterator[Callable[[str], Stack]]:
     """`on_double(policy)`: the seed scenarios' stack (gunicorn + Celery on Redis and
     PostgreSQL), with `STRIPE_API_BASE` at the double."""
-    started: list[subprocess.Popen] = []
 
     def start(policy: str) -> Stack:
         port = free_port()
@@ -64,14 +68,11 @@ def on_double(
             BILLING_POLICY=policy,
             STRIPE_API_BASE=double.url,
         )
-        started.append(spawn([*CLI, "serve", "--workers", "2"], env, tmp_path, "serve.log"))
-        started.append(spawn([*CLI, "worker", "--concurrency", "2"], env, tmp_path, "worker.log"))
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=PATIENCE_SECONDS)
+        processes.receiver(env)
+        processes.worker(env)
         return PatientStack(port, env, tmp_path, pg_url)
 
     yield start
-    for process in started:
-        stop(process)
 
 
 def refund_request(s: Stack, customer: str, invoice: str) -> dict[str, Any]:

@@ -3,23 +3,21 @@ worker over Redis on PostgreSQL, Stripe played by stripe-mock, refunds asked thr
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from billing_world import DAY, days_ago
-from processes import CLI, spawn, stop, wait_http_ok, wait_until
-from servers import StripeMock, free_port, pending_proration_mock
-from signing import signed_headers
+from harness.deliveries import deliver, wait_handled
+from harness.processes import ProcessGroup, cli_json
+from harness.servers import StripeMock, free_port, pending_proration_mock
+from signing import WEBHOOK_SECRET
 from sqlalchemy import select
 
 from worker import samples
-from worker.db.models import Customer, Event, StripeCall
+from worker.db.models import Customer, StripeCall
 from worker.db.session import session_factory
 
 
@@ -34,39 +32,15 @@ class Stack:
         evt = samples.event(event_type, obj, created=kwargs.pop("created", None))
         if "previous" in kwargs:
             evt["data"]["previous_attributes"] = kwargs.pop("previous")
-        payload = samples.body(evt)
-        response = requests.post(
-            f"http://127.0.0.1:{self.port}/webhooks/stripe",
-            data=payload.encode(),
-            headers=signed_headers(payload),
-            timeout=10,
-        )
+        url = f"http://127.0.0.1:{self.port}/webhooks/stripe"
+        response = deliver(url, evt, WEBHOOK_SECRET, timeout=10)
         assert response.status_code == 200, response.text
-        self.wait_done(evt["id"])
+        event = wait_handled(self.database_url, evt["id"])
+        assert event.status == "processed", event.last_error
         return evt["id"]
 
-    def wait_done(self, event_id: str) -> None:
-        sessions = session_factory(self.database_url)
-
-        def done() -> Event | None:
-            with sessions() as session:
-                event = session.get(Event, event_id)
-                return event if event is not None and event.status != "received" else None
-
-        event = wait_until(done, 30, f"{event_id} to be processed")
-        assert event.status == "processed", event.last_error
-
     def cli(self, *args: str) -> dict[str, Any]:
-        out = subprocess.run(
-            [*CLI, *args, "--format", "json"],
-            env=self.env,
-            cwd=self.cwd,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)
+        return cli_json([*args, "--format", "json"], self.env, self.cwd)
 
     def calls(self) -> list[StripeCall]:
         with session_factory(self.database_url)() as session:
@@ -95,16 +69,14 @@ class Stack:
 @pytest.fixture(scope="module")
 def upgrade_mock() -> Iterator[StripeMock]:
     """stripe-mock whose pending invoice item is the charge a portal upgrade leaves."""
-    server = pending_proration_mock("ii_upgrade", 10000, "cus_dmly", "sub_dmly")
-    server.start()
-    yield server
-    server.stop()
+    with pending_proration_mock("ii_upgrade", 10000, "cus_dmly", "sub_dmly") as server:
+        yield server
 
 
 @pytest.fixture
-def stack(tmp_path: Path, pg_url: str, redis_url: str, service_env) -> Iterator[Callable]:
-    started: list[subprocess.Popen] = []
-
+def stack(
+    tmp_path: Path, pg_url: str, redis_url: str, service_env, processes: ProcessGroup
+) -> Callable[..., Stack]:
     def start(policy: str, stripe_base: str | None = None) -> Stack:
         port = free_port()
         extra = {"STRIPE_API_BASE": stripe_base} if stripe_base else {}
@@ -115,14 +87,11 @@ def stack(tmp_path: Path, pg_url: str, redis_url: str, service_env) -> Iterator[
             BILLING_POLICY=policy,
             **extra,
         )
-        started.append(spawn([*CLI, "serve", "--workers", "2"], env, tmp_path, "serve.log"))
-        started.append(spawn([*CLI, "worker", "--concurrency", "2"], env, tmp_path, "worker.log"))
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz")
+        processes.worker(env)
+        processes.receiver(env)
         return Stack(port, env, tmp_path, pg_url)
 
-    yield start
-    for process in started:
-        stop(process)
+    return start
 
 
 def annual_invoice(customer: str, paid_at: int, number: str) -> dict[str, Any]:
@@ -256,16 +225,9 @@ def test_dmly_downgrade_is_credited(stack) -> None:
             period_end=start + 30 * DAY,
         ),
     )
-    out = subprocess.run(
-        [*CLI, "subscriptions", "change", "sub_down", "--price", "price_basic"],
-        env=s.env,
-        cwd=s.cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {
+    change = ["subscriptions", "change", "sub_down", "--price", "price_basic"]
+    changed = cli_json(change, s.env, s.cwd)
+    assert changed == {
         "subscription": "sub_down",
         "change": "downgrade",
         "proration_behavior": "create_prorations",

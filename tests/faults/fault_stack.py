@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 import requests
-from processes import CLI, spawn, stop, wait_http_ok, wait_until
-from servers import free_port
-from signing import signed_headers
+from harness.deliveries import deliver
+from harness.processes import ProcessGroup, cli, wait_until
+from harness.servers import free_port
+from signing import WEBHOOK_SECRET
 from sqlalchemy import func, select, text
 
 from worker import samples
@@ -75,8 +76,7 @@ class Stack:
     env: dict[str, str]
     database_url: str
     port: int = field(default_factory=free_port)
-    receiver: subprocess.Popen | None = None
-    workers: list[subprocess.Popen] = field(default_factory=list)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -84,43 +84,29 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.env = self.env | {"PORT": str(self.port)}
+        self.processes = ProcessGroup(self.tmp)
 
     def start_receiver(self, workers: int = 2) -> None:
-        self.receiver = spawn(
-            CLI + ["serve", "--workers", str(workers)], self.env, self.tmp, "receiver.log"
-        )
-        wait_http_ok(f"http://127.0.0.1:{self.port}/healthz", timeout=30)
+        self.processes.receiver(self.env, workers=workers, log_name="receiver.log")
 
-    def start_worker(self, concurrency: int = 2) -> subprocess.Popen:
+    def start_worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
         name = f"worker{len(self.workers)}.log"
-        argv = CLI + ["worker", "--concurrency", str(concurrency)]
-        worker = spawn(argv, self.env, self.tmp, name)
+        worker = self.processes.worker(self.env, concurrency=concurrency, log_name=name)
         self.workers.append(worker)
         return worker
 
     def close(self) -> None:
-        processes = [*self.workers, *([self.receiver] if self.receiver else [])]
-        for process in processes:  # all at once: each one's graceful stop takes a while
-            if process.poll() is None:
-                process.terminate()
-        for process in processes:
-            stop(process)
+        self.processes.stop_all()
 
     def logs(self, prefix: str = "") -> str:
-        return "\n".join(
-            path.read_text(errors="replace") for path in sorted(self.tmp.glob(f"{prefix}*.log"))
-        )
+        return self.processes.logs(prefix)
 
     # Stripe's side --------------------------------------------------------------------------
 
     def deliver(self, http: requests.Session, evt: dict[str, Any] | str) -> int:
         """One delivery attempt as Stripe makes it: the same body (pass it, rendered, to spare
         the test's CPU when delivering one event many times), signed anew."""
-        payload = evt if isinstance(evt, str) else samples.body(evt)
-        response = http.post(
-            self.url, data=payload.encode(), headers=signed_headers(payload), timeout=15
-        )
-        return response.status_code
+        return deliver(self.url, evt, WEBHOOK_SECRET, http=http).status_code
 
     def seed_catalog(self, http: requests.Session, wait: bool = True) -> None:
         """The plan the sample invoices bill, delivered as Stripe announces a new price:
@@ -169,16 +155,7 @@ class Stack:
 
     def sweep(self) -> str:
         """`billing-worker events sweep --older-than 0`: queue every event still `received`."""
-        done = subprocess.run(
-            CLI + ["events", "sweep", "--older-than", "0"],
-            env=self.env,
-            cwd=self.tmp,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return cli(["events", "sweep", "--older-than", "0"], self.env, self.tmp)
 
     def mutating_calls_by_method(self) -> dict[str, int]:
         """How many mutating Stripe calls succeeded, by method (from the audit table)."""

@@ -33,7 +33,7 @@ from fault_stack import (  # noqa: F401 - time_limit is a fixture
     traffic,
     wait_gone,
 )
-from processes import wait_until
+from harness.processes import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
 

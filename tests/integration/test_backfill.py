@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis
 from click.testing import CliRunner
-from servers import StripeMock
+from harness.servers import StripeMock
 from sqlalchemy import select
 
 from worker import samples
@@ -146,7 +146,7 @@ def test_the_cli_reports_counts_and_queues_on_redis(
 
 
 def test_the_cli_says_when_stripe_cannot_be_reached(sqlite_url: str, tmp_path) -> None:
-    from servers import free_port
+    from harness.servers import free_port
 
     env = {
         "DATABASE_URL": sqlite_url,

@@ -22,7 +22,7 @@ from console_support import (
     fixed_product,
     typo_product,
 )
-from servers import StripeMock
+from harness.servers import StripeMock
 from sqlalchemy import select, update
 
 from webhooks import create_app

@@ -184,7 +184,7 @@ def test_the_default_limit_is_one_mebibyte(client: FlaskClient, settings: Settin
 
 
 def test_database_down_answers_503_so_stripe_retries(make_settings, redis_url) -> None:
-    from servers import free_port
+    from harness.servers import free_port
 
     dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing?connect_timeout=2"
     settings = make_settings(database_url=dead, broker_url=redis_url)
@@ -197,7 +197,7 @@ def test_database_down_answers_503_so_stripe_retries(make_settings, redis_url) -
 def test_broker_down_still_acknowledges_the_stored_event_and_the_sweeper_queues_it_later(
     make_settings, database_url, redis_url
 ) -> None:
-    from servers import free_port
+    from harness.servers import free_port
 
     from tasks.celery_app import create_celery, enqueuer
     from worker.eventlog.sweeper import sweep
@@ -235,7 +235,7 @@ def test_test_mode_events_are_refused_at_a_live_only_endpoint(
 def test_readyz_reports_database_and_broker(
     client: FlaskClient, make_settings, database_url
 ) -> None:
-    from servers import free_port
+    from harness.servers import free_port
 
     assert client.get("/healthz").json == {"status": "ok"}
     ready = client.get("/readyz")

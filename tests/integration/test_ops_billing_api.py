@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from billing_world import BillingWorld, days_ago
-from servers import StripeMock
+from harness.servers import StripeMock
 
 from webhooks import create_app
 from worker import samples

@@ -126,7 +126,7 @@ def test_a_failed_event_is_not_run_again_by_a_late_doorbell(database_url: str, r
 def test_the_send_test_sample_is_processed_without_asking_stripe(database_url: str) -> None:
     """`events send-test` against `billing-worker run` must work with no Stripe account."""
     from billing_world import BillingWorld
-    from servers import free_port
+    from harness.servers import free_port
 
     from worker.config import Settings
 

@@ -1,17 +1,19 @@
 """`events replay` on SQLite and PostgreSQL: failed events run again, done ones stay done.
 
-The handlers here are the test's own, so what a replay does is visible (a call log, an effect
-set kept idempotent by event id, like the real handlers' audit rows) and independent of which
-event types the worker handles today.
+The handlers here are the test's own, so what a replay does is visible (a call log, and a count
+of effects, each made through the gateway's audited mutation as the real handlers' are) and
+independent of which event types the worker handles today.
 """
 
 from __future__ import annotations
 
 import json
 import tracemalloc
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -35,18 +37,26 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 class Ledger:
-    """A handler whose effect happens once per event id, however often it runs."""
+    """A handler that counts its runs and its effects; the effect goes through the gateway's
+    guarded mutation, as a refund or a cancellation does, so a replay must not repeat it."""
 
     def __init__(self, failing: set[str] | None = None) -> None:
         self.calls: list[str] = []
-        self.effects: set[str] = set()
+        self.effects: Counter[str] = Counter()
         self.failing = failing or set()
 
     def handle(self, ctx: Any, _obj: dict[str, Any]) -> None:
         self.calls.append(ctx.event_id)
         if ctx.event_id in self.failing:
             raise FinalError("Stripe refused: card_declined")
-        self.effects.add(ctx.event_id)
+        ctx.stripe._mutate("ledger.effect", ctx.event_id, "effect", self._effect(ctx.event_id))
+
+    def _effect(self, event_id: str) -> Callable[[Any], SimpleNamespace]:
+        def effect(_options: Any) -> SimpleNamespace:
+            self.effects[event_id] += 1
+            return SimpleNamespace(id=f"effect_{event_id}")
+
+        return effect
 
     def process(self, url: str) -> Callable[..., str]:
         return partial(
@@ -107,7 +117,7 @@ def test_replaying_failed_events_processes_them_then_a_second_replay_changes_not
     second = run(database_url, EventSelection(ids=tuple(ids)), ledger)
     assert (second.selected, second.replayed, second.unchanged, second.failed) == (3, 0, 3, 0)
     assert ledger.calls.count(ids[0]) == 2  # the handler ran again...
-    assert ledger.effects == set(ids)  # ...and its effect happened once
+    assert ledger.effects == Counter(ids)  # ...and its effect happened once for each
     assert row(database_url, ids[0]).attempts == 2  # every run counts as an attempt
 
 

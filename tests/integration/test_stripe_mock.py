@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import stripe
-from servers import StripeMock, free_port
+from harness.servers import StripeMock, free_port
 
 from worker.errors import FinalError, RetryableError
 from worker.stripe_gateway import build_client, classify

@@ -155,16 +155,50 @@ def _as_list(value: Any) -> list[str]:
     return [str(item) for item in value] if isinstance(value, list) else [str(value)]
 
 
-def billing_database(server: Any, password: str) -> str:
-    """A fresh `billing` database owned by a `billing` role, as the postgres service creates it.
+def resolution_problems(document: Mapping[str, Any], root: Path = ROOT) -> list[str]:
+    """What `docker compose config` refuses beyond the schema, for an interpolated document:
+    a dependency on a service the file lacks or a cycle of them, a named volume not declared,
+    a required env_file that is missing, a published port that is not a port."""
+    services: Mapping[str, Any] = document.get("services") or {}
+    declared_volumes = set(document.get("volumes") or {})
+    problems = []
+    for name, spec in services.items():
+        for dependency in spec.get("depends_on") or {}:
+            if dependency not in services:
+                problems.append(f"{name} depends on undefined service {dependency}")
+        for volume in spec.get("volumes") or []:
+            source = volume.split(":", 1)[0] if isinstance(volume, str) else volume.get("source")
+            named = source and not source.startswith(("/", ".", "~"))
+            if named and source not in declared_volumes:
+                problems.append(f"{name} uses undeclared volume {source}")
+        for env_file in _as_env_files(spec.get("env_file")):
+            if env_file.get("required", True) and not (root / env_file["path"]).exists():
+                problems.append(f"{name} needs env_file {env_file['path']}, which is missing")
+        for port in spec.get("ports") or []:
+            if not all(
+                part.isdigit() and 0 < int(part) < 65536 for part in str(port).split(":")[-2:]
+            ):
+                problems.append(f"{name} publishes {port!r}, not HOST:CONTAINER ports")
+    problems += [f"dependency cycle through {name}" for name in _in_cycles(services)]
+    return problems
 
-    With them, mapping the compose URL to this machine changes only its host and port."""
-    import psycopg
 
-    admin = f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'billing'").fetchone():
-            conn.execute(f"CREATE ROLE billing LOGIN PASSWORD '{password}'")
-        conn.execute("DROP DATABASE IF EXISTS billing WITH (FORCE)")
-        conn.execute("CREATE DATABASE billing OWNER billing")
-    return f"postgresql+psycopg://billing:{password}@127.0.0.1:{server.port}/billing"
+def _as_env_files(value: Any) -> list[dict[str, Any]]:
+    entries = value if isinstance(value, list) else [value] if value else []
+    return [entry if isinstance(entry, dict) else {"path": entry} for entry in entries]
+
+
+def _in_cycles(services: Mapping[str, Any]) -> list[str]:
+    """Services that depend, through others, on themselves."""
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for dependency in (services.get(start) or {}).get("depends_on") or {}:
+            if dependency == target:
+                return True
+            if dependency in services and dependency not in seen:
+                seen.add(dependency)
+                if reaches(dependency, target, seen):
+                    return True
+        return False
+
+    return [name for name in services if reaches(name, name, set())]

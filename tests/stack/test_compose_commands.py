@@ -11,12 +11,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import requests
-from compose_stack import ServiceProcess, billing_database, load_compose, service_process
-from processes import spawn, stop, wait_http_ok, wait_until
+from compose_stack import ServiceProcess, load_compose, service_process
+from harness.deliveries import deliver
+from harness.processes import ProcessGroup, wait_http_ok, wait_until
+from harness.servers import PostgresServer, RedisServer, StripeMock, free_port
 from scrape import scrape, value
-from servers import PostgresServer, RedisServer, StripeMock, free_port
-from signing import WEBHOOK_SECRET, signed_headers
+from signing import WEBHOOK_SECRET
 from sqlalchemy import inspect, select
 
 from worker import samples
@@ -41,8 +41,9 @@ def test_compose_command_lines_run_the_stack_and_process_a_signed_event(
     redis_server: RedisServer,
     redis_url: str,
     stripe_mock: StripeMock,
+    processes: ProcessGroup,
 ) -> None:
-    database_url = billing_database(postgres_server, POSTGRES_PASSWORD)
+    database_url = postgres_server.create_owned_database("billing", "billing", POSTGRES_PASSWORD)
     port = free_port()
     dotenv = {  # an operator's .env: ports and settings, read by compose and by the containers
         "PORT": str(port),
@@ -81,20 +82,14 @@ def test_compose_command_lines_run_the_stack_and_process_a_signed_event(
     web, beat = service("web"), service("beat")
     worker = service("worker", WORKER_METRICS_PORT=free_port())  # 9808 inside its container
     assert web.argv == ["billing-worker", "serve", "--workers", "2"]
-    running = [spawn(s.argv, s.env, tmp_path, f"{s.name}.log") for s in (web, worker, beat)]
+    running = [processes.spawn(s.argv, s.env, f"{s.name}.log") for s in (web, worker, beat)]
     try:
         wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=60)
         for each in (web, worker, beat):
             wait_until(lambda each=each: healthy(each, tmp_path), 60, f"{each.name}'s healthcheck")
 
         evt = samples.invoice_paid_event(customer="cus_compose", amount_paid=4200)
-        payload = samples.body(evt)
-        response = requests.post(
-            f"http://127.0.0.1:{port}/webhooks/stripe",
-            data=payload.encode(),
-            headers=signed_headers(payload),
-            timeout=10,
-        )
+        response = deliver(f"http://127.0.0.1:{port}/webhooks/stripe", evt, WEBHOOK_SECRET)
         assert response.status_code == 200, response.text
 
         # Committed but never queued (as if the broker had lost it): only beat's sweep finds it.
@@ -120,7 +115,6 @@ def test_compose_command_lines_run_the_stack_and_process_a_signed_event(
         for process in running:
             assert process.poll() is None, f"{process.args} exited with {process.returncode}"
     finally:
-        for process in running:
-            stop(process)
+        processes.stop_all()
         for log in sorted(tmp_path.glob("*.log")):  # shown by pytest when the test failed
             print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")

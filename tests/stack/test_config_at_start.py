@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from processes import CLI
+from harness.processes import CLI
 
 LIVE_KEY = "sk_" + "live_51Hconfigcheck00000000000LIVE"
 TEST_KEY = "sk_test_51Hconfigcheck00000000000TEST"

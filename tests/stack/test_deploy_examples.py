@@ -1,15 +1,14 @@
 """deploy/: the Prometheus scrape example, the alert rules and the Grafana dashboard refer only to
 metrics the worker exports, under labels it sets, at the ports the compose file uses.
 
-Where `promtool` is installed (Debian's `prometheus` package) it checks the files and runs the
-alert rules' unit tests (deploy/alerts_test.yml) too.
+`promtool` (Debian's `prometheus` package, which scripts/install-services installs) checks the
+files and runs the alert rules' unit tests (deploy/alerts_test.yml) too.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from compose_stack import ROOT, load_compose
+from harness.servers import find_binary
 from prometheus_client import generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
@@ -129,9 +129,7 @@ def test_dashboard_is_importable_grafana_json() -> None:
 
 
 def test_promtool_accepts_the_config_rules_and_dashboard_queries(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if not promtool:
-        pytest.skip("promtool not installed (apt-get install prometheus): checked above in Python")
+    promtool = find_binary("promtool")  # MissingBinary says how to install it
 
     def check(*args: str) -> None:
         done = subprocess.run([promtool, *args], capture_output=True, text=True, timeout=60)

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from compose_stack import billing_database
-from processes import CLI, spawn, stop, wait_http_ok, wait_until
-from servers import PostgresServer, free_port
+from harness.processes import CLI, ProcessGroup, wait_until
+from harness.servers import PostgresServer, free_port
 from signing import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET, signed_headers
 from sqlalchemy import select
 
@@ -54,8 +53,9 @@ def test_logs_of_receiver_and_worker_leak_nothing_and_carry_the_event_context(
     postgres_server: PostgresServer,
     redis_url: str,
     service_env: Callable[..., dict[str, str]],
+    processes: ProcessGroup,
 ) -> None:
-    database_url = billing_database(postgres_server, DB_PASSWORD)
+    database_url = postgres_server.create_owned_database("billing", "billing", DB_PASSWORD)
     port = free_port()
     env = service_env(
         DATABASE_URL=database_url,
@@ -66,10 +66,10 @@ def test_logs_of_receiver_and_worker_leak_nothing_and_carry_the_event_context(
         LOG_LEVEL="DEBUG",
         TASK_MAX_RETRIES="0",
     )
-    migrated = spawn(CLI + ["db", "upgrade"], env, tmp_path, "migrate.log")
+    migrated = processes.spawn(CLI + ["db", "upgrade"], env, "migrate.log")
     assert migrated.wait(timeout=120) == 0
-    receiver = spawn(CLI + ["serve", "--workers", "2"], env, tmp_path, "serve.log")
-    worker = spawn(CLI + ["worker", "--concurrency", "2"], env, tmp_path, "worker.log")
+    processes.receiver(env)
+    processes.worker(env)
     url = f"http://127.0.0.1:{port}/webhooks/stripe"
     sent_headers: list[str] = []
 
@@ -100,7 +100,6 @@ def test_logs_of_receiver_and_worker_leak_nothing_and_carry_the_event_context(
     )
     good = [paid, refund, customer, unknown]
     try:
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz")
         for evt in good:
             body = samples.body(evt)
             assert post(body, signed_headers(body)) == 200
@@ -126,8 +125,7 @@ def test_logs_of_receiver_and_worker_leak_nothing_and_carry_the_event_context(
         statuses = wait_until(all_worked, 60, "every event to be worked on")
         assert "failed" in statuses.values() and "processed" in statuses.values(), statuses
     finally:
-        stop(receiver)
-        stop(worker)
+        processes.stop_all()
 
     logs = {
         name: (tmp_path / name).read_text(errors="replace") for name in ("serve.log", "worker.log")

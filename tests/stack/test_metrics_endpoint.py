@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-from processes import CLI, spawn, stop, wait_http_ok, wait_until
+from harness.processes import ProcessGroup, wait_until
+from harness.servers import free_port
 from prometheus_client.mmap_dict import MmapedDict
 from scrape import scrape, value
-from servers import free_port
 from signing import OLD_WEBHOOK_SECRET, signed_headers
 
 from worker import samples
@@ -37,7 +37,11 @@ def observing_pids(metrics_dir: Path) -> set[str]:
 
 
 def test_metrics_move_with_deliveries_across_two_gunicorn_workers_and_a_celery_worker(
-    tmp_path: Path, pg_url: str, redis_url: str, service_env: Callable[..., dict[str, str]]
+    tmp_path: Path,
+    pg_url: str,
+    redis_url: str,
+    service_env: Callable[..., dict[str, str]],
+    processes: ProcessGroup,
 ) -> None:
     port, worker_port = free_port(), free_port()
     env = service_env(
@@ -47,10 +51,8 @@ def test_metrics_move_with_deliveries_across_two_gunicorn_workers_and_a_celery_w
         WORKER_METRICS_PORT=str(worker_port),
     )
     url = f"http://127.0.0.1:{port}"
-    receiver = spawn(CLI + ["serve", "--workers", "2"], env, tmp_path, "serve.log")
-    worker = None
+    processes.receiver(env)
     try:
-        wait_http_ok(f"{url}/healthz")
         metrics_dir = tmp_path / "metrics" / "receiver"
         # Each worker creates its files when it loads the app: wait until both can take requests.
         wait_until(lambda: len(list(metrics_dir.glob("histogram_*.db"))) == 2, 30, "2 workers")
@@ -113,7 +115,7 @@ def test_metrics_move_with_deliveries_across_two_gunicorn_workers_and_a_celery_w
         # The totals above are sums over both workers' own files.
         assert len(observing_pids(metrics_dir)) == 2
 
-        worker = spawn(CLI + ["worker", "--concurrency", "2"], env, tmp_path, "worker.log")
+        processes.worker(env)
 
         def drained() -> dict | None:
             now = scrape(f"{url}/metrics")
@@ -129,8 +131,6 @@ def test_metrics_move_with_deliveries_across_two_gunicorn_workers_and_a_celery_w
         assert task_count >= EVENTS
         assert value(worked, "billing_event_task_seconds_sum", event_type="invoice.paid") > 0
     finally:
-        stop(receiver)
-        if worker:
-            stop(worker)
+        processes.stop_all()
         for log in sorted(tmp_path.glob("*.log")):  # shown by pytest when the test failed
             print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")

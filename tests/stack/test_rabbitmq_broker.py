@@ -2,17 +2,17 @@
 
 No RabbitMQ server runs in this suite; what differs from Redis is checked against a port where
 nothing listens: the URL is accepted, Celery uses its AMQP transport, and a delivery is still
-stored and answered at once while the broker is down (the sweeper queues it later).
+stored and answered (not hung on retries) while the broker is down (the sweeper queues it later).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from harness.servers import free_port
 from kombu.exceptions import OperationalError
-from servers import free_port
 from signing import signed_headers
 from sqlalchemy import select
 
@@ -21,6 +21,9 @@ from worker import samples
 from worker.config import Settings
 from worker.db.models import Event
 from worker.db.session import session_factory
+
+# Not a speed limit (bench/ measures speed): how long to wait before calling it a hang.
+OUTCOME_WITHIN = 30
 
 
 def test_an_amqp_broker_url_is_a_valid_setting_and_selects_celerys_amqp_transport(
@@ -41,15 +44,17 @@ def test_with_rabbitmq_down_a_publish_fails_at_once_and_the_delivery_is_still_st
     settings = make_settings(
         database_url=sqlite_url, broker_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//"
     )
-    started = time.monotonic()
-    with pytest.raises(OperationalError, match="(?i)refused"):
-        enqueuer(create_celery(settings))("evt_amqp_down")
-    assert time.monotonic() - started < 1.0
+    # A publish that retried the connection would never end: the outcome is awaited, bounded.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        publish = pool.submit(enqueuer(create_celery(settings)), "evt_amqp_down")
+        with pytest.raises(OperationalError, match="(?i)refused"):
+            publish.result(timeout=OUTCOME_WITHIN)
 
-    client = create_app(settings).test_client()
-    payload = samples.body(samples.invoice_paid_event())
-    started = time.monotonic()
-    response = client.post("/webhooks/stripe", data=payload, headers=signed_headers(payload))
-    assert response.status_code == 200 and time.monotonic() - started < 1.0
+        client = create_app(settings).test_client()
+        payload = samples.body(samples.invoice_paid_event())
+        delivery = pool.submit(
+            client.post, "/webhooks/stripe", data=payload, headers=signed_headers(payload)
+        )
+        assert delivery.result(timeout=OUTCOME_WITHIN).status_code == 200
     with session_factory(sqlite_url)() as session:
         assert session.scalars(select(Event.status)).all() == ["received"]

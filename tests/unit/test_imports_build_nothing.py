@@ -1,5 +1,5 @@
 """Importing the entry points builds nothing: the app, the Celery app and the runtime are made by
-the factories each process calls (`create_app`, `celery -A tasks.app`, the CLI's commands)."""
+the factories each process calls (`create_app`, `celery -A worker.bootstrap:app`, the CLI)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 IMPORT_ALL = """
 import importlib, pkgutil
-import tasks, webhooks
+import tasks, webhooks, worker.bootstrap
 for package in (tasks, webhooks):
     for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         importlib.import_module(module.name)
@@ -30,12 +30,12 @@ def import_all(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_importing_webhooks_and_tasks_reads_no_settings(tmp_path: Path) -> None:
+def test_importing_the_entry_points_reads_no_settings(tmp_path: Path) -> None:
     done = import_all({"DATA_DIR": str(tmp_path), "BILLING_POLICY": "no-such-policy"})
     assert done.returncode == 0, done.stderr  # load_settings would refuse this policy
 
 
-def test_importing_webhooks_and_tasks_writes_no_file(tmp_path: Path) -> None:
+def test_importing_the_entry_points_writes_no_file(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     done = import_all({"DATA_DIR": str(data_dir)})
     assert done.returncode == 0, done.stderr

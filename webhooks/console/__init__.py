@@ -9,7 +9,7 @@ served by the app itself: no CDN and no front-end build step.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, redirect
 
 from worker.config import Settings
 
@@ -39,3 +39,5 @@ def register(app: Flask, settings: Settings) -> None:
     for name, template_filter in formatting.FILTERS.items():
         app.add_template_filter(template_filter, name)
     app.register_blueprint(bp)
+    # On the app, not the JSON API's blueprint: a browser at /ops/ lands on the console.
+    app.add_url_rule("/ops/", "ops_home", lambda: redirect(f"{bp.url_prefix}/"))

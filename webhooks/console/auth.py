@@ -7,7 +7,8 @@
 - Every POST carries Flask-WTF's CSRF token, bound to the session; a POST without a valid
   session, or without a valid token, answers 403. A page asked for without a session redirects to
   the login page, which sends the operator back where they were going.
-- With no ops token configured the console does not exist (404), like the JSON ops API.
+- With no ops token configured the console does not exist (404), like the JSON ops API; its
+  pages then say how to start the worker with a token.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import hmac
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, redirect, render_template, request, session, url_for
+from flask import Flask, Response, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from werkzeug.exceptions import Forbidden
@@ -72,10 +73,10 @@ def operator() -> str | None:
 
 @bp.before_request
 def _guard() -> ResponseReturnValue | None:
-    if not current_runtime().settings.ops_api_token:
-        abort(404)
     if request.endpoint == "console.static":
         return None
+    if not current_runtime().settings.ops_api_token:
+        return render_template("console/disabled.html"), 404
     signed_in = operator() is not None
     if request.method not in ("GET", "HEAD"):
         if not signed_in and request.endpoint != "console.login":

@@ -8,9 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from worker.db.models import EventStatus
+
 HOURS = 48
 # Bottom to top in each bar; the template colours them by status.
-STACK_ORDER = ("processed", "ignored", "received", "failed")
+STACK_ORDER: tuple[str, ...] = (
+    EventStatus.PROCESSED,
+    EventStatus.IGNORED,
+    EventStatus.RECEIVED,
+    EventStatus.FAILED,
+)
 WIDTH, HEIGHT = 960, 180
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 34  # margins for the axis labels
 LABEL_EVERY_HOURS = 6
@@ -56,6 +63,7 @@ class Chart:
     left: int = LEFT
     top: int = TOP
     baseline: float = HEIGHT - BOTTOM
+    legend: tuple[str, ...] = STACK_ORDER
 
 
 def first_hour(now: datetime, hours: int = HOURS) -> datetime:

@@ -7,16 +7,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session, defer
 
-from worker.db.models import Event, EventStatus, Invoice, StripeCall, Subscription
-from worker.eventlog.selection import EventSelection, Position
+from worker.db.models import EVENT_STATUSES, Event, EventStatus, Invoice, StripeCall, Subscription
+from worker.eventlog.selection import EventSelection, Position, earlier_than, later_than
 from worker.handlers import HANDLERS
 from worker.redact import scrub
 from worker.timespec import parse_moment
 
-STATUSES: tuple[str, ...] = tuple(status.value for status in EventStatus)
 PAGE_SIZE = 50
 
 
@@ -40,8 +39,8 @@ class EventFilters:
         return cls(**{name: (args.get(name) or "").strip() for name in cls.__dataclass_fields__})
 
     def selection(self) -> EventSelection:
-        if self.status and self.status not in STATUSES:
-            raise FilterError(f"status must be one of {', '.join(STATUSES)}")
+        if self.status and self.status not in EVENT_STATUSES:
+            raise FilterError(f"status must be one of {', '.join(EVENT_STATUSES)}")
         selection = EventSelection(
             status=self.status or None,
             type=self.type or None,
@@ -101,7 +100,7 @@ def events_page(
     query = select(Event).options(defer(Event.payload), defer(Event.last_traceback))
     query = query.where(*filters.conditions())
     if after is not None:
-        rows = _rows(session, query.where(_later_than(after)), ascending=True, limit=limit)
+        rows = _rows(session, query.where(later_than(after)), ascending=True, limit=limit)
         more_newer = len(rows) > limit
         page = list(reversed(rows[:limit]))
         return EventsPage(
@@ -110,7 +109,7 @@ def events_page(
             older=Position.of(page[-1]).cursor() if page else None,
         )
     if before is not None:
-        query = query.where(_earlier_than(before))
+        query = query.where(earlier_than(before))
     rows = _rows(session, query, ascending=False, limit=limit)
     page = rows[:limit]
     return EventsPage(
@@ -128,20 +127,6 @@ def _rows(session: Session, query: Select[Any], *, ascending: bool, limit: int) 
     return list(session.scalars(query.limit(limit + 1)))
 
 
-def _later_than(position: Position) -> ColumnElement[bool]:
-    return or_(
-        Event.received_at > position.received_at,
-        and_(Event.received_at == position.received_at, Event.id > position.event_id),
-    )
-
-
-def _earlier_than(position: Position) -> ColumnElement[bool]:
-    return or_(
-        Event.received_at < position.received_at,
-        and_(Event.received_at == position.received_at, Event.id < position.event_id),
-    )
-
-
 def status_counts(session: Session, filters: EventFilters) -> dict[str, int]:
     """Events in each status under the other filters: the tabs at the top of the page."""
     query = (
@@ -149,7 +134,7 @@ def status_counts(session: Session, filters: EventFilters) -> dict[str, int]:
         .where(*filters.without_status().conditions())
         .group_by(Event.status)
     )
-    counts = dict.fromkeys(STATUSES, 0)
+    counts = dict.fromkeys(EVENT_STATUSES, 0)
     counts.update({status: int(n) for status, n in session.execute(query)})
     return counts
 

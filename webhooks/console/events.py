@@ -8,7 +8,6 @@ from flask.typing import ResponseReturnValue
 from webhooks.console import bp, replays
 from webhooks.console.chart import build_chart, first_hour
 from webhooks.console.event_queries import (
-    STATUSES,
     EventFilters,
     EventsPage,
     FilterError,
@@ -18,7 +17,7 @@ from webhooks.console.event_queries import (
     status_counts,
 )
 from webhooks.current import current_runtime
-from worker.db.models import utcnow
+from worker.db.models import EVENT_STATUSES, utcnow
 from worker.eventlog.selection import EventSelection, Position, SelectionError
 
 
@@ -49,7 +48,7 @@ def events() -> ResponseReturnValue:
         filters=filters,
         page=page,
         counts=counts,
-        statuses=STATUSES,
+        statuses=EVENT_STATUSES,
         chart=chart,
         error=error,
         now=now,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import click
 
 from worker.config import ConfigError, Settings, load_settings
+from worker.local_stripe import api_base, wants_local_stripe
 from worker.redact import ELLIPSIS, mask_key, mask_secret, mask_url
 
 # Names that smell of a secret are masked even for a setting added after this was written.
@@ -56,7 +57,14 @@ def effective_settings(settings: Settings) -> dict[str, str]:
             f"(none: development signs with the local secret in {settings.local_secret_file})"
         )
     if not settings.stripe_api_base:
-        shown["STRIPE_API_BASE"] = "(Stripe itself)"
+        local = api_base(settings) if wants_local_stripe(settings) else None
+        shown["STRIPE_API_BASE"] = (
+            f"(none: {local}, the stripe-mock `run` started)"
+            if local
+            else "(no Stripe: the key is the placeholder; `run` starts stripe-mock if installed)"
+            if wants_local_stripe(settings)
+            else "(Stripe itself)"
+        )
     if not settings.ops_api_token:
         shown["OPS_API_TOKEN"] = "(empty: the ops API is disabled)"
     return shown

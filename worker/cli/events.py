@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import timedelta
-from typing import Any
 
 import click
-import requests
 from sqlalchemy import select
 
 from worker.cli.recovery import backfill_command, replay_command
 from worker.cli.runtime import command_runtime
-from worker.config import load_settings
-from worker.db.models import Event, EventStatus
-
-STATUSES = [s.value for s in EventStatus]
-
-
-def event_summary(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "type": event.type,
-        "status": event.status,
-        "attempts": event.attempts,
-        "customer": event.customer,
-        "created": event.created.isoformat(),
-        "received_at": event.received_at.isoformat(),
-        "processed_at": event.processed_at.isoformat() if event.processed_at else None,
-        "last_error": event.last_error,
-    }
+from worker.cli.triggers import trigger, trigger_command
+from worker.db.models import EVENT_STATUSES, Event
+from worker.eventlog.record import event_record
 
 
 @click.group()
@@ -39,7 +21,7 @@ def events() -> None:
 
 
 @events.command("list")
-@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--status", type=click.Choice(EVENT_STATUSES))
 @click.option("--type", "event_type", help="Stripe event type, e.g. invoice.paid")
 @click.option("--limit", type=int, help="at most N events (default: all)")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
@@ -54,7 +36,7 @@ def list_events(status: str | None, event_type: str | None, limit: int | None, f
     if limit is not None:
         query = query.limit(limit)
     with sessions() as session:
-        rows = (event_summary(e) for e in session.scalars(query.execution_options(yield_per=500)))
+        rows = (event_record(e) for e in session.scalars(query.execution_options(yield_per=500)))
         if fmt == "json":
             click.echo(json.dumps(list(rows), indent=2))
             return
@@ -75,7 +57,7 @@ def show_event(event_id: str) -> None:
         event = session.get(Event, event_id)
         if event is None:
             raise click.ClickException(f"no event {event_id}")
-        record = event_summary(event) | {
+        record = event_record(event) | {
             "livemode": event.livemode,
             "account": event.account,
             "api_version": event.api_version,
@@ -109,35 +91,10 @@ def sweep_command(older_than: int | None) -> None:
 @click.option("--type", "event_type", default="invoice.paid", show_default=True)
 @click.option("--url", help="receiver URL (default: this machine's HOST:PORT)")
 def send_test(event_type: str, url: str | None) -> None:
-    """Sign a realistic fixture event with the configured secret and post it."""
-    from webhooks.signature import sign
-    from worker import samples
-
-    settings = load_settings()
-    make = samples.SAMPLE_EVENTS.get(event_type)
-    if make is None:
-        raise click.BadParameter(
-            f"no sample for {event_type}; have {sorted(samples.SAMPLE_EVENTS)}", param_hint="--type"
-        )
-    evt = make()
-    payload = samples.body(evt)
-    url = url or f"http://{settings.host}:{settings.port}/webhooks/stripe"
-    # Never a new secret here: the receiver would not know it and answer 400.
-    header = sign(payload, settings.webhook_secrets(create=False)[0])
-    try:
-        response = requests.post(
-            url,
-            data=payload.encode(),
-            timeout=10,
-            headers={"Stripe-Signature": header, "Content-Type": "application/json"},
-        )
-    except requests.ConnectionError:
-        raise click.ClickException(
-            f"nothing answers at {url}: is `billing-worker run` up?"
-        ) from None
-    click.echo(f"{evt['id']} {event_type} -> HTTP {response.status_code} {response.text.strip()}")
-    sys.exit(0 if response.ok else 1)
+    """Sign a realistic fixture event with the configured secret and post it (`trigger`)."""
+    trigger(event_type, url, "text")
 
 
 events.add_command(replay_command)
 events.add_command(backfill_command)
+events.add_command(trigger_command)

@@ -12,12 +12,10 @@ from sqlalchemy.exc import DBAPIError
 from tqdm import tqdm
 
 from worker.cli.runtime import command_runtime
-from worker.db.models import EventStatus, utcnow
+from worker.db.models import EVENT_STATUSES, utcnow
 from worker.errors import RetryableError
 from worker.eventlog.selection import EventSelection, SelectionError, count
 from worker.timespec import parse_moment
-
-STATUSES = [s.value for s in EventStatus]
 
 
 class Moment(click.ParamType):
@@ -43,7 +41,7 @@ def progress(total: int | None, unit: str) -> tqdm:
 
 @click.command("replay")
 @click.argument("event_ids", nargs=-1)
-@click.option("--status", type=click.Choice(STATUSES), help="e.g. failed")
+@click.option("--status", type=click.Choice(EVENT_STATUSES), help="e.g. failed")
 @click.option("--type", "event_type", help="Stripe event type, e.g. invoice.paid")
 @click.option("--customer", help="Stripe customer id")
 @click.option("--since", type=MOMENT, help="received at or after (ISO 8601, or 6h / 2d ago)")

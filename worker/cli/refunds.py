@@ -17,9 +17,8 @@ from worker.commands.refunds import (
     reject,
     request_refund,
 )
-from worker.errors import BillingWorkerError
-
-STATUSES = ["review", "approved", "refunded", "denied", "rejected", "failed"]
+from worker.db.models import REFUND_REQUEST_STATUSES
+from worker.policy import REASONS
 
 
 def show(request: RefundRequestSummary, fmt: str, duplicate: bool = False) -> None:
@@ -58,10 +57,6 @@ def _show_text(request: RefundRequestSummary, duplicate: bool) -> None:
         click.echo(f"  error: {request.error}")
 
 
-def fail(exc: BillingWorkerError) -> None:
-    raise click.ClickException(str(exc)) from exc
-
-
 @click.group()
 def refunds() -> None:
     """Refund requests decided by the billing policy."""
@@ -71,9 +66,7 @@ def refunds() -> None:
 @click.option("--customer", required=True, help="customer id (cus_...) or account email")
 @click.option("--invoice", help="invoice id (in_...) or number")
 @click.option("--purchase-date", type=click.DateTime(["%Y-%m-%d"]), help="date paid (UTC)")
-@click.option(
-    "--reason", required=True, type=click.Choice(["requested_by_customer", "technical_issue"])
-)
+@click.option("--reason", required=True, type=click.Choice(REASONS))
 @click.option("--note", help="what the customer said")
 @click.option("--line", "lines", multiple=True, help="limit the request to these invoice lines")
 @click.option(
@@ -96,19 +89,16 @@ def request_command(
     if (invoice is None) == (purchase_date is None):
         raise click.UsageError("give exactly one of --invoice and --purchase-date")
     day: date | None = purchase_date.date() if purchase_date else None
-    try:
-        result = request_refund(
-            command_runtime(),
-            customer=customer,
-            invoice=invoice,
-            purchase_date=day,
-            reason=reason,
-            note=note,
-            line_ids=list(lines) or None,
-            support_override=support_override,
-        )
-    except BillingWorkerError as exc:
-        fail(exc)
+    result = request_refund(
+        command_runtime(),
+        customer=customer,
+        invoice=invoice,
+        purchase_date=day,
+        reason=reason,
+        note=note,
+        line_ids=list(lines) or None,
+        support_override=support_override,
+    )
     show(result.request, fmt, result.duplicate)
 
 
@@ -119,10 +109,7 @@ def request_command(
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def approve_command(request_id: str, amount: int | None, by: str, fmt: str) -> None:
     """Approve a request waiting for review, and refund it."""
-    try:
-        show(approve(command_runtime(), request_id, by=by, amount=amount), fmt)
-    except BillingWorkerError as exc:
-        fail(exc)
+    show(approve(command_runtime(), request_id, by=by, amount=amount), fmt)
 
 
 @refunds.command("reject")
@@ -132,14 +119,11 @@ def approve_command(request_id: str, amount: int | None, by: str, fmt: str) -> N
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def reject_command(request_id: str, why: str, by: str, fmt: str) -> None:
     """Reject a request waiting for review."""
-    try:
-        show(reject(command_runtime(), request_id, by=by, why=why), fmt)
-    except BillingWorkerError as exc:
-        fail(exc)
+    show(reject(command_runtime(), request_id, by=by, why=why), fmt)
 
 
 @refunds.command("list")
-@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--status", type=click.Choice(REFUND_REQUEST_STATUSES))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def list_command(status: str | None, fmt: str) -> None:
     """Refund requests, oldest first."""

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 
 
 def command_runtime() -> Runtime:
+    # Imported here: `serve`, `worker` and `run` exec other processes and need no Celery app.
+    from worker.bootstrap import bootstrap
+
     root = click.get_current_context().find_root()
     runtime = root.meta.get(__name__)
     if runtime is None:

@@ -11,13 +11,14 @@ import sys
 import click
 
 from worker.cli.runtime import command_runtime
-from worker.config import load_settings
+from worker.config import Settings, load_settings
 from worker.db.migrate import upgrade as upgrade_schema
+from worker.local_stripe import NO_STRIPE, LocalStripe, local_stripe, wants_local_stripe
 from worker.metrics import prepare_multiprocess_dir
 
 APP = "webhooks:create_app()"
 GUNICORN_CONFIG = "python:webhooks.gunicorn_conf"
-CELERY_APP = "tasks.app"  # its `app` is built on first use: see tasks/app.py
+CELERY_APP = "worker.bootstrap:app"  # built on first use: see worker/bootstrap.py
 
 
 @click.command()
@@ -74,10 +75,12 @@ def run() -> None:
     settings.webhook_secrets()  # creates the local development secret once, if none is set
     prepare_multiprocess_dir(settings.data_dir, "run")  # one directory: /metrics shows all
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    stripe_mock = start_local_stripe(settings)
+    env = {**os.environ, **(stripe_mock.env() if stripe_mock else {})}
     me = [sys.executable, "-m", "worker.cli"]
     children = [
-        subprocess.Popen(me + ["worker", "--beat", "--concurrency", "2"]),
-        subprocess.Popen(me + ["serve"]),
+        subprocess.Popen(me + ["worker", "--beat", "--concurrency", "2"], env=env),
+        subprocess.Popen(me + ["serve"], env=env),
     ]
     click.echo(
         f"receiver on http://{settings.host}:{settings.port}/webhooks/stripe "
@@ -96,8 +99,21 @@ def run() -> None:
                 child.send_signal(signal.SIGTERM)
         for child in children:
             child.wait(timeout=30)
+        if stripe_mock:
+            stripe_mock.stop()
     # Children stopped by our own SIGTERM ended as asked; any other exit code is a failure.
     sys.exit(max(0, *(child.returncode or 0 for child in children)))
+
+
+def start_local_stripe(settings: Settings) -> LocalStripe | None:
+    """Development without a Stripe key: a local stripe-mock for the children, or one line
+    saying what to set (the events that need Stripe then fail with the same advice)."""
+    stripe_mock = local_stripe(settings)
+    if stripe_mock is not None:
+        click.echo(f"Stripe: a local stripe-mock on {stripe_mock.url} (no Stripe key set)")
+    elif wants_local_stripe(settings):
+        click.echo(f"warning: {NO_STRIPE}", err=True)
+    return stripe_mock
 
 
 def _stop_on_sigterm(_signum: int, _frame: object) -> None:

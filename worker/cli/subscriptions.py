@@ -8,7 +8,6 @@ import click
 
 from worker.cli.runtime import command_runtime
 from worker.commands.subscriptions import cancel_subscription, change_subscription
-from worker.errors import BillingWorkerError
 
 
 @click.group()
@@ -27,16 +26,13 @@ def change_command(
     """Change the plan (--price) or an add-on's quantity (--addon ITEM --quantity N)."""
     if (price is None) == (addon_item is None) or (addon_item is None) != (quantity is None):
         raise click.UsageError("give --price, or --addon with --quantity")
-    try:
-        result = change_subscription(
-            command_runtime(),
-            subscription_id,
-            price=price,
-            addon_item=addon_item,
-            quantity=quantity,
-        )
-    except BillingWorkerError as exc:
-        raise click.ClickException(str(exc)) from exc
+    result = change_subscription(
+        command_runtime(),
+        subscription_id,
+        price=price,
+        addon_item=addon_item,
+        quantity=quantity,
+    )
     click.echo(json.dumps(result.as_dict(), indent=2))
 
 
@@ -44,8 +40,5 @@ def change_command(
 @click.argument("subscription_id")
 def cancel_command(subscription_id: str) -> None:
     """Cancel at the end of the current period."""
-    try:
-        result = cancel_subscription(command_runtime(), subscription_id)
-    except BillingWorkerError as exc:
-        raise click.ClickException(str(exc)) from exc
+    result = cancel_subscription(command_runtime(), subscription_id)
     click.echo(json.dumps(result.as_dict(), indent=2))

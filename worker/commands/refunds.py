@@ -27,7 +27,7 @@ from worker.db.models import (
     utcnow,
 )
 from worker.db.upsert import upsert
-from worker.errors import BillingWorkerError, FinalError, RetryableError
+from worker.errors import FinalError, InvalidRequest, NotFound, RetryableError
 from worker.metrics import record_decision
 from worker.policy import Facts, credit_window, decide
 from worker.policy import Invoice as InvoiceFacts
@@ -50,8 +50,12 @@ OPEN_OR_DONE = (
 DISPUTE_SETTLED_FOR_MERCHANT = ("won", "warning_closed")
 
 
-class RequestError(BillingWorkerError):
+class RequestError(InvalidRequest):
     """A request that cannot be decided as given; the message lists what would match."""
+
+
+class UnknownRefundRequest(RequestError, NotFound):
+    """No refund request has the id given."""
 
 
 @dataclass(frozen=True)
@@ -391,7 +395,7 @@ def get_request(runtime: Runtime, request_id: str) -> RefundRequestSummary:
     with runtime.sessions() as session:
         row = session.get(RefundRequest, request_id)
         if row is None:
-            raise RequestError(f"no refund request {request_id}")
+            raise UnknownRefundRequest(f"no refund request {request_id}")
         return RefundRequestSummary.of(row)
 
 
@@ -406,7 +410,7 @@ def list_requests(runtime: Runtime, status: str | None = None) -> list[RefundReq
 def _request_for_update(session: Session, request_id: str) -> RefundRequest:
     row = session.get(RefundRequest, request_id, with_for_update=True)
     if row is None:
-        raise RequestError(f"no refund request {request_id}")
+        raise UnknownRefundRequest(f"no refund request {request_id}")
     return row
 
 

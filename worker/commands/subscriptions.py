@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from worker.catalog import category_of, policy_items, price_info
 from worker.db.models import Customer, Subscription
-from worker.errors import BillingWorkerError
+from worker.errors import InvalidRequest
 from worker.policy import cancellation, classify_change, proration_plan
 from worker.runtime import Runtime
 from worker.stripe_gateway import StripeGateway
 
 
-class SubscriptionError(BillingWorkerError):
+class SubscriptionError(InvalidRequest):
     """A change that cannot be made as asked; the message says why."""
 
 

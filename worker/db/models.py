@@ -55,6 +55,10 @@ class EventStatus(StrEnum):
     FAILED = "failed"
 
 
+# Every status an event can have, in the lifecycle's order: the filters of every ops surface.
+EVENT_STATUSES: tuple[str, ...] = tuple(status.value for status in EventStatus)
+
+
 class Event(Base):
     """One Stripe event as delivered, committed before the receiver answers 2xx."""
 
@@ -186,6 +190,9 @@ class RefundRequestStatus(StrEnum):
     DENIED = "denied"
     REJECTED = "rejected"  # a reviewer said no
     FAILED = "failed"  # Stripe refused the refund
+
+
+REFUND_REQUEST_STATUSES: tuple[str, ...] = tuple(status.value for status in RefundRequestStatus)
 
 
 class RefundRequest(Base):

@@ -31,7 +31,7 @@ class IncomingEvent:
     customer: str | None
     payload: str
 
-    def row(self, received_at: datetime, status: str = "received") -> dict[str, Any]:
+    def row(self, received_at: datetime, status: str = EventStatus.RECEIVED) -> dict[str, Any]:
         """The `events` row of this event, as intake (or a bulk loader) inserts it."""
         return {
             "id": self.id,

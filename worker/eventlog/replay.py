@@ -26,14 +26,14 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db.models import Event, EventStatus
+from worker.db.models import EVENT_STATUSES, Event, EventStatus
 from worker.eventlog.processing import process_event
 from worker.eventlog.selection import PAGE_SIZE, EventSelection, Position, iter_keys
 from worker.runtime import Runtime
 
 # Replay re-runs events in any status: done ones are a no-op, and `ignored` ones get the
 # handler their type may have gained since.
-REPLAYABLE: tuple[str, ...] = tuple(status.value for status in EventStatus)
+REPLAYABLE = EVENT_STATUSES
 DONE = (EventStatus.PROCESSED, EventStatus.IGNORED)
 MAX_LISTED_IDS = 1000  # the summary names this many failures; counts are always complete
 

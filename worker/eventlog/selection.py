@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
+import operator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,15 +102,25 @@ class Position:
         return cls(event.received_at, event.id)
 
 
+def later_than(position: Position) -> ColumnElement[bool]:
+    """The rows after `position` in (received_at, id) order: the keyset predicate of a page."""
+    return _keyset(position, operator.gt)
+
+
+def earlier_than(position: Position) -> ColumnElement[bool]:
+    """The rows before `position` in (received_at, id) order (pages read newest first)."""
+    return _keyset(position, operator.lt)
+
+
+def _keyset(position: Position, beyond: Callable[[Any, Any], Any]) -> ColumnElement[bool]:
+    return or_(
+        beyond(Event.received_at, position.received_at),
+        and_(Event.received_at == position.received_at, beyond(Event.id, position.event_id)),
+    )
+
+
 def after(position: Position | None) -> list[ColumnElement[bool]]:
-    if position is None:
-        return []
-    return [
-        or_(
-            Event.received_at > position.received_at,
-            and_(Event.received_at == position.received_at, Event.id > position.event_id),
-        )
-    ]
+    return [] if position is None else [later_than(position)]
 
 
 def ordered(query: Select[Any], selection: EventSelection, start: Position | None) -> Select[Any]:

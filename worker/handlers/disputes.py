@@ -95,7 +95,9 @@ def terminate_account(ctx: HandlerContext, customer: Customer) -> None:
     record_account_action("terminate")
 
 
-def _subscriptions(ctx: HandlerContext, customer_id: str, statuses: tuple[str, ...]) -> list:
+def _subscriptions(
+    ctx: HandlerContext, customer_id: str, statuses: tuple[str, ...]
+) -> list[dict[str, Any]]:
     # Stripe's list is the truth: a subscription we never heard of is still charged.
     return [s for s in ctx.stripe.subscriptions_of(customer_id) if s.get("status") in statuses]
 

@@ -24,6 +24,7 @@ from worker.policy.decide import (
 from worker.policy.decision import CreditWindow, Decision, LineDecision, Outcome
 from worker.policy.disputes import DisputeAction, dispute_action
 from worker.policy.facts import (
+    REASONS,
     Facts,
     InvalidFacts,
     Invoice,
@@ -53,6 +54,7 @@ from worker.policy.proration import (
 
 __all__ = [
     "BUILTIN_POLICIES",
+    "REASONS",
     "CATEGORIES",
     "CancelPlan",
     "Category",

@@ -123,7 +123,7 @@ def _money(value: Any, field: str) -> int:
     # bool is an int in Python; `true` is not an amount.
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidFacts(field, "must be a non-negative integer")
-    return value
+    return int(value)
 
 
 def _choice(value: Any, field: str, choices: tuple[str, ...]) -> Any:

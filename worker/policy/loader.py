@@ -72,7 +72,7 @@ def _one_of(*choices: str) -> Check:
 def _hours(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise _BadValue("must be a non-negative whole number of hours")
-    return value
+    return int(value)
 
 
 def _boolean(value: Any) -> bool:
@@ -92,7 +92,9 @@ def _business_days(value: Any) -> tuple[int, int]:
     return (value[0], value[1])
 
 
-def _string_list(value: Any, allowed: frozenset[str] | tuple[str, ...], what: str) -> tuple:
+def _string_list(
+    value: Any, allowed: frozenset[str] | tuple[str, ...], what: str
+) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise _BadValue(f"must be a list of {what}")
     for item in value:

@@ -1,9 +1,9 @@
 """Real Redis, PostgreSQL and stripe-mock servers on free loopback ports.
 
-Shared by the test suite (`tests/servers.py` re-exports these) and the benchmarks. Each server
-is started from a binary on PATH (or where its package puts it) and can be stopped and restarted
-on the same port, which the fault tests need. A missing binary raises `MissingBinary` with the
-command that installs it: nothing skips a real part silently.
+Shared by the test suite and the benchmarks. Each server is started from a binary on PATH (or
+where its package puts it), is a context manager (started on entry, stopped and removed on exit),
+and can be stopped and restarted on the same port, which the fault tests need. A missing binary
+raises `MissingBinary` with the command that installs it: nothing skips a real part silently.
 """
 
 from __future__ import annotations
@@ -18,11 +18,15 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
+
+from .processes import stop_process
 
 STRIPE_MOCK_VERSION = "v0.203.0"
 INSTALL_HINTS = {
     "redis-server": "apt-get install redis-server",
     "postgres": "apt-get install postgresql",
+    "promtool": "apt-get install prometheus",
     "stripe-mock": f"go install github.com/stripe/stripe-mock@{STRIPE_MOCK_VERSION} "
     "(and put $(go env GOPATH)/bin on PATH)",
 }
@@ -59,7 +63,28 @@ def find_binary(name: str, *extra_globs: str) -> str:
     raise MissingBinary(f"{name} not found: install it with `{INSTALL_HINTS[name]}`")
 
 
-class RedisServer:
+class Server:
+    """Started on entering a `with` block, stopped (and its files removed) on leaving it."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def remove(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def __exit__(self, *_exc_info: object) -> None:
+        self.remove()
+
+
+class RedisServer(Server):
     def __init__(self) -> None:
         self.binary = find_binary("redis-server")
         self.port = free_port()
@@ -87,20 +112,32 @@ class RedisServer:
                 "warning",
             ],
             stdout=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_for_port(self.port)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process, timeout=10)
+
+    def remove(self) -> None:
+        self.stop()
+
+    def emptied(self) -> str:
+        """Its URL, running (a fault test may have stopped it) and holding nothing."""
+        import redis
+
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+        redis.Redis.from_url(self.url).flushall()
+        return self.url
 
 
 # The test suite trades durability for speed; a benchmark of intake must pay for its commits.
 FAST_UNSAFE = ("-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off")
 
 
-class PostgresServer:
+class PostgresServer(Server):
     """A private cluster in a temporary directory; run as the `postgres` user when we are root.
 
     `durable=False` (the test suite) turns fsync and synchronous commit off; the benchmarks
@@ -161,13 +198,26 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def create_owned_database(self, name: str, owner: str, password: str) -> str:
+        """A fresh database owned by a login role, as a deployment's postgres service creates
+        it: a URL to it then differs from a deployment's only in host and port."""
+        import psycopg
+
+        admin = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (owner,)).fetchone():
+                conn.execute(f"CREATE ROLE \"{owner}\" LOGIN PASSWORD '{password}'")
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}" OWNER "{owner}"')
+        return f"postgresql+psycopg://{owner}:{password}@127.0.0.1:{self.port}/{name}"
+
     def remove(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-class StripeMock:
+class StripeMock(Server):
     """stripe-mock; `fixtures` overrides fields of its bundled fixtures (e.g. an invoice item
     that is a pending proration), so a scenario's objects come back as Stripe would send them."""
 
@@ -197,16 +247,19 @@ class StripeMock:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_for_port(self.port)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process, timeout=10)
         if self._fixtures_dir:
             shutil.rmtree(self._fixtures_dir, ignore_errors=True)
             self._fixtures_dir = None
+
+    def remove(self) -> None:
+        self.stop()
 
     def _fixtures_file(self) -> str:
         """stripe-mock's bundled fixtures (from the Go module cache) with our overrides."""
@@ -228,3 +281,24 @@ class StripeMock:
         path = Path(self._fixtures_dir) / "fixtures.json"
         path.write_text(json.dumps(fixtures))
         return str(path)
+
+
+def pending_proration_mock(
+    item_id: str, amount: int, customer: str, subscription: str
+) -> StripeMock:
+    """stripe-mock whose pending invoice item is the proration a change in the customer portal
+    leaves: a credit (amount < 0) after a downgrade, a charge after an upgrade."""
+    return StripeMock(
+        {
+            "invoiceitem": {
+                "id": item_id,
+                "proration": True,
+                "amount": amount,
+                "customer": customer,
+                "parent": {
+                    "type": "subscription_details",
+                    "subscription_details": {"subscription": subscription},
+                },
+            }
+        }
+    )

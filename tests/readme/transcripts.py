@@ -1,0 +1,134 @@
+"""README's shell transcripts: read them from README.md and match a real run against them.
+
+A transcript is a fenced block whose lines start `$ ` (a command, continued by a trailing `\\`)
+followed by its output, up to the next command or the fence. The printed output is turned into a
+pattern: what legitimately varies between runs (the ids Stripe or the worker makes, dates and
+times) matches any value of its shape, and a line `...` stands for any lines. The values a run
+actually printed are remembered, so a later command that names an earlier id or date (`refunds
+approve rr_…`, `--purchase-date 2026-11-16`) is run with this run's value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+# Ids made at run time; the demo's own names (cus_ana, sub_ana, si_agents, …) stay literal.
+VARYING_ID = r"(?<![A-Za-z0-9_])(?:rr|re|in|il|evt)_[A-Za-z0-9_]+"
+DATE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?"
+LOOPBACK_PORT = r"(?<=127\.0\.0\.1:)\d+"  # README's 8000 is the test's free port
+VARYING = re.compile(f"{VARYING_ID}|{DATE}|{LOOPBACK_PORT}")
+# Only on a terminal: tqdm's bar on stderr (the test's stderr is a pipe).
+PROGRESS_BAR = re.compile(r"^\s*\d+%\|")
+
+
+@dataclass
+class Step:
+    command: str
+    expected: list[str]
+
+
+@dataclass
+class Transcript:
+    section: str
+    steps: list[Step] = field(default_factory=list)
+
+
+def section_text(markdown: str, title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", markdown, re.M | re.S)
+    if match is None:
+        raise AssertionError(f"README has no section '## {title}'")
+    return match.group(1)
+
+
+def transcripts(title: str, readme: Path = README) -> list[Step]:
+    """Every `$ ` command of the section's fenced blocks, in order, with its printed output."""
+    steps: list[Step] = []
+    fenced = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
+    for block in fenced.findall(section_text(readme.read_text(), title)):
+        lines = block.splitlines()
+        if not any(line.startswith("$ ") for line in lines):
+            continue  # a plain listing of commands, without their output
+        current: Step | None = None
+        continued = False
+        for line in lines:
+            if continued and current is not None:
+                current.command += "\n" + line
+                continued = line.endswith("\\")
+            elif line.startswith("$ "):
+                current = Step(line[2:], [])
+                steps.append(current)
+                continued = line.endswith("\\")
+            elif current is not None:
+                current.expected.append(line)
+    for step in steps:  # a blank line between transcripts is layout, not output
+        while step.expected and not step.expected[-1].strip():
+            step.expected.pop()
+    return steps
+
+
+class Values:
+    """README's printed value → this run's value, for ids and dates seen so far."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+
+    def command(self, command: str) -> str:
+        return VARYING.sub(lambda m: self.seen.get(m.group(0), m.group(0)), command)
+
+    def pattern(self, expected: list[str]) -> tuple[re.Pattern[str], dict[str, str]]:
+        groups: dict[str, str] = {}  # group name → README's value
+        names: dict[str, str] = {}  # README's value → group name, for a repeated value
+
+        def token(found: re.Match[str]) -> str:
+            value = found.group(0)
+            if value in self.seen and re.fullmatch(VARYING_ID, value):
+                return re.escape(self.seen[value])  # an id met before must come back the same
+            if value in names:
+                return f"(?P={names[value]})"
+            name = names[value] = f"v{len(names)}"
+            groups[name] = value
+            shape = next(s for s in (VARYING_ID, DATE, r"\d+") if re.fullmatch(s, value))
+            return f"(?P<{name}>{shape})"
+
+        parts = []
+        for line in expected:
+            if PROGRESS_BAR.match(line):
+                continue
+            if line.strip() == "...":
+                parts.append(r"(?:[^\n]*\n)*?")
+                continue
+            literal, position = [], 0
+            for found in VARYING.finditer(line):
+                literal.append(re.escape(line[position : found.start()]) + token(found))
+                position = found.end()
+            literal.append(re.escape(line[position:]))
+            parts.append("".join(literal) + r"[ \t]*\n")
+        return re.compile("".join(parts)), groups
+
+    def match(self, expected: list[str], printed: str) -> str | None:
+        """None when `printed` is what README shows; else what differs."""
+        pattern, groups = self.pattern(expected)
+        lines = [line for line in printed.splitlines() if not is_log_line(line)]
+        text = "".join(line.rstrip() + "\n" for line in lines)
+        found = pattern.fullmatch(text)
+        if found is None:
+            return "README shows:\n" + "\n".join(expected) + "\n\nthe run printed:\n" + text
+        for name, readme_value in groups.items():
+            self.seen[readme_value] = found.group(name)
+        return None
+
+
+def is_log_line(line: str) -> bool:
+    """A structured log line (stderr): what a library logs is not part of a transcript."""
+    if not line.startswith("{"):
+        return False
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "logger" in record and "level" in record
