@@ -6,9 +6,15 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from worker.config_checks import (
@@ -97,15 +103,22 @@ class Settings(BaseSettings):
     _check_broker_url = field_validator("broker_url")(check_broker_url)
     _check_billing_policy = field_validator("billing_policy")(check_billing_policy)
 
-    @model_validator(mode="after")
-    def _check_deployment(self) -> Settings:
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_deployment(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        try:
+            settings = handler(data)
+        except ValidationError as invalid:
+            # A bad field stops pydantic before this check: run it on the raw values too, so
+            # `config check` lists every problem at once, not the next one after each fix.
+            raise _with_deployment_problems(invalid, data) from None
         check_deployment(
-            app_env=self.app_env,
-            webhook_secrets=self.stripe_webhook_secrets,
-            api_key=self.stripe_api_key,
-            api_base=self.stripe_api_base,
+            app_env=settings.app_env,
+            webhook_secrets=settings.stripe_webhook_secrets,
+            api_key=settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
         )
-        return self
+        return settings
 
     @cached_property
     def effective_database_url(self) -> str:
@@ -155,6 +168,26 @@ def local_webhook_secret(path: Path, *, create: bool = True) -> str:
     path.write_text(secret + "\n")
     path.chmod(0o600)
     return secret
+
+
+def _with_deployment_problems(invalid: ValidationError, data: Any) -> ValidationError:
+    raw = data if isinstance(data, dict) else {}
+    secrets_value = raw.get("stripe_webhook_secrets") or []
+    try:
+        check_deployment(
+            app_env=str(raw.get("app_env", "development")),
+            webhook_secrets=[secrets_value] if isinstance(secrets_value, str) else secrets_value,
+            api_key=str(raw.get("stripe_api_key", "sk_test_123")),
+            api_base=str(raw.get("stripe_api_base", "")),
+        )
+    except ValueError as problem:
+        errors: list[Any] = [
+            {key: error[key] for key in ("type", "loc", "input", "ctx") if key in error}
+            for error in invalid.errors()
+        ]
+        errors.append({"type": "value_error", "loc": (), "input": None, "ctx": {"error": problem}})
+        return ValidationError.from_exception_data(invalid.title, errors)
+    return invalid
 
 
 def load_settings(**overrides: object) -> Settings:
