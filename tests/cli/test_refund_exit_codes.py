@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from billing_world import BillingWorld, days_ago
-from processes import CLI
-from servers import StripeMock
+from harness.processes import CLI
+from harness.servers import StripeMock
 from sqlalchemy import update
 
 from worker import samples
