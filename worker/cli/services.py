@@ -64,6 +64,7 @@ def worker(concurrency: int, with_beat: bool) -> None:
 def beat() -> None:
     """Run Celery beat: queues the sweeper that re-queues stranded events."""
     runtime = command_runtime()
+    runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule there
     runtime.celery.start(["beat", "--loglevel", runtime.settings.log_level])
 
 
