@@ -8,6 +8,7 @@ after about 24 hours, our audit table does not, so a replay days later is still 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -32,9 +33,7 @@ def build_client(settings: Settings) -> stripe.StripeClient:
     address = local_stripe.api_base(settings)
     no_stripe = address is None and local_stripe.wants_local_stripe(settings)
     http: stripe.HTTPClient = (
-        local_stripe.NoStripeClient()
-        if no_stripe
-        else stripe.RequestsClient(timeout=TIMEOUT_SECONDS)
+        NoStripeClient() if no_stripe else stripe.RequestsClient(timeout=TIMEOUT_SECONDS)
     )
     return stripe.StripeClient(
         settings.stripe_api_key or "sk_test_123",
@@ -323,3 +322,25 @@ class StripeGateway:
                 lambda options: self.client.v1.invoices.pay(invoice_id, None, options),
             )
         return invoice_id
+
+
+class NoStripeClient(stripe.HTTPClient):
+    """Answers every call as Stripe answers a bad key, with our message: the caller's error
+    handling (a failed event, a failed refund request) then says what to set. Here, not in
+    worker/local_stripe.py, which `config check` reads and which must not import stripe."""
+
+    name = "no-stripe"
+
+    def request(self, method: str, url: str, headers: Any, post_data: Any = None, **_: Any) -> Any:
+        body = json.dumps(
+            {"error": {"type": "invalid_request_error", "message": local_stripe.NO_STRIPE}}
+        )
+        return body, 401, {}
+
+    def request_stream(
+        self, method: str, url: str, headers: Any, post_data: Any = None, **_: Any
+    ) -> Any:
+        return self.request(method, url, headers, post_data)
+
+    def close(self) -> None:
+        return None
