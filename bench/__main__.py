@@ -50,7 +50,7 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
             ),
             "replay": replay.ReplaySizes(events=300, customers=5, timeout=120.0),
             "decide": decide.DecideSizes(seconds=0.2),
-            "cli": cli_startup.CliSizes(runs=2),
+            "cli": cli_startup.CliSizes(runs=1, warmup=0),
         }
     return {
         "intake": intake.IntakeSizes(duration=args.duration),
