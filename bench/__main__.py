@@ -20,7 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bench import cli_startup, decide, intake, processing, replay
+from bench import cli_startup, decide, embedded, intake, processing, replay, stripe_budget
 from bench.report import RESULTS_DIR, Figure, table, write_json
 from bench.stack import (
     REPO,
@@ -34,7 +34,15 @@ from bench.stack import (
 from tests.harness.processes import CLI, ProcessGroup
 from worker.config import Settings
 
-BENCHMARKS = ("intake", "processing", "replay", "decide", "embedded", "cli")
+BENCHMARKS = ("intake", "processing", "replay", "decide", "embedded", "budget", "cli")
+# stripe-mock has no rate budget: benchmarks of our own code keep the budget's bookkeeping (one
+# Redis or SQLite round trip per call) but set a limit that never makes a call wait. The
+# `budget` benchmark measures pacing against a proxy that enforces Stripe's limit.
+UNLIMITED = {
+    "STRIPE_RATE_LIMIT": "100000",
+    "STRIPE_ENDPOINT_RATE_LIMIT": "100000",
+    "STRIPE_RATE_SHARE": "1",
+}
 
 
 def log(message: str) -> None:
@@ -50,6 +58,8 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
             ),
             "replay": replay.ReplaySizes(events=300, customers=5, timeout=120.0),
             "decide": decide.DecideSizes(seconds=0.2),
+            "embedded": embedded.EmbeddedSizes(events=40, concurrency=4, timeout=120.0),
+            "budget": stripe_budget.BudgetSizes(chargebacks=10, timeout=120.0),
             "cli": cli_startup.CliSizes(runs=1, warmup=0),
         }
     return {
@@ -57,6 +67,12 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
         "processing": processing.ProcessingSizes(events=args.processing_events),
         "replay": replay.ReplaySizes(events=args.replay_events),
         "decide": decide.DecideSizes(),
+        "embedded": embedded.EmbeddedSizes(events=args.embedded_events),
+        "budget": stripe_budget.BudgetSizes(
+            chargebacks=args.chargebacks,
+            limit=args.budget_limit,
+            concurrency=args.budget_concurrency,
+        ),
         "cli": cli_startup.CliSizes(runs=args.cli_runs),
     }
 
@@ -84,17 +100,28 @@ def run_intake(
     return intake.figures("intake", measured, bare, sizes)
 
 
-def run_embedded(run: ProcessGroup, sizes: intake.IntakeSizes, bare: dict) -> list[Figure]:
-    """The default with nothing configured: SQLite and the SQLite broker under DATA_DIR."""
+def run_embedded(
+    run: ProcessGroup,
+    sizes: intake.IntakeSizes,
+    bare: dict,
+    processing_sizes: embedded.EmbeddedSizes,
+) -> list[Figure]:
+    """The default with nothing configured: SQLite under DATA_DIR, no broker."""
     workdir = run.workdir / "embedded"
     workdir.mkdir(exist_ok=True)
     env = service_env(workdir)
     subprocess.run([*CLI, "db", "upgrade"], env=env, cwd=REPO, check=True, capture_output=True)
-    log("embedded: receiver on SQLite + the SQLite broker")
+    log("embedded: receiver on SQLite, no broker")
     embedded_sizes = replace(sizes, rates=sizes.rates[:1])
     database_url = f"sqlite:///{(workdir / 'data' / 'billing.sqlite3').resolve()}"
     measured = intake.receiver_figures(run, env, embedded_sizes, database_url)
-    return intake.figures("embedded", measured, bare, embedded_sizes, targets=False)
+    found = intake.figures("embedded", measured, bare, embedded_sizes, targets=False)
+    log(f"embedded: {processing_sizes.events:,} call-free events, drained by `worker`")
+    drained = embedded.measure_drain(run, service_env(workdir), processing_sizes)
+    floor = embedded.measure_drain(run, service_env(workdir), processing_sizes, no_handler=True)
+    log(f"embedded: {processing_sizes.events:,} posted to `billing-worker run`, until drained")
+    burst = embedded.measure_burst(run, service_env(workdir), processing_sizes)
+    return found + embedded.figures(drained, floor, burst, processing_sizes)
 
 
 def run_processing(
@@ -107,6 +134,7 @@ def run_processing(
         DATABASE_URL=database_url,
         BROKER_URL=svc.redis.url,
         STRIPE_API_BASE=svc.stripe_mock.url,
+        **UNLIMITED,
     )
     _flush_redis(svc)
     worker = celery_worker(run, env)
@@ -121,11 +149,34 @@ def run_processing(
 def run_replay(run: ProcessGroup, svc: Services, sizes: replay.ReplaySizes) -> list[Figure]:
     assert svc.stripe_mock is not None
     database_url = svc.database()
-    env = service_env(run.workdir, DATABASE_URL=database_url, STRIPE_API_BASE=svc.stripe_mock.url)
+    env = service_env(
+        run.workdir, DATABASE_URL=database_url, STRIPE_API_BASE=svc.stripe_mock.url, **UNLIMITED
+    )
     log(f"replay: seeding {sizes.events:,} processed events")
     replay.seed(settings_for(run, svc, database_url), sizes)
     log("replay: events replay --all, then the floor")
     return replay.figures(replay.measure(env, sizes))
+
+
+def run_budget(run: ProcessGroup, svc: Services, sizes: stripe_budget.BudgetSizes) -> list[Figure]:
+    """The chargeback wave paced by our budget, then unpaced, each on a fresh database."""
+    assert svc.redis is not None and svc.stripe_mock is not None
+    measured = {}
+    for paced in (True, False):
+        database_url = svc.database()
+        env = service_env(run.workdir, DATABASE_URL=database_url, BROKER_URL=svc.redis.url)
+        _flush_redis(svc)
+
+        def start_worker(extra: dict[str, str], env: dict[str, str] = env):  # noqa: ANN202
+            worker = celery_worker(run, {**env, **extra}, sizes.concurrency)
+            return lambda: run.stop(worker)
+
+        measured[paced] = stripe_budget.measure_once(
+            settings_for(run, svc, database_url), svc.stripe_mock.url, start_worker, sizes,
+            paced, log,
+        )  # fmt: skip
+        log(f"budget: {measured[paced]}")
+    return stripe_budget.figures(measured[True], measured[False], sizes)
 
 
 def _flush_redis(svc: Services) -> None:
@@ -143,6 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per intake load")
     parser.add_argument("--processing-events", type=int, default=1500)
     parser.add_argument("--replay-events", type=int, default=100_000)
+    parser.add_argument("--embedded-events", type=int, default=2000, help="the burst's size")
+    parser.add_argument("--chargebacks", type=int, default=500, help="the budget's wave")
+    parser.add_argument(
+        "--budget-limit", type=float, default=25.0, help="calls/s the budget's proxy allows"
+    )
+    parser.add_argument("--budget-concurrency", type=int, default=2, help="its Celery processes")
     parser.add_argument("--cli-runs", type=int, default=10, help="cold starts per command")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON goes")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
@@ -154,12 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="billing-worker-bench-"))
     log(f"work directory {workdir}")
-    needs_servers = set(chosen) & {"intake", "processing", "replay", "embedded"}
+    needs_servers = set(chosen) & {"intake", "processing", "replay", "embedded", "budget"}
     try:
         if needs_servers:
             with (
                 services(
-                    redis=bool(set(chosen) & {"intake", "processing"}),
+                    redis=bool(set(chosen) & {"intake", "processing", "budget"}),
                     stripe_fixtures=processing.STRIPE_FIXTURES,
                 ) as svc,
                 run_dir(workdir) as run,
@@ -172,11 +229,13 @@ def main(argv: list[str] | None = None) -> int:
                 if "intake" in chosen:
                     figures += run_intake(run, svc, sizes["intake"], bare)
                 if "embedded" in chosen:
-                    figures += run_embedded(run, sizes["intake"], bare)
+                    figures += run_embedded(run, sizes["intake"], bare, sizes["embedded"])
                 if "processing" in chosen:
                     figures += run_processing(run, svc, sizes["processing"])
                 if "replay" in chosen:
                     figures += run_replay(run, svc, sizes["replay"])
+                if "budget" in chosen:
+                    figures += run_budget(run, svc, sizes["budget"])
         if "decide" in chosen:
             log("decide: in-process")
             figures += decide.figures(decide.measure(sizes["decide"]))

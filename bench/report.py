@@ -53,12 +53,12 @@ def _number(value: float | None, unit: str) -> str:
         return "—"
     text = (
         f"{value:,.0f}"
-        if abs(value) >= 100
+        if abs(value) >= 100 or float(value).is_integer()  # counts print as counts
         else f"{value:,.1f}"
         if abs(value) >= 10
         else (f"{value:.2f}")
     )
-    return f"{text} {unit}"
+    return f"{text} {unit}".rstrip()
 
 
 def table(figures: list[Figure]) -> str:

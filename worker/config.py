@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     broker_url: str = ""  # empty: kombu's SQLAlchemy transport on a SQLite file under data_dir
     stripe_api_key: str = "sk_test_123"
     stripe_api_base: str = ""  # empty: Stripe itself; stripe-mock in tests
+    # Stripe's budget (worker/stripe_budget): operations/s of the account's limit, None: from the
+    # key's mode (100 live, 25 sandbox), 0: no pacing; the share of it this worker may spend.
+    stripe_rate_limit: float | None = Field(None, ge=0)
+    stripe_endpoint_rate_limit: float = Field(25.0, gt=0)
+    stripe_rate_share: float = Field(0.5, gt=0, le=1)
+    stripe_rate_limit_url: str = ""  # empty: the broker's Redis, else a file under data_dir
     stripe_webhook_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_tolerance_seconds: int = Field(300, ge=1)
     webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024)
@@ -80,6 +86,8 @@ class Settings(BaseSettings):
     sweep_grace_seconds: int = Field(60, ge=0)
     sweep_interval_seconds: float = Field(30.0, gt=0)
     task_max_retries: int = Field(8, ge=0)
+    # Embedded processing: a loop silent this long (one event's handler included) is replaced.
+    processing_stall_seconds: float = Field(600.0, gt=0)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     # The Celery worker's own /metrics (its processes' task and Stripe metrics); 0: not served.
@@ -97,6 +105,21 @@ class Settings(BaseSettings):
     def _absolute_data_dir(cls, value: Path) -> Path:
         # Resolved once, here: every path under it is the same from any working directory.
         return (settings_home() / value.expanduser()).resolve()
+
+    @field_validator("stripe_rate_limit", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("stripe_rate_limit_url")
+    @classmethod
+    def _check_rate_limit_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "sqlite:///")):
+            raise ValueError(
+                "STRIPE_RATE_LIMIT_URL: expected redis://host:6379/0 (shared by every host), "
+                "sqlite:///path (one host's processes), or empty for the default"
+            )
+        return value
 
     # Checked at start, so a mistake stops `serve`/`worker` with a message, not a 3 a.m. failure.
     _check_database_url = field_validator("database_url")(check_database_url)
@@ -124,9 +147,24 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'billing.sqlite3').resolve()}"
 
+    @property
+    def embedded(self) -> bool:
+        """No BROKER_URL: the event log is the only queue; processing loops read it directly."""
+        return not self.broker_url
+
     @cached_property
     def effective_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite3').resolve()}"
+
+    @cached_property
+    def effective_stripe_rate_limit_url(self) -> str:
+        """Where the shared budget lives: every host must see the same one."""
+        if self.stripe_rate_limit_url:
+            return self.stripe_rate_limit_url
+        broker = self.effective_broker_url
+        if broker.startswith(("redis://", "rediss://")):
+            return broker
+        return f"sqlite:///{(self.data_dir / 'stripe_budget.sqlite3').resolve()}"
 
     @property
     def local_secret_file(self) -> Path:

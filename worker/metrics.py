@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Intake is a few milliseconds; the tail shows a slow database or a stalled broker.
 INTAKE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Waits for a Stripe slot: 0 when the budget is idle, about 1/rate apart when it is the bottleneck.
+BUDGET_WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 TASK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 EVENTS_RECEIVED = Counter(
@@ -62,6 +64,31 @@ STRIPE_CALLS = Counter(
     "Stripe API calls by method and outcome.",
     ["method", "outcome"],
 )
+STRIPE_REQUESTS = Counter(
+    "billing_stripe_requests",
+    "HTTP requests sent to Stripe (every read, write, page and retry) by endpoint and outcome.",
+    ["endpoint", "outcome"],
+)
+STRIPE_RATE_LIMITED = Counter(
+    "billing_stripe_rate_limited",
+    "429 answers from Stripe by endpoint and Stripe-Rate-Limited-Reason.",
+    ["endpoint", "reason"],
+)
+BUDGET_WAIT_SECONDS = Histogram(
+    "billing_stripe_budget_wait_seconds",
+    "Time a Stripe request waited for its slot in the shared budget.",
+    buckets=BUDGET_WAIT_BUCKETS,
+)
+BUDGET_PROBLEMS = Counter(
+    "billing_stripe_budget_problems",
+    "Requests not paced: `exhausted` (no slot soon, retried later), `unavailable` (store down).",
+    ["problem"],
+)
+BUDGET_CUTS = Counter(
+    "billing_stripe_budget_cuts",
+    "Rate cuts after a 429, by bucket (global or endpoint).",
+    ["bucket"],
+)
 REFUND_DECISIONS = Counter(
     "billing_refund_decisions",
     "Refund decisions by policy and outcome (approve, review, deny).",
@@ -95,6 +122,35 @@ def record_task(event_type: str, outcome: str, seconds: float) -> None:
 def record_stripe_call(method: str, outcome: str) -> None:
     """One Stripe API call, e.g. ("refunds.create", "ok") or ("refunds.create", "rate_limited")."""
     STRIPE_CALLS.labels(method, outcome).inc()
+
+
+def record_stripe_request(endpoint: str, status: int | None) -> None:
+    """One HTTP request to Stripe; `status` None for a connection error."""
+    STRIPE_REQUESTS.labels(endpoint, _request_outcome(status)).inc()
+
+
+def _request_outcome(status: int | None) -> str:
+    if status is None:
+        return "connection_error"
+    if status == 429:
+        return "rate_limited"
+    return "ok" if status < 400 else "client_error" if status < 500 else "server_error"
+
+
+def record_rate_limited(endpoint: str, reason: str) -> None:
+    STRIPE_RATE_LIMITED.labels(endpoint, reason).inc()
+
+
+def record_budget_wait(seconds: float) -> None:
+    BUDGET_WAIT_SECONDS.observe(seconds)
+
+
+def record_budget_problem(problem: str) -> None:
+    BUDGET_PROBLEMS.labels(problem).inc()
+
+
+def record_budget_cut(bucket: str) -> None:
+    BUDGET_CUTS.labels(bucket).inc()
 
 
 def record_decision(policy: str, outcome: str, clauses: Iterable[str]) -> None:

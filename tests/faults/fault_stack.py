@@ -26,7 +26,7 @@ from sqlalchemy import func, select, text
 
 from worker import samples
 from worker.db.models import Event, StripeCall
-from worker.db.session import session_factory
+from worker.db.session import once_more_after_disconnect, session_factory
 
 DONE = ("processed", "ignored")
 # Types the worker has no handler for: they must end `ignored`, once, like handled ones end
@@ -134,9 +134,14 @@ class Stack:
 
     def events(self) -> dict[str, tuple[str, str, int]]:
         """id -> (type, status, attempts) of every stored event."""
-        with self.sessions()() as session:
-            rows = session.execute(select(Event.id, Event.type, Event.status, Event.attempts))
-            return {row.id: (row.type, row.status, row.attempts) for row in rows}
+
+        def read() -> dict[str, tuple[str, str, int]]:
+            with self.sessions()() as session:
+                rows = session.execute(select(Event.id, Event.type, Event.status, Event.attempts))
+                return {row.id: (row.type, row.status, row.attempts) for row in rows}
+
+        # This process pools connections too: after a restart its first read meets a dead one.
+        return once_more_after_disconnect(read)
 
     def wait_done(self, ids: set[str], timeout: float) -> dict[str, tuple[str, str, int]]:
         def all_done() -> dict[str, tuple[str, str, int]] | None:

@@ -4,7 +4,8 @@
   receiver keeps answering 200 (it stores, and cannot queue); once Redis is back the sweeper
   queues the stranded events and every one is processed once.
 - PostgreSQL down: nothing can be stored, so nothing is acknowledged: 503, and Stripe retries.
-  When it is back the receiver's pool reconnects (pool_pre_ping) and Stripe's redeliveries are
+  When it is back the receiver's pool reconnects (a dead pooled connection invalidates the pool
+  and intake tries once more: worker/db/session.py) and Stripe's redeliveries are
   stored and processed once.
 """
 

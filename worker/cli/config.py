@@ -12,6 +12,7 @@ import click
 from worker.config import ConfigError, Settings, load_settings
 from worker.local_stripe import api_base, wants_local_stripe
 from worker.redact import ELLIPSIS, mask_key, mask_secret, mask_url
+from worker.stripe_budget import Rates, default_limit
 
 # Names that smell of a secret are masked even for a setting added after this was written.
 SECRET_WORDS = ("secret", "token", "key", "password", "dsn")
@@ -68,8 +69,10 @@ def effective_settings(settings: Settings) -> dict[str, str]:
     shown["DATABASE_URL"] = _with_default(
         settings.database_url, settings.effective_database_url, "SQLite under DATA_DIR"
     )
-    shown["BROKER_URL"] = _with_default(
-        settings.broker_url, settings.effective_broker_url, "embedded SQLite broker"
+    shown["BROKER_URL"] = (
+        mask_url(settings.broker_url)
+        if settings.broker_url
+        else "(none: the event log is the queue, read by the processing loops)"
     )
     shown["DATA_DIR"] = str(settings.data_dir.resolve())
     if not settings.stripe_webhook_secrets:
@@ -85,6 +88,12 @@ def effective_settings(settings: Settings) -> dict[str, str]:
             if wants_local_stripe(settings)
             else "(Stripe itself)"
         )
+    shown["STRIPE_RATE_LIMIT"] = _budget(settings)
+    shown["STRIPE_RATE_LIMIT_URL"] = _with_default(
+        settings.stripe_rate_limit_url,
+        settings.effective_stripe_rate_limit_url,
+        "the broker's Redis" if settings.effective_broker_url.startswith("redis") else "this host",
+    )
     if not settings.ops_api_token:
         shown["OPS_API_TOKEN"] = "(empty: the ops API is disabled)"
     return shown
@@ -92,6 +101,18 @@ def effective_settings(settings: Settings) -> dict[str, str]:
 
 def _with_default(configured: str, effective: str, what: str) -> str:
     return mask_url(configured) if configured else f"{mask_url(effective)} ({what})"
+
+
+def _budget(settings: Settings) -> str:
+    rates = Rates.from_settings(settings)
+    if rates is None:
+        return "0 (no pacing: only for a Stripe double without a limit)"
+    limit = settings.stripe_rate_limit or default_limit(settings.stripe_api_key)
+    source = "" if settings.stripe_rate_limit else " (from the key's mode)"
+    return (
+        f"{limit:g}/s{source}: this worker spends {rates.global_per_second:g}/s, "
+        f"{rates.endpoint_per_second:g}/s per endpoint"
+    )
 
 
 def _secrets(values: list[str]) -> str:
@@ -112,4 +133,5 @@ MASKS: dict[str, Callable[..., str]] = {
     "ops_api_token": _masked,
     "database_url": mask_url,
     "broker_url": mask_url,
+    "stripe_rate_limit_url": mask_url,
 }

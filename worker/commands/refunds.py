@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from structlog.contextvars import bound_contextvars
 
+from worker.commands.refund_parts import RefundPart, planned_parts
 from worker.db.models import (
     Customer,
     Dispute,
@@ -33,6 +34,7 @@ from worker.policy import Facts, credit_window, decide
 from worker.policy import Invoice as InvoiceFacts
 from worker.policy import InvoiceLine as LineFacts
 from worker.policy import RefundRequest as RequestFacts
+from worker.policy.disputes import SETTLED_FOR_MERCHANT
 from worker.runtime import Runtime
 from worker.stripe_gateway import StripeGateway
 
@@ -46,8 +48,10 @@ OPEN_OR_DONE = (
     RefundRequestStatus.REVIEW,
     RefundRequestStatus.APPROVED,
     RefundRequestStatus.REFUNDED,
+    RefundRequestStatus.REFUND_FAILED,  # waits for support to refund again
 )
-DISPUTE_SETTLED_FOR_MERCHANT = ("won", "warning_closed")
+# A person decides these: a review, or a refund the bank failed that support may issue again.
+WAITING_FOR_SUPPORT = (RefundRequestStatus.REVIEW, RefundRequestStatus.REFUND_FAILED)
 
 
 class RequestError(InvalidRequest):
@@ -190,13 +194,17 @@ def request_refund(
 def approve(
     runtime: Runtime, request_id: str, *, by: str, amount: int | None = None
 ) -> RefundRequestSummary:
-    """A reviewer approves a `review` request, optionally with another amount (capped)."""
+    """A reviewer approves a `review` request, optionally with another amount (capped); or
+    issues again a refund that failed (`refund_failed`), as a new refund with a new key."""
     with runtime.sessions.begin() as session:
         row = _request_for_update(session, request_id)
-        if row.status == RefundRequestStatus.REVIEW:
+        if row.status in WAITING_FOR_SUPPORT:
             paid = session.get_one(Invoice, row.invoice_id)
             remainder = refundable_remainder(session, paid)
-            chosen = row.proposed_amount if amount is None else amount
+            proposed = (
+                row.proposed_amount if row.status == RefundRequestStatus.REVIEW else row.amount
+            )
+            chosen = (proposed or 0) if amount is None else amount
             if chosen <= 0:
                 raise RequestError(f"amount must be above 0, got {chosen}")
             if chosen > remainder:
@@ -204,6 +212,9 @@ def approve(
                     f"amount {chosen} is more than the {remainder} {paid.currency} "
                     f"still refundable on invoice {paid.number or paid.id}"
                 )
+            if row.status == RefundRequestStatus.REFUND_FAILED:
+                # The first key would hand back the refund that failed: a new attempt, a new key.
+                row.refund_attempt += 1
             row.status, row.amount = RefundRequestStatus.APPROVED, chosen
             row.decided_by, row.decided_at = by, utcnow()
             # M5.request / D5.request: the credit window runs from the approval's UTC date.
@@ -218,7 +229,7 @@ def approve(
 def reject(runtime: Runtime, request_id: str, *, by: str, why: str) -> RefundRequestSummary:
     with runtime.sessions.begin() as session:
         row = _request_for_update(session, request_id)
-        if row.status != RefundRequestStatus.REVIEW:
+        if row.status not in WAITING_FOR_SUPPORT:
             raise RequestError(f"request {request_id} is {row.status}, not waiting for review")
         row.status = RefundRequestStatus.REJECTED
         row.decided_by, row.decided_at, row.decision_note = by, utcnow(), why
@@ -237,17 +248,11 @@ def issue_refund(runtime: Runtime, request_id: str) -> None:
         try:
             if not (paid.payment_intent_id or paid.charge_id):
                 raise FinalError(f"invoice {paid.number or paid.id} has no payment to refund")
-            refund_id = stripe.refund(
-                payment_intent=paid.payment_intent_id,
-                charge=paid.charge_id,
-                amount=row.amount,
-                metadata={
-                    "refund_request_id": row.id,
-                    "policy": row.policy,
-                    "policy_version": row.policy_version or "",
-                    "clauses": ",".join(row.clauses),
-                },
+            parts = planned_parts(
+                stripe, paid.id, row.amount, row.decision, (paid.payment_intent_id, paid.charge_id)
             )
+            row.decision = {**row.decision, "refund_parts": [p.as_json() for p in parts]}
+            made = [(part, _refund_part(stripe, row, part)) for part in parts]
         except RetryableError as exc:
             row.error = f"{exc} (run `billing-worker refunds approve {row.id} --by NAME` to retry)"
             session.add_all(stripe.failed_calls)
@@ -256,23 +261,41 @@ def issue_refund(runtime: Runtime, request_id: str) -> None:
             row.status, row.error = RefundRequestStatus.FAILED, str(exc)
             session.add_all(stripe.failed_calls)
             return
-        row.status, row.refund_id, row.error = RefundRequestStatus.REFUNDED, refund_id, None
-        if refund_id:
-            # refund.created may have recorded it already, with a newer status: keep that.
-            upsert(
-                session,
-                Refund(
-                    id=refund_id,
-                    charge_id=paid.charge_id,
-                    payment_intent_id=paid.payment_intent_id,
-                    amount=row.amount,
-                    currency=row.currency,
-                    status="pending",
-                    request_id=row.id,
-                    created=utcnow(),
-                ),
-                update=False,
-            )
+        row.status, row.refund_id, row.error = RefundRequestStatus.REFUNDED, made[0][1], None
+        for part, refund_id in made:
+            if refund_id:
+                # refund.created may have recorded it already, with a newer status: keep that.
+                upsert(
+                    session,
+                    Refund(
+                        id=refund_id,
+                        charge_id=part.charge,
+                        payment_intent_id=part.payment_intent,
+                        amount=part.amount,
+                        currency=row.currency,
+                        status="pending",
+                        request_id=row.id,
+                        created=utcnow(),
+                        state_created=None,  # ours, not from an event: any event's state is newer
+                    ),
+                    update=False,
+                )
+
+
+def _refund_part(stripe: StripeGateway, row: RefundRequest, part: RefundPart) -> str | None:
+    """One part's refund, keyed `bw:<request>:refund:<payment>`."""
+    return stripe.refund(
+        payment_intent=part.payment_intent,
+        charge=part.charge,
+        amount=part.amount,
+        attempt=row.refund_attempt,
+        metadata={
+            "refund_request_id": row.id,
+            "policy": row.policy,
+            "policy_version": row.policy_version or "",
+            "clauses": ",".join(row.clauses),
+        },
+    )
 
 
 def find_customer(session: Session, ref: str) -> Customer:
@@ -361,7 +384,14 @@ def amount_refunded(session: Session, paid: Invoice) -> int:
         total = (
             session.scalar(
                 select(func.coalesce(func.sum(Refund.amount), 0)).where(
-                    or_(Refund.charge_id.in_(refs), Refund.payment_intent_id.in_(refs)),
+                    or_(
+                        Refund.charge_id.in_(refs),
+                        Refund.payment_intent_id.in_(refs),
+                        # parts refunded on the invoice's other payments (paid in several)
+                        Refund.request_id.in_(
+                            select(RefundRequest.id).where(RefundRequest.invoice_id == paid.id)
+                        ),
+                    ),
                     Refund.status.in_(("succeeded", "pending", "requires_action")),
                 )
             )
@@ -384,7 +414,7 @@ def is_disputed(session: Session, paid: Invoice) -> bool:
             .select_from(Dispute)
             .where(
                 or_(Dispute.charge_id.in_(refs), Dispute.payment_intent_id.in_(refs)),
-                Dispute.status.not_in(DISPUTE_SETTLED_FOR_MERCHANT),
+                Dispute.status.not_in(SETTLED_FOR_MERCHANT),
             )
         )
         > 0

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
+
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=8)
@@ -16,7 +20,23 @@ def engine_for(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         _serialise_sqlite_writes(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=5)
+    # No pool_pre_ping (a round trip before every checkout, 13 % of a delivery's CPU): a
+    # connection that died with a PostgreSQL restart fails its first statement instead, which
+    # invalidates the whole pool, and `once_more_after_disconnect` runs the work again on a
+    # fresh connection (SQLAlchemy's "optimistic" disconnect handling).
+    return create_engine(url, pool_size=5, max_overflow=5, pool_timeout=5)
+
+
+def once_more_after_disconnect(work: Callable[[], T]) -> T:
+    """Run `work`; if its connection turned out dead (the server restarted since it was pooled),
+    run it once more: SQLAlchemy has invalidated the pool, so the retry connects afresh. `work`
+    must be safe to repeat (it was rolled back, or is idempotent)."""
+    try:
+        return work()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        return work()
 
 
 def _serialise_sqlite_writes(engine: Engine) -> None:
@@ -34,7 +54,10 @@ def _serialise_sqlite_writes(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A connection marked read_only (a processing loop's look at the event log) takes no
+        # write lock: under WAL it never blocks the receiver's INSERT.
+        read_only = connection.get_execution_options().get("read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def session_factory(url: str) -> sessionmaker:

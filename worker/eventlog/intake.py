@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.db.models import Event, EventStatus, utcnow
+from worker.db.session import once_more_after_disconnect
 
 
 class MalformedEvent(ValueError):
@@ -114,10 +115,15 @@ def store_event(sessions: sessionmaker[Session], event: IncomingEvent) -> StoreO
 
     The hot path of intake, so no ORM unit of work: one Core statement. On PostgreSQL it runs
     in autocommit, a transaction of its own committed when the server answers: the INSERT is
-    one round trip instead of three (BEGIN, INSERT, COMMIT; the pool's ping comes before either),
+    one round trip instead of three (BEGIN, INSERT, COMMIT; and no ping: see `engine_for`),
     and still committed before Stripe gets its 2xx. SQLite keeps its `BEGIN IMMEDIATE`.
     """
     engine: Engine = sessions.kw["bind"]
+    # After a database restart the pooled connection fails at once; the INSERT is idempotent.
+    return once_more_after_disconnect(lambda: _store(engine, event))
+
+
+def _store(engine: Engine, event: IncomingEvent) -> StoreOutcome:
     values = event.row(received_at=utcnow())
     dialect = engine.dialect.name
     with _transaction(engine) as conn:

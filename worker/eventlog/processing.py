@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.db.models import Event, EventStatus, StripeCall, utcnow
+from worker.db.session import once_more_after_disconnect
 from worker.errors import MalformedPayload, RetryableError
 from worker.handlers import HANDLERS, Handler, HandlerContext
 from worker.logging import bind_event
@@ -38,40 +39,55 @@ def process_event(
     Stripe calls made before a failure are audited afterwards, in the failure's transaction.
     """
     sessions = runtime.sessions
-    failed_calls: list[StripeCall] = []
+    failed: list[list[StripeCall]] = [[]]  # the last try's failed Stripe calls, to audit
     try:
-        with sessions.begin() as session:
-            bind_event(event_id)  # every line of this event's work says which event it is
-            event = session.get(Event, event_id, with_for_update=True)
-            if event is None:
-                log.error("event %s is not stored", event_id)
-                return "missing"
-            payload = json.loads(event.payload)  # parsed once: for the log context and the handler
-            bind_event(event.id, event.type, event.customer, refund_request_id_in(payload))
-            if event.status not in statuses:
-                return event.status  # already done: a duplicate delivery or a second doorbell
-            event.attempts += 1
-            handler = handlers.get(event.type)
-            if handler is None:
-                event.status = EventStatus.IGNORED
-            else:
-                context = _context(session, event, payload, runtime)
-                failed_calls = context.stripe.failed_calls
-                handler(context, payload_object(event.type, payload))
-                event.status = EventStatus.PROCESSED
-            event.processed_at = utcnow()
-            event.last_error = None
-            event.last_traceback = None
-            return event.status
+        # A pooled connection dead since a PostgreSQL restart fails the first statement: the
+        # pool is invalidated and the event is handled once more (its Stripe keys make it safe).
+        return once_more_after_disconnect(
+            lambda: _handle(runtime, event_id, statuses, handlers, failed)
+        )
     except (RetryableError, DBAPIError) as exc:
         if not last_attempt:
-            _record_failure(sessions, event_id, exc, EventStatus.RECEIVED, failed_calls)
+            _record_failure(sessions, event_id, exc, EventStatus.RECEIVED, failed[0])
             raise RetryableError(str(exc)) from exc
-        _record_failure(sessions, event_id, exc, EventStatus.FAILED, failed_calls)
+        _record_failure(sessions, event_id, exc, EventStatus.FAILED, failed[0])
         return EventStatus.FAILED
     except Exception as exc:  # noqa: BLE001 - any other error is final: park it with its reason
-        _record_failure(sessions, event_id, exc, EventStatus.FAILED, failed_calls)
+        _record_failure(sessions, event_id, exc, EventStatus.FAILED, failed[0])
         return EventStatus.FAILED
+
+
+def _handle(
+    runtime: Runtime,
+    event_id: str,
+    statuses: tuple[str, ...],
+    handlers: dict[str, Handler],
+    failed: list[list[StripeCall]],
+) -> str:
+    failed[:] = [[]]
+    with runtime.sessions.begin() as session:
+        bind_event(event_id)  # every line of this event's work says which event it is
+        event = session.get(Event, event_id, with_for_update=True)
+        if event is None:
+            log.error("event %s is not stored", event_id)
+            return "missing"
+        payload = json.loads(event.payload)  # parsed once: for the log context and the handler
+        bind_event(event.id, event.type, event.customer, refund_request_id_in(payload))
+        if event.status not in statuses:
+            return event.status  # already done: a duplicate delivery or a second doorbell
+        event.attempts += 1
+        handler = handlers.get(event.type)
+        if handler is None:
+            event.status = EventStatus.IGNORED
+        else:
+            context = _context(session, event, payload, runtime)
+            failed[0] = context.stripe.failed_calls  # appended to while it runs
+            handler(context, payload_object(event.type, payload))
+            event.status = EventStatus.PROCESSED
+        event.processed_at = utcnow()
+        event.last_error = None
+        event.last_traceback = None
+        return event.status
 
 
 def refund_request_id_in(payload: dict[str, Any]) -> str | None:
