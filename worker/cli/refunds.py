@@ -32,8 +32,11 @@ def show(request: RefundRequestSummary, fmt: str, duplicate: bool = False) -> No
 
 
 def refund_failed(request: RefundRequestSummary) -> bool:
-    """Stripe refused the refund (`failed`), or it must be retried (approved, with an error)."""
-    return request.status == "failed" or (request.status == "approved" and bool(request.error))
+    """Stripe refused the refund (`failed`), it failed after Stripe took it (`refund_failed`),
+    or it must be retried (approved, with an error): the money did not go back."""
+    if request.status in ("failed", "refund_failed"):
+        return True
+    return request.status == "approved" and bool(request.error)
 
 
 def _show_text(request: RefundRequestSummary, duplicate: bool) -> None:
