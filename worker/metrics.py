@@ -13,15 +13,16 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db.models import Event, EventStatus, utcnow
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,12 @@ class EventLogCollector(Collector):
         self.sessions = sessions
 
     def collect(self) -> Iterator[Metric]:
+        # Imported at scrape time: `config check` reads this module (via the Stripe budget) and
+        # must start without SQLAlchemy.
+        from sqlalchemy import func, select
+
+        from worker.db.models import Event, EventStatus, utcnow
+
         pending = (EventStatus.RECEIVED.value, EventStatus.FAILED.value)
         try:
             with self.sessions() as session:
