@@ -3,35 +3,29 @@ still goes to stripe-mock, which validates it against Stripe's OpenAPI spec)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import stripe
+from stripe_double import Sent
 
 from worker.stripe_gateway import API_VERSION
 
 
-@dataclass(frozen=True)
-class SentRequest:
-    method: str
-    path: str
-    params: dict[str, str]
-    idempotency_key: str | None
-    status: int
-
-
 class RecordingHTTPClient(stripe.RequestsClient):
+    """Records each request in the Stripe double's `Sent` form (stripe-mock never replays, so
+    `replayed` stays False)."""
+
     def __init__(self) -> None:
         super().__init__(timeout=10)
-        self.sent: list[SentRequest] = []
+        self.sent: list[Sent] = []
 
     def request(self, method: str, url: str, headers: Any, post_data: Any = None):  # type: ignore[override]
         body, status, response_headers = super().request(method, url, headers, post_data)
         parts = urlsplit(url)
         raw = post_data.decode() if isinstance(post_data, bytes) else (post_data or parts.query)
         self.sent.append(
-            SentRequest(
+            Sent(
                 method=method.upper(),
                 path=parts.path,
                 params=dict(parse_qsl(raw or "", keep_blank_values=True)),
@@ -41,7 +35,7 @@ class RecordingHTTPClient(stripe.RequestsClient):
         )
         return body, status, response_headers
 
-    def mutations(self) -> list[SentRequest]:
+    def mutations(self) -> list[Sent]:
         return [r for r in self.sent if r.method in ("POST", "DELETE")]
 
     def clear(self) -> None:
