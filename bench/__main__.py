@@ -63,7 +63,7 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "intake": intake.IntakeSizes(duration=args.duration),
         "processing": processing.ProcessingSizes(events=args.processing_events),
-        "replay": replay.ReplaySizes(events=args.replay_events),
+        "replay": replay.ReplaySizes(events=args.replay_events, jobs=args.replay_jobs),
         "decide": decide.DecideSizes(),
         "budget": stripe_budget.BudgetSizes(
             chargebacks=args.chargebacks,
@@ -139,7 +139,7 @@ def run_replay(run: ProcessGroup, svc: Services, sizes: replay.ReplaySizes) -> l
     )
     log(f"replay: seeding {sizes.events:,} processed events")
     replay.seed(settings_for(run, svc, database_url), sizes)
-    log("replay: events replay --all, then the floor")
+    log(f"replay: events replay --all --jobs {sizes.jobs or 'default'}, then the floor")
     return replay.figures(replay.measure(env, sizes))
 
 
@@ -179,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per intake load")
     parser.add_argument("--processing-events", type=int, default=1500)
     parser.add_argument("--replay-events", type=int, default=100_000)
+    parser.add_argument(
+        "--replay-jobs", type=int, default=None, help="events replay --jobs (default: its own)"
+    )
     parser.add_argument("--chargebacks", type=int, default=500, help="the budget's wave")
     parser.add_argument(
         "--budget-limit", type=float, default=25.0, help="calls/s the budget's proxy allows"
