@@ -74,11 +74,13 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings_for(run: ProcessGroup, svc: Services, database_url: str) -> Settings:
-    assert svc.redis is not None and svc.stripe_mock is not None
+    assert svc.stripe_mock is not None
+    # `--only replay` starts no Redis: the replay needs no broker, the default one will do.
+    broker = {"broker_url": svc.redis.url} if svc.redis is not None else {}
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
-        broker_url=svc.redis.url,
+        **broker,
         stripe_api_base=svc.stripe_mock.url,
         data_dir=run.workdir / "data",
         stripe_webhook_secrets=[WEBHOOK_SECRET],
