@@ -20,7 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bench import decide, intake, processing, replay, stripe_budget
+from bench import decide, embedded, intake, processing, replay, stripe_budget
 from bench.report import RESULTS_DIR, Figure, table, write_json
 from bench.stack import (
     REPO,
@@ -58,6 +58,7 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
             ),
             "replay": replay.ReplaySizes(events=300, customers=5, timeout=120.0),
             "decide": decide.DecideSizes(seconds=0.2),
+            "embedded": embedded.EmbeddedSizes(events=40, concurrency=4, timeout=120.0),
             "budget": stripe_budget.BudgetSizes(chargebacks=10, timeout=120.0),
         }
     return {
@@ -65,6 +66,7 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
         "processing": processing.ProcessingSizes(events=args.processing_events),
         "replay": replay.ReplaySizes(events=args.replay_events, jobs=args.replay_jobs),
         "decide": decide.DecideSizes(),
+        "embedded": embedded.EmbeddedSizes(events=args.embedded_events),
         "budget": stripe_budget.BudgetSizes(
             chargebacks=args.chargebacks,
             limit=args.budget_limit,
@@ -98,17 +100,28 @@ def run_intake(
     return intake.figures("intake", measured, bare, sizes)
 
 
-def run_embedded(run: ProcessGroup, sizes: intake.IntakeSizes, bare: dict) -> list[Figure]:
-    """The default with nothing configured: SQLite and the SQLite broker under DATA_DIR."""
+def run_embedded(
+    run: ProcessGroup,
+    sizes: intake.IntakeSizes,
+    bare: dict,
+    processing_sizes: embedded.EmbeddedSizes,
+) -> list[Figure]:
+    """The default with nothing configured: SQLite under DATA_DIR, no broker."""
     workdir = run.workdir / "embedded"
     workdir.mkdir(exist_ok=True)
     env = service_env(workdir)
     subprocess.run([*CLI, "db", "upgrade"], env=env, cwd=REPO, check=True, capture_output=True)
-    log("embedded: receiver on SQLite + the SQLite broker")
+    log("embedded: receiver on SQLite, no broker")
     embedded_sizes = replace(sizes, rates=sizes.rates[:1])
     database_url = f"sqlite:///{(workdir / 'data' / 'billing.sqlite3').resolve()}"
     measured = intake.receiver_figures(run, env, embedded_sizes, database_url)
-    return intake.figures("embedded", measured, bare, embedded_sizes, targets=False)
+    found = intake.figures("embedded", measured, bare, embedded_sizes, targets=False)
+    log(f"embedded: {processing_sizes.events:,} call-free events, drained by `worker`")
+    drained = embedded.measure_drain(run, service_env(workdir), processing_sizes)
+    floor = embedded.measure_drain(run, service_env(workdir), processing_sizes, no_handler=True)
+    log(f"embedded: {processing_sizes.events:,} posted to `billing-worker run`, until drained")
+    burst = embedded.measure_burst(run, service_env(workdir), processing_sizes)
+    return found + embedded.figures(drained, floor, burst, processing_sizes)
 
 
 def run_processing(
@@ -184,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--replay-jobs", type=int, default=None, help="events replay --jobs (default: its own)"
     )
+    parser.add_argument("--embedded-events", type=int, default=2000, help="the burst's size")
     parser.add_argument("--chargebacks", type=int, default=500, help="the budget's wave")
     parser.add_argument(
         "--budget-limit", type=float, default=25.0, help="calls/s the budget's proxy allows"
@@ -217,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 if "intake" in chosen:
                     figures += run_intake(run, svc, sizes["intake"], bare)
                 if "embedded" in chosen:
-                    figures += run_embedded(run, sizes["intake"], bare)
+                    figures += run_embedded(run, sizes["intake"], bare, sizes["embedded"])
                 if "processing" in chosen:
                     figures += run_processing(run, svc, sizes["processing"])
                 if "replay" in chosen:

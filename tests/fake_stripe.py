@@ -10,6 +10,7 @@ not check is the shape of the request; the stripe-mock integration tests do.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ class FakeStripeGateway:
     invoice_items: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
     # invoice id -> its default payment / every line, for invoices whose payload lacks them
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -53,16 +55,31 @@ class FakeStripeGateway:
         return sub
 
     def add_pending_item(
-        self, item_id: str, customer: str, amount: int, subscription: str | None
+        self,
+        item_id: str,
+        customer: str,
+        amount: int,
+        subscription: str | None,
+        *,
+        subscription_item: str = "si_plan",
+        changed_at: int | None = None,
     ) -> dict[str, Any]:
-        """A pending proration item, as a change in the customer portal leaves it."""
+        """A pending proration item, as a change in the customer portal leaves it: it names its
+        subscription item, and its period starts at the moment of the change."""
+        start = changed_at if changed_at is not None else int(time.time()) - 1
         item = {
             "id": item_id,
             "object": "invoiceitem",
             "customer": customer,
             "amount": amount,
             "proration": True,
-            "parent": {"subscription_details": {"subscription": subscription}},
+            "period": {"start": start, "end": start + 15 * 86400},
+            "parent": {
+                "subscription_details": {
+                    "subscription": subscription,
+                    "subscription_item": subscription_item,
+                }
+            },
         }
         self.invoice_items[item_id] = item
         return item
@@ -94,6 +111,10 @@ class FakeStripeGateway:
     def charge(self, charge_id: str) -> dict[str, Any]:
         self._read("charges.retrieve", charge_id)
         return self._get(self.charges, charge_id)
+
+    def dispute(self, dispute_id: str) -> dict[str, Any]:
+        self._read("disputes.retrieve", dispute_id)
+        return self._get(self.disputes, dispute_id)
 
     def invoice_payment(self, invoice_id: str) -> dict[str, Any] | None:
         self._read("invoice_payments.list", invoice_id)
@@ -137,6 +158,7 @@ class FakeStripeGateway:
         charge: str | None,
         amount: int,
         metadata: dict[str, str],
+        attempt: int = 1,
     ) -> str | None:
         def create() -> str:
             refund_id = self._new_id("re")
@@ -149,7 +171,8 @@ class FakeStripeGateway:
             }
             return refund_id
 
-        return self._mutate("refunds.create", payment_intent or charge or "", "refund", create)
+        action = "refund" if attempt == 1 else f"refund_attempt{attempt}"
+        return self._mutate("refunds.create", payment_intent or charge or "", action, create)
 
     def pause_collection(self, subscription_id: str) -> str | None:
         return self._update(

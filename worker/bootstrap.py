@@ -10,7 +10,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from tasks.celery_app import create_celery, enqueuer
+from tasks.celery_app import create_celery
+from tasks.doorbell import doorbell
 from tasks.events import register_tasks
 from worker.config import Settings, load_settings
 from worker.db.session import session_factory
@@ -29,7 +30,7 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         stripe=build_client(settings),
         policy=load_policy(settings.billing_policy),
         celery=celery,
-        enqueue=enqueuer(celery),
+        enqueue=doorbell(settings, celery),
     )
     register_tasks(runtime)
     return runtime

@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     sweep_grace_seconds: int = Field(60, ge=0)
     sweep_interval_seconds: float = Field(30.0, gt=0)
     task_max_retries: int = Field(8, ge=0)
+    # Embedded processing: a loop silent this long (one event's handler included) is replaced.
+    processing_stall_seconds: float = Field(600.0, gt=0)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     # The Celery worker's own /metrics (its processes' task and Stripe metrics); 0: not served.
@@ -97,6 +99,11 @@ class Settings(BaseSettings):
     @cached_property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'billing.sqlite3').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        """No BROKER_URL: the event log is the only queue; processing loops read it directly."""
+        return not self.broker_url
 
     @cached_property
     def effective_broker_url(self) -> str:

@@ -166,6 +166,10 @@ class StripeGateway:
     def charge(self, charge_id: str) -> dict[str, Any]:
         return as_dict(self._read(lambda: self.client.v1.charges.retrieve(charge_id)))
 
+    def dispute(self, dispute_id: str) -> dict[str, Any]:
+        """The dispute as Stripe has it now: what settles two events of the same second."""
+        return as_dict(self._read(lambda: self.client.v1.disputes.retrieve(dispute_id)))
+
     def invoice_payment(self, invoice_id: str) -> dict[str, Any] | None:
         """The invoice's default payment (payment intent or charge), which a refund goes to."""
         listing = self._read(
@@ -250,7 +254,10 @@ class StripeGateway:
         charge: str | None,
         amount: int,
         metadata: dict[str, str],
+        attempt: int = 1,
     ) -> str | None:
+        """Refund once per (request, attempt): a retry of the same attempt reuses its key, so
+        Stripe refunds once; a new attempt after a failed refund needs a key of its own."""
         target: dict[str, Any] = (
             {"payment_intent": payment_intent} if payment_intent else {"charge": charge}
         )
@@ -263,7 +270,7 @@ class StripeGateway:
         return self._mutate(
             "refunds.create",
             payment_intent or charge,
-            "refund",
+            "refund" if attempt == 1 else f"refund_attempt{attempt}",
             lambda options: self.client.v1.refunds.create(params, options),  # type: ignore[arg-type]
         )
 

@@ -29,7 +29,7 @@ from webhooks import create_app
 from webhooks.console import replays
 from webhooks.console.event_queries import EventFilters, events_page
 from worker import samples
-from worker.commands.refunds import request_refund
+from worker.commands.refunds import approve, request_refund
 from worker.db.models import Event, RefundRequest, StripeCall, utcnow
 from worker.eventlog.intake import parse_event, store_event
 from worker.eventlog.selection import Position
@@ -391,3 +391,20 @@ def test_event_page_never_shows_a_secret_in_the_payload(setup) -> None:
     page = s.console.get(f"/events/{leaked['id']}").text
     assert "sk_" + "live_abcdefghijklmnop1234" not in page and "sk_live_…" in page
     assert json.loads(samples.body(leaked))["data"]["object"]["id"] in page
+
+
+def test_a_refund_failed_at_the_bank_waits_on_the_refunds_page_with_its_reason(setup) -> None:
+    s = setup()
+    request_id = _technical_issue_review(s, "cus_bank", "BANK-1")
+    refunded = approve(s.world.runtime, request_id, by="Ana", amount=30000)
+    failed = samples.refund(
+        payment_intent="pi_BANK-1", amount=30000, status="failed",
+        refund_id=str(refunded.refund_id), metadata={"refund_request_id": request_id},
+    )  # fmt: skip
+    failed["failure_reason"] = "lost_or_stolen_card"
+    assert s.world.deliver("refund.failed", failed)[1] == "processed"
+
+    s.console.sign_in("Ana")
+    queue = s.console.get("/refunds").text
+    assert request_id in queue and "refund_failed" in queue
+    assert "lost_or_stolen_card" in queue and 'value="300.00"' in queue

@@ -29,7 +29,11 @@ def _navigation() -> dict[str, Any]:
             reviews = session.scalar(
                 select(func.count())
                 .select_from(RefundRequest)
-                .where(RefundRequest.status == RefundRequestStatus.REVIEW)
+                .where(
+                    RefundRequest.status.in_(
+                        (RefundRequestStatus.REVIEW, RefundRequestStatus.REFUND_FAILED)
+                    )
+                )
             )
     except DBAPIError:
         return {"operator": auth.operator(), "nav_counts": {}}  # the error page says why

@@ -1,5 +1,6 @@
-"""Refund reviews: the `review` decisions waiting for a person, approved or rejected here
-through the same service functions as `billing-worker refunds approve|reject`."""
+"""Refund reviews: the `review` decisions waiting for a person, and refunds that failed at the
+bank (`refund_failed`), approved or rejected here through the same service functions as
+`billing-worker refunds approve|reject`."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ WHY_MAX = 500
 @bp.get("/refunds")
 def refunds() -> ResponseReturnValue:
     runtime = current_runtime()
-    queue = list_requests(runtime, RefundRequestStatus.REVIEW)
+    # A refund the bank failed waits for support like a review: approve issues it again.
+    queue = list_requests(runtime, RefundRequestStatus.REVIEW) + list_requests(
+        runtime, RefundRequestStatus.REFUND_FAILED
+    )
     with runtime.sessions() as session:
         invoice_ids = {r.invoice for r in queue}
         invoices = {

@@ -49,8 +49,10 @@ def effective_settings(settings: Settings) -> dict[str, str]:
     shown["DATABASE_URL"] = _with_default(
         settings.database_url, settings.effective_database_url, "SQLite under DATA_DIR"
     )
-    shown["BROKER_URL"] = _with_default(
-        settings.broker_url, settings.effective_broker_url, "embedded SQLite broker"
+    shown["BROKER_URL"] = (
+        mask_url(settings.broker_url)
+        if settings.broker_url
+        else "(none: the event log is the queue, read by the processing loops)"
     )
     shown["DATA_DIR"] = str(settings.data_dir.resolve())
     if not settings.stripe_webhook_secrets:

@@ -76,6 +76,9 @@ def sweep_command(older_than: int | None) -> None:
     from worker.eventlog.sweeper import sweep
 
     runtime = command_runtime()
+    if runtime.settings.embedded:
+        click.echo("no BROKER_URL: the processing loops take every received event; none to queue")
+        return
     grace = runtime.settings.sweep_grace_seconds if older_than is None else older_than
     try:
         queued = sweep(runtime.sessions, runtime.enqueue, timedelta(seconds=grace))

@@ -121,6 +121,6 @@ def list_command(status: str | None, fmt: str) -> None:
     for row in rows:
         amount = row.amount if row.amount is not None else row.proposed_amount
         click.echo(
-            f"{row.id}  {row.status:<9} {amount:>10} {row.currency}  "
+            f"{row.id}  {row.status:<13} {amount:>10} {row.currency}  "
             f"{row.customer}  {row.invoice}  {','.join(row.clauses)}"
         )

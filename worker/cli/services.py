@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
 import sys
 
 import click
 
 from worker.cli.runtime import command_runtime
-from worker.config import Settings, load_settings
-from worker.db.migrate import upgrade as upgrade_schema
-from worker.local_stripe import NO_STRIPE, LocalStripe, local_stripe, wants_local_stripe
+from worker.config import load_settings
 from worker.metrics import prepare_multiprocess_dir
 
 APP = "webhooks:create_app()"
@@ -51,10 +46,14 @@ def serve(workers: int) -> None:
 @click.option("--concurrency", default=2, show_default=True)
 @click.option("--beat/--no-beat", "with_beat", default=False, help="also run the sweeper schedule")
 def worker(concurrency: int, with_beat: bool) -> None:
-    """Run a Celery worker that processes stored events."""
+    """Process stored events: a Celery worker, or with no BROKER_URL loops on the event log."""
     settings = load_settings()
     # Exec a fresh interpreter, so prometheus-client starts there in multiprocess mode.
     prepare_multiprocess_dir(settings.data_dir, "worker")
+    if settings.embedded:
+        # No broker: the loops read `received` events themselves, so no sweeper is needed.
+        argv = [sys.executable, "-m", "worker.embedded", "--concurrency", str(concurrency)]
+        os.execvp(sys.executable, argv)
     argv = [sys.executable, "-m", "celery", "-A", CELERY_APP, "worker"]
     argv += ["--loglevel", settings.log_level, "--concurrency", str(concurrency)]
     os.execvp(sys.executable, argv + (["--beat"] if with_beat else []))
@@ -64,57 +63,15 @@ def worker(concurrency: int, with_beat: bool) -> None:
 def beat() -> None:
     """Run Celery beat: queues the sweeper that re-queues stranded events."""
     runtime = command_runtime()
+    if runtime.settings.embedded:
+        click.echo("no BROKER_URL: the processing loops take every received event; no beat needed")
+        return
     runtime.celery.start(["beat", "--loglevel", runtime.settings.log_level])
 
 
 @click.command()
 def run() -> None:
-    """Everything on the embedded default: migrate, then receiver, worker and sweeper together."""
-    settings = load_settings()
-    upgrade_schema(settings.effective_database_url)
-    settings.webhook_secrets()  # creates the local development secret once, if none is set
-    prepare_multiprocess_dir(settings.data_dir, "run")  # one directory: /metrics shows all
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    stripe_mock = start_local_stripe(settings)
-    env = {**os.environ, **(stripe_mock.env() if stripe_mock else {})}
-    me = [sys.executable, "-m", "worker.cli"]
-    children = [
-        subprocess.Popen(me + ["worker", "--beat", "--concurrency", "2"], env=env),
-        subprocess.Popen(me + ["serve"], env=env),
-    ]
-    click.echo(
-        f"receiver on http://{settings.host}:{settings.port}/webhooks/stripe "
-        f"(database {settings.effective_database_url})"
-    )
-    click.echo("send a signed test event with: billing-worker events send-test")
-    try:
-        while all(child.poll() is None for child in children):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                children[0].wait(timeout=1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            child.wait(timeout=30)
-        if stripe_mock:
-            stripe_mock.stop()
-    # Children stopped by our own SIGTERM ended as asked; any other exit code is a failure.
-    sys.exit(max(0, *(child.returncode or 0 for child in children)))
+    """Everything on the embedded default: migrate, then receiver and processing together."""
+    from worker.cli.supervise import run_all
 
-
-def start_local_stripe(settings: Settings) -> LocalStripe | None:
-    """Development without a Stripe key: a local stripe-mock for the children, or one line
-    saying what to set (the events that need Stripe then fail with the same advice)."""
-    stripe_mock = local_stripe(settings)
-    if stripe_mock is not None:
-        click.echo(f"Stripe: a local stripe-mock on {stripe_mock.url} (no Stripe key set)")
-    elif wants_local_stripe(settings):
-        click.echo(f"warning: {NO_STRIPE}", err=True)
-    return stripe_mock
-
-
-def _stop_on_sigterm(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+    run_all()

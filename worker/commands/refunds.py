@@ -33,6 +33,7 @@ from worker.policy import Facts, credit_window, decide
 from worker.policy import Invoice as InvoiceFacts
 from worker.policy import InvoiceLine as LineFacts
 from worker.policy import RefundRequest as RequestFacts
+from worker.policy.disputes import SETTLED_FOR_MERCHANT
 from worker.runtime import Runtime
 from worker.stripe_gateway import StripeGateway
 
@@ -46,8 +47,10 @@ OPEN_OR_DONE = (
     RefundRequestStatus.REVIEW,
     RefundRequestStatus.APPROVED,
     RefundRequestStatus.REFUNDED,
+    RefundRequestStatus.REFUND_FAILED,  # waits for support to refund again
 )
-DISPUTE_SETTLED_FOR_MERCHANT = ("won", "warning_closed")
+# A person decides these: a review, or a refund the bank failed that support may issue again.
+WAITING_FOR_SUPPORT = (RefundRequestStatus.REVIEW, RefundRequestStatus.REFUND_FAILED)
 
 
 class RequestError(InvalidRequest):
@@ -190,13 +193,17 @@ def request_refund(
 def approve(
     runtime: Runtime, request_id: str, *, by: str, amount: int | None = None
 ) -> RefundRequestSummary:
-    """A reviewer approves a `review` request, optionally with another amount (capped)."""
+    """A reviewer approves a `review` request, optionally with another amount (capped); or
+    issues again a refund that failed (`refund_failed`), as a new refund with a new key."""
     with runtime.sessions.begin() as session:
         row = _request_for_update(session, request_id)
-        if row.status == RefundRequestStatus.REVIEW:
+        if row.status in WAITING_FOR_SUPPORT:
             paid = session.get_one(Invoice, row.invoice_id)
             remainder = refundable_remainder(session, paid)
-            chosen = row.proposed_amount if amount is None else amount
+            proposed = (
+                row.proposed_amount if row.status == RefundRequestStatus.REVIEW else row.amount
+            )
+            chosen = (proposed or 0) if amount is None else amount
             if chosen <= 0:
                 raise RequestError(f"amount must be above 0, got {chosen}")
             if chosen > remainder:
@@ -204,6 +211,9 @@ def approve(
                     f"amount {chosen} is more than the {remainder} {paid.currency} "
                     f"still refundable on invoice {paid.number or paid.id}"
                 )
+            if row.status == RefundRequestStatus.REFUND_FAILED:
+                # The first key would hand back the refund that failed: a new attempt, a new key.
+                row.refund_attempt += 1
             row.status, row.amount = RefundRequestStatus.APPROVED, chosen
             row.decided_by, row.decided_at = by, utcnow()
             # M5.request / D5.request: the credit window runs from the approval's UTC date.
@@ -218,7 +228,7 @@ def approve(
 def reject(runtime: Runtime, request_id: str, *, by: str, why: str) -> RefundRequestSummary:
     with runtime.sessions.begin() as session:
         row = _request_for_update(session, request_id)
-        if row.status != RefundRequestStatus.REVIEW:
+        if row.status not in WAITING_FOR_SUPPORT:
             raise RequestError(f"request {request_id} is {row.status}, not waiting for review")
         row.status = RefundRequestStatus.REJECTED
         row.decided_by, row.decided_at, row.decision_note = by, utcnow(), why
@@ -241,6 +251,7 @@ def issue_refund(runtime: Runtime, request_id: str) -> None:
                 payment_intent=paid.payment_intent_id,
                 charge=paid.charge_id,
                 amount=row.amount,
+                attempt=row.refund_attempt,
                 metadata={
                     "refund_request_id": row.id,
                     "policy": row.policy,
@@ -270,6 +281,7 @@ def issue_refund(runtime: Runtime, request_id: str) -> None:
                     status="pending",
                     request_id=row.id,
                     created=utcnow(),
+                    state_created=None,  # ours, not from an event: any event's state is newer
                 ),
                 update=False,
             )
@@ -384,7 +396,7 @@ def is_disputed(session: Session, paid: Invoice) -> bool:
             .select_from(Dispute)
             .where(
                 or_(Dispute.charge_id.in_(refs), Dispute.payment_intent_id.in_(refs)),
-                Dispute.status.not_in(DISPUTE_SETTLED_FOR_MERCHANT),
+                Dispute.status.not_in(SETTLED_FOR_MERCHANT),
             )
         )
         > 0

@@ -141,6 +141,9 @@ class Invoice(Base):
     amount_paid: Mapped[int] = mapped_column(BigInteger)
     # What Stripe last reported refunded on the charge (charge.refunded); refunds rows add up too.
     amount_refunded_reported: Mapped[int] = mapped_column(BigInteger, default=0)
+    # event.created of that report, or of the refund failure that re-read the charge: a late
+    # charge.refunded from before a failure must not count the failed refund again.
+    refunded_reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     billing_reason: Mapped[str | None] = mapped_column(String(64))
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     subscription_id: Mapped[str | None] = mapped_column(String(255))
@@ -181,6 +184,10 @@ class Refund(Base):
     status: Mapped[str] = mapped_column(String(32))
     request_id: Mapped[str | None] = mapped_column(String(64))  # ours, else a manual refund
     created: Mapped[datetime] = mapped_column(UTCDateTime())
+    # event.created of the stored state (None: recorded from our own create call, the weakest);
+    # with the status order it keeps a late `refund.created` from undoing a `refund.failed`.
+    state_created: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failure_reason: Mapped[str | None] = mapped_column(String(64))
 
 
 class RefundRequestStatus(StrEnum):
@@ -190,6 +197,9 @@ class RefundRequestStatus(StrEnum):
     DENIED = "denied"
     REJECTED = "rejected"  # a reviewer said no
     FAILED = "failed"  # Stripe refused the refund
+    # Stripe accepted the refund, then it failed or was canceled (refund.failed): the money
+    # never went back; `refunds approve` tries again with a new idempotency key.
+    REFUND_FAILED = "refund_failed"
 
 
 REFUND_REQUEST_STATUSES: tuple[str, ...] = tuple(status.value for status in RefundRequestStatus)
@@ -219,6 +229,8 @@ class RefundRequest(Base):
     decision_note: Mapped[str | None] = mapped_column(Text)
     refund_id: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
+    # Which refund this is: each attempt after a failed refund has its own idempotency key.
+    refund_attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Subscription(Base):
@@ -254,6 +266,8 @@ class Dispute(Base):
     clause: Mapped[str | None] = mapped_column(String(32))
     funds_withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
     state_created: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Stripe reported it lost at some point (an appeal may reopen it): M6 termination is final.
+    lost: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class StripeCall(Base):

@@ -48,14 +48,15 @@ def _registry() -> dict[str, Handler]:
         "customer.subscription.created": subscriptions.record_subscription,
         "customer.subscription.updated": subscriptions.record_subscription,
         "customer.subscription.deleted": subscriptions.record_subscription,
-        "charge.dispute.created": disputes.dispute_opened,
-        "charge.dispute.closed": disputes.dispute_closed,
-        "charge.dispute.funds_withdrawn": disputes.record_dispute_event,
-        "charge.dispute.funds_reinstated": disputes.record_dispute_event,
-        "charge.dispute.updated": disputes.record_dispute_event,
+        "charge.dispute.created": disputes.dispute_changed,
+        "charge.dispute.closed": disputes.dispute_changed,
+        "charge.dispute.funds_withdrawn": disputes.dispute_changed,
+        "charge.dispute.funds_reinstated": disputes.dispute_changed,
+        "charge.dispute.updated": disputes.dispute_changed,
         "charge.refunded": refunds.record_charge_refunds,
         "refund.created": refunds.record_refund,
         "refund.updated": refunds.record_refund,
+        "refund.failed": refunds.record_refund,
     }
 
 

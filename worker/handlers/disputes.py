@@ -1,4 +1,9 @@
-"""Chargebacks: suspend, reinstate or terminate the account as the policy says (M6 / D6)."""
+"""Chargebacks: the account follows its disputes (M6 / D6, "Chargebacks over time").
+
+Every dispute event stores the dispute's newest state (by `event.created`; a tie re-reads the
+dispute from Stripe), then the account is moved from the state we enforced to the one the
+policy computes from all its disputes: suspend, reinstate or terminate, each once.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from worker.errors import FinalError, MalformedPayload
 from worker.handlers.customers import lock_customer
 from worker.handlers.stripe_fields import ref_id
 from worker.metrics import record_account_action
-from worker.policy import dispute_action
+from worker.policy import DisputeState, account_state
+from worker.policy.disputes import order_of, remember
 
 if TYPE_CHECKING:
     from worker.handlers import HandlerContext
@@ -19,55 +25,85 @@ if TYPE_CHECKING:
 LIVE_SUBSCRIPTION = ("active", "trialing", "past_due", "unpaid")
 
 
-def dispute_opened(ctx: HandlerContext, dispute: dict[str, Any]) -> None:
-    """`charge.dispute.created`: an "unauthorized" chargeback suspends (M6.dispute)."""
-    customer, row = record_dispute(ctx, dispute)
-    action = dispute_action(ctx.policy, "created", row.reason)
-    if action.action == "suspend" and customer.account_status == AccountStatus.ACTIVE:
-        suspend_account(ctx, customer)
-    row.action, row.clause = action.action, action.clause
+def dispute_changed(ctx: HandlerContext, dispute: dict[str, Any]) -> None:
+    """Any `charge.dispute.*` event: record the dispute, then enforce the account's state.
 
-
-def dispute_closed(ctx: HandlerContext, dispute: dict[str, Any]) -> None:
-    """`charge.dispute.closed`: won reinstates, lost terminates a suspended account."""
+    The order events arrive in does not matter: a `created` handled after its `closed`
+    (backfill lists newest first; a replay) finds the newer state stored and changes nothing.
+    """
     customer, row = record_dispute(ctx, dispute)
-    action = dispute_action(ctx.policy, "closed", row.reason, row.status)
-    # Only an account this policy suspended is reinstated or terminated by the outcome.
-    if customer.account_status == AccountStatus.SUSPENDED:
-        if action.action == "reinstate":
-            reinstate_account(ctx, customer)
-        elif action.action == "terminate":
-            terminate_account(ctx, customer)
-    row.action, row.clause = action.action, action.clause
+    verdict = account_state(_disputes_of(ctx, customer.id), ctx.policy)
+    action = _move_account(ctx, customer, verdict.state)
+    row.action, row.clause = action or row.action or "record", verdict.clause
 
 
 def record_dispute(ctx: HandlerContext, dispute: dict[str, Any]) -> tuple[Customer, Dispute]:
-    """Every dispute event updates the record (funds withdrawn or reinstated, status)."""
+    """Keep the dispute's newest state; funds withdrawn or reinstated follow the event type."""
     if not dispute.get("id"):
         raise MalformedPayload(f"{ctx.event_type} without dispute id")
     charge_id, payment_intent = ref_id(dispute.get("charge")), ref_id(dispute.get("payment_intent"))
     customer = lock_customer(ctx, _customer_of(ctx, dispute["id"], charge_id, payment_intent))
     row = ctx.session.get(Dispute, dispute["id"])
+    order = order_of(row.state_created if row else None, ctx.event_created)
+    if order == "tie" and row is not None and row.status != _seen(dispute).status:
+        # event.created has 1-second granularity: two states of the same second cannot be
+        # ordered from their events, so Stripe's current dispute decides. (The same state
+        # again, as a replay brings it, needs no look.)
+        dispute, order = ctx.stripe.dispute(dispute["id"]), "newer"
     if row is None:
-        row = Dispute(id=dispute["id"], state_created=ctx.event_created, funds_withdrawn=False)
+        row = Dispute(id=dispute["id"], funds_withdrawn=False, lost=False)
         ctx.session.add(row)
-    if row.state_created <= ctx.event_created:  # never let an older state overwrite a newer
+    stored = _state_of(row) if row.status else None
+    kept = remember(stored, _seen(dispute), order)
+    if order == "newer":
         row.charge_id, row.payment_intent_id = charge_id, payment_intent
         row.customer = customer.id
-        row.reason = str(dispute.get("reason") or "general")
-        row.status = str(dispute.get("status") or "needs_response")
         row.amount = int(dispute.get("amount") or 0)
         row.currency = str(dispute.get("currency") or "").lower()
         row.state_created = ctx.event_created
+    row.reason, row.status, row.lost = kept.reason, kept.status, kept.was_lost
     if ctx.event_type == "charge.dispute.funds_withdrawn":
         row.funds_withdrawn = True
     elif ctx.event_type == "charge.dispute.funds_reinstated":
         row.funds_withdrawn = False
+    ctx.session.flush()
     return customer, row
 
 
-def record_dispute_event(ctx: HandlerContext, dispute: dict[str, Any]) -> None:
-    record_dispute(ctx, dispute)
+def _seen(dispute: dict[str, Any]) -> DisputeState:
+    return DisputeState(
+        id=dispute["id"],
+        reason=str(dispute.get("reason") or "general"),
+        status=str(dispute.get("status") or "needs_response"),
+    )
+
+
+def _state_of(row: Dispute) -> DisputeState:
+    return DisputeState(id=row.id, reason=row.reason, status=row.status, lost=bool(row.lost))
+
+
+def _disputes_of(ctx: HandlerContext, customer_id: str) -> list[DisputeState]:
+    rows = ctx.session.scalars(select(Dispute).where(Dispute.customer == customer_id))
+    return [_state_of(row) for row in rows]
+
+
+def _move_account(ctx: HandlerContext, customer: Customer, wanted: str) -> str | None:
+    """From the state we enforced to the computed one; None when nothing has to change.
+
+    Terminated is final (M6: a later win does not reinstate), and an account already in the
+    wanted state gets no call at all: closing a dispute that never suspended changes nothing.
+    """
+    current = customer.account_status
+    if current == wanted or current == AccountStatus.TERMINATED:
+        return None
+    if wanted == AccountStatus.TERMINATED:
+        terminate_account(ctx, customer)
+        return "terminate"
+    if wanted == AccountStatus.SUSPENDED:
+        suspend_account(ctx, customer)
+        return "suspend"
+    reinstate_account(ctx, customer)
+    return "reinstate"
 
 
 def suspend_account(ctx: HandlerContext, customer: Customer) -> None:

@@ -22,7 +22,13 @@ from worker.policy.decide import (
     overall_outcome,
 )
 from worker.policy.decision import CreditWindow, Decision, LineDecision, Outcome
-from worker.policy.disputes import DisputeAction, dispute_action
+from worker.policy.disputes import (
+    AccountState,
+    AccountVerdict,
+    DisputeState,
+    account_state,
+    is_settled_for_merchant,
+)
 from worker.policy.facts import (
     REASONS,
     Facts,
@@ -53,6 +59,8 @@ from worker.policy.proration import (
 )
 
 __all__ = [
+    "AccountState",
+    "AccountVerdict",
     "BUILTIN_POLICIES",
     "REASONS",
     "CATEGORIES",
@@ -61,7 +69,7 @@ __all__ = [
     "ChangeKind",
     "CreditWindow",
     "Decision",
-    "DisputeAction",
+    "DisputeState",
     "DmlyParameters",
     "Facts",
     "InvalidFacts",
@@ -78,6 +86,7 @@ __all__ = [
     "SubscriptionItem",
     "UnknownCategory",
     "UnknownPolicy",
+    "account_state",
     "add_months",
     "business_day_after",
     "cancellation",
@@ -87,8 +96,8 @@ __all__ = [
     "decide",
     "decide_json",
     "decide_line",
-    "dispute_action",
     "format_money",
+    "is_settled_for_merchant",
     "line_category",
     "load_policy",
     "minor_unit_digits",

@@ -3,6 +3,7 @@ the exact requests we send (path, parameters, idempotency key)."""
 
 from __future__ import annotations
 
+from billing_world import days_ago
 from enforcement_scenarios import disputed_invoice
 
 from worker import samples
@@ -33,7 +34,8 @@ def test_mittrik_fraudulent_chargeback_suspends_then_won_reinstates(world) -> No
     suspensions = metric("billing_account_actions_total", action="suspend")
     pauses = metric("billing_stripe_calls_total", method="subscriptions.update", outcome="ok")
     dispute = samples.dispute(charge="ch_disputed", payment_intent="pi_disputed")
-    opened, status = w.deliver("charge.dispute.created", dispute)
+    # A minute apart: two states of the same second are settled by re-reading the dispute.
+    opened, status = w.deliver("charge.dispute.created", dispute, created=days_ago(0) - 60)
     assert status == "processed"
     assert w.one(Customer, "cus_chargeback").account_status == "suspended"
     pause, mark = w.stripe.mutations()
@@ -70,7 +72,7 @@ def test_mittrik_lost_chargeback_terminates_without_proration(world) -> None:
     dispute = samples.dispute(
         charge="ch_disputed", payment_intent="pi_disputed", reason="unrecognized"
     )
-    w.deliver("charge.dispute.created", dispute)
+    w.deliver("charge.dispute.created", dispute, created=days_ago(0) - 60)
     w.stripe.clear()
     w.deliver("charge.dispute.closed", dict(dispute, status="lost"))
     cancel, mark = w.stripe.mutations()

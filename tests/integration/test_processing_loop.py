@@ -1,0 +1,80 @@
+"""The embedded default's processing loop against a real event log (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any
+
+from sqlalchemy import select
+
+from worker import samples
+from worker.db.models import Event
+from worker.db.session import session_factory
+from worker.embedded.loop import Partition, ProcessingLoop
+from worker.errors import RetryableError
+from worker.eventlog.intake import parse_event, store_event
+from worker.handlers import HANDLERS
+
+
+def store(database_url: str, customers: list[str]) -> list[str]:
+    sessions = session_factory(database_url)
+    ids = []
+    for customer in customers:
+        evt = samples.invoice_paid_event(customer=customer)
+        store_event(sessions, parse_event(samples.body(evt)))
+        ids.append(evt["id"])
+    return ids
+
+
+def statuses(database_url: str) -> dict[str, tuple[str, int]]:
+    with session_factory(database_url)() as session:
+        rows = session.execute(select(Event.id, Event.status, Event.attempts)).all()
+    return {event_id: (status, attempts) for event_id, status, attempts in rows}
+
+
+def test_a_loop_takes_its_customers_events_oldest_first_and_leaves_the_others(
+    database_url: str, runtime
+) -> None:
+    mine, theirs = Partition(0, 2), Partition(1, 2)
+    names = [f"cus_part{n:03d}" for n in range(40)]
+    ours = [name for name in names if mine.owns(name, "")][:3]
+    other = [name for name in names if theirs.owns(name, "")][:3]
+    # One customer's three events in turn, interleaved with another partition's.
+    ids = store(database_url, [ours[0], other[0], ours[0], other[1], ours[0], ours[1], other[2]])
+    seen: list[str] = []
+
+    def record(ctx: Any, obj: dict[str, Any]) -> None:
+        seen.append(ctx.event_id)
+        HANDLERS["invoice.paid"](ctx, obj)
+
+    loop = ProcessingLoop(runtime, mine, threading.Event(), handlers={"invoice.paid": record})
+    assert loop.process_due() == 4
+    assert seen == [ids[0], ids[2], ids[4], ids[5]]
+    after = statuses(database_url)
+    assert [after[i][0] for i in ids] == [
+        "processed", "received", "processed", "received", "processed", "processed", "received"
+    ]  # fmt: skip
+    assert loop.process_due() == 0  # nothing of its own is left
+
+
+def test_a_retryable_error_backs_off_and_the_last_attempt_fails_the_event(
+    database_url: str, runtime
+) -> None:
+    runtime = dataclasses.replace(
+        runtime, settings=runtime.settings.model_copy(update={"task_max_retries": 1})
+    )
+
+    def flaky(_ctx: Any, _obj: dict[str, Any]) -> None:
+        raise RetryableError("Stripe answered 503")
+
+    [event_id] = store(database_url, ["cus_flaky"])
+    loop = ProcessingLoop(
+        runtime, Partition(0, 1), threading.Event(), handlers={"invoice.paid": flaky}
+    )
+    assert loop.process_due() == 1
+    assert statuses(database_url)[event_id] == ("received", 1)
+    assert loop.process_due() == 0  # backing off: not taken again at once
+    loop.not_before[event_id] = 0.0  # the back-off has passed
+    assert loop.process_due() == 1
+    assert statuses(database_url)[event_id] == ("failed", 2)

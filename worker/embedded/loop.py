@@ -1,0 +1,130 @@
+"""One processing loop of the embedded default: it takes `received` events from the event log.
+
+Without a broker the event log is the queue: a loop pages through every `received` event of its
+partition, oldest first, and runs each through `process_event`, as the Celery task does. Nothing
+committed can be stranded: a loop finds every `received` row, whoever stored it and whenever.
+Events are partitioned by customer (CRC-32, stable across processes, unlike `hash()`), so one
+customer's events are taken in order by one loop and never concurrently by two.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+from structlog.contextvars import clear_contextvars, get_contextvars
+
+from worker.db.models import Event, EventStatus
+from worker.errors import RetryableError
+from worker.eventlog.processing import process_event
+from worker.handlers import HANDLERS, Handler
+from worker.logging import bind_event
+from worker.metrics import record_task
+from worker.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PAGE = 200
+IDLE_SECONDS = 0.05  # how long an idle loop waits before looking again: the pickup latency
+
+
+@dataclass(frozen=True)
+class Partition:
+    index: int
+    count: int
+
+    def owns(self, customer: str | None, event_id: str) -> bool:
+        # Events without a customer have no order to keep: spread them by id.
+        key = (customer or event_id).encode()
+        return zlib.crc32(key) % self.count == self.index
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential back-off with full jitter, capped at ten minutes (as the Celery task)."""
+    return random.uniform(0, min(600.0, 2.0**attempts))
+
+
+@dataclass
+class ProcessingLoop:
+    runtime: Runtime
+    partition: Partition
+    stop: threading.Event
+    heartbeat: Callable[[], None] = lambda: None
+    handlers: dict[str, Handler] = field(default_factory=lambda: HANDLERS)
+    # Events waiting out a retryable error: event id -> monotonic time it is due again.
+    not_before: dict[str, float] = field(default_factory=dict)
+
+    def run(self) -> None:
+        index, count = self.partition.index, self.partition.count
+        log.info("processing loop %d of %d started (pid %d)", index, count, os.getpid())
+        while not self.stop.is_set():
+            self.heartbeat()
+            if not self.process_due():
+                self.stop.wait(IDLE_SECONDS)
+        log.info("processing loop %d of %d stopped", index, count)
+
+    def process_due(self) -> int:
+        """One pass over the partition's `received` events; how many were run."""
+        ran = 0
+        for event_id, attempts in self._due():
+            if self.stop.is_set():
+                break
+            self.heartbeat()
+            self.process(event_id, attempts)
+            ran += 1
+        return ran
+
+    def process(self, event_id: str, attempts: int) -> str:
+        """Run one event as the Celery task would: same function, logs, metrics and retries."""
+        clear_contextvars()
+        bind_event(event_id)
+        started = time.perf_counter()
+        last_attempt = attempts >= self.runtime.settings.task_max_retries
+        try:
+            outcome = process_event(
+                self.runtime, event_id, last_attempt=last_attempt, handlers=self.handlers
+            )
+            self.not_before.pop(event_id, None)
+        except RetryableError as exc:
+            delay = backoff_seconds(attempts + 1)
+            self.not_before[event_id] = time.monotonic() + delay
+            log.info("event %s retried in %.1f s: %s", event_id, delay, exc)
+            outcome = "retry"
+        event_type = get_contextvars().get("event_type", "unknown")
+        seconds = time.perf_counter() - started
+        record_task(event_type, outcome, seconds)
+        log.info("event %s %s in %.3f s", event_id, outcome, seconds)
+        return outcome
+
+    def _due(self) -> Iterator[tuple[str, int]]:
+        """The partition's `received` events, oldest first, in keyset pages (any backlog size)."""
+        after: tuple[datetime, str] | None = None
+        now = time.monotonic()
+        while True:
+            query = (
+                select(Event.received_at, Event.id, Event.customer, Event.attempts)
+                .where(Event.status == EventStatus.RECEIVED)
+                .order_by(Event.received_at, Event.id)
+                .limit(PAGE)
+            )
+            if after is not None:
+                query = query.where(tuple_(Event.received_at, Event.id) > after)
+            with self.runtime.sessions() as session:
+                session.connection(execution_options={"read_only": True})
+                rows = session.execute(query).all()
+            for _received_at, event_id, customer, attempts in rows:
+                if self.partition.owns(customer, event_id) and (
+                    self.not_before.get(event_id, 0.0) <= now
+                ):
+                    yield event_id, attempts
+            if len(rows) < PAGE:
+                return
+            after = (rows[-1].received_at, rows[-1].id)
