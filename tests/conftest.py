@@ -13,6 +13,7 @@ from harness.processes import ProcessGroup
 from harness.servers import PostgresServer, RedisServer, StripeMock
 from hypothesis import settings
 from signing import WEBHOOK_SECRET
+from stripe_double import StripeDouble
 
 from worker.config import Settings
 from worker.db.migrate import upgrade
@@ -118,3 +119,11 @@ def service_env(tmp_path: Path, stripe_mock: StripeMock) -> Callable[..., dict[s
         return base
 
     return env
+
+
+@pytest.fixture
+def double() -> Iterator[StripeDouble]:
+    """The stateful Stripe double (tests/stripe_double), on a free loopback port."""
+    server = StripeDouble.start()
+    yield server
+    server.stop()

@@ -41,13 +41,6 @@ class PatientStack(Stack):
 
 
 @pytest.fixture
-def double() -> Iterator[StripeDouble]:
-    server = StripeDouble.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def on_double(
     tmp_path: Path,
     pg_url: str,

@@ -5,20 +5,11 @@ subscription's `pause_collection` and status — and nothing else is called."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from double_world import CUSTOMER, DoubleWorld, double_world
 from stripe_double import StripeDouble
 
 from worker.db.models import Customer, Dispute
-
-
-@pytest.fixture
-def double() -> Iterator[StripeDouble]:
-    server = StripeDouble.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

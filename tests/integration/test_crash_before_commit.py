@@ -5,8 +5,6 @@ the refund retry path (a retryable error, then `refunds approve` again)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from double_world import CUSTOMER, DoubleWorld, double_world
 from ledger import ledger
@@ -29,13 +27,6 @@ MITTRIK_DAY_3 = 110000
 class WorkerDied(BaseException):
     """Not an Exception: nothing in the worker catches it, as nothing survives a SIGKILL; the
     open transaction is rolled back, exactly what the database does for a dead connection."""
-
-
-@pytest.fixture
-def double() -> Iterator[StripeDouble]:
-    server = StripeDouble.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

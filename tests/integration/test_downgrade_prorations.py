@@ -4,7 +4,7 @@ and touches nothing else the customer owes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,13 +14,6 @@ from stripe_double import StripeDouble
 
 from worker import samples
 from worker.policy import policies as policy_files
-
-
-@pytest.fixture
-def double() -> Iterator[StripeDouble]:
-    server = StripeDouble.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

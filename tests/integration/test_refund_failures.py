@@ -5,8 +5,6 @@ refund arriving out of order never count it twice. End states are read from the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from double_world import ANNUAL, CUSTOMER, DoubleWorld, double_world
 from ledger import ledger
@@ -22,13 +20,6 @@ from worker.commands.refunds import (
 from worker.db.models import Invoice, Refund
 
 MITTRIK_DAY_3 = 110000  # annual plan bought 3 days ago: 11 of 12 months unused
-
-
-@pytest.fixture
-def double() -> Iterator[StripeDouble]:
-    server = StripeDouble.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

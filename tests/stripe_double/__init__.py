@@ -66,6 +66,17 @@ class StripeDouble:
         with self.server.lock:
             self.server.faults.append(Fault(method, path, status, times, code))
 
+    def fail_after(self, method: str, path: str, status: int, *, after: int) -> None:
+        """Let `after` matching calls through, then fail the next one: a later page of a list."""
+        with self.server.lock:
+            self.server.faults.append(Fault(method, path, status, 1, None, skip=after))
+
+    def apply_then_fail_next(self, method: str, path: str, status: int = 500) -> None:
+        """The next matching call takes effect, then answers `status` (a 5xx): Stripe's own
+        failure after the work was done. The 5xx is saved under the call's key like any."""
+        with self.server.lock:
+            self.server.faults.append(Fault(method, path, status, 1, None, after_effect=True))
+
     def decline_next_payments(self, times: int = 1) -> None:
         """The next invoice payments fail with a card decline (402), leaving the invoice open."""
         with self.server.lock:
@@ -178,6 +189,32 @@ class StripeDouble:
             invoice["number"] = number
             self.state.pay_invoice(invoice["id"])
             invoice["status_transitions"]["paid_at"] = paid_at
+            return copy.deepcopy(wire_invoice(invoice))
+
+    def paid_in_parts(
+        self,
+        customer: str,
+        lines: list[dict[str, Any]],
+        parts: list[int],
+        *,
+        paid_at: int,
+        number: str,
+        declined_before_last: bool = True,
+    ) -> dict[str, Any]:
+        """An invoice paid by several payments of `parts` (summing to its total), oldest first,
+        with a declined attempt (left `canceled`) before the last one when asked."""
+        with self.server.lock:
+            invoice = self.state.create_invoice(customer, None, items=[])
+            invoice["lines"] = [{**line, "invoice": invoice["id"]} for line in lines]
+            invoice["total"] = invoice["subtotal"] = sum(line["amount"] for line in lines)
+            invoice.update(number=number, status="open", amount_due=invoice["total"])
+            for n, amount in enumerate(parts):
+                if declined_before_last and n == len(parts) - 1:
+                    self.state.add_payment(invoice, amount, succeeded=False)
+                self.state.add_payment(invoice, amount)
+                self.clock.advance(1)  # each payment a second after the last
+            invoice.update(status="paid", amount_paid=sum(parts), amount_remaining=0)
+            invoice["status_transitions"].update(finalized_at=paid_at, paid_at=paid_at)
             return copy.deepcopy(wire_invoice(invoice))
 
     def payment_of(self, invoice_id: str) -> dict[str, Any]:

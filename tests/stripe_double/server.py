@@ -42,6 +42,8 @@ class Fault:
     status: int
     times: int
     code: str | None = None
+    skip: int = 0  # matching calls let through before the fault applies (page 2, not page 1)
+    after_effect: bool = False  # apply the call, then answer the error anyway
 
 
 @dataclass
@@ -157,17 +159,28 @@ class DoubleServer:
                 if endpoint == "invoice_pay" and self.declines:
                     self.declines -= 1
                     params = {**params, "_decline": True}
-                return 200, copy.deepcopy(HANDLERS[endpoint](self.state, params, **ids))
+                body = copy.deepcopy(HANDLERS[endpoint](self.state, params, **ids))
+                late = self._fault(method, path, (500, 502, 503), after_effect=True)
+                if late:
+                    return late.status, late.body
+                return 200, body
             except StripeError as error:
                 return error.status, error.body
             except HTTPException:
                 error = StripeError(404, f"Unrecognized request URL ({method}: {path}).")
                 return error.status, error.body
 
-    def _fault(self, method: str, path: str, statuses: tuple[int, ...]) -> StripeError | None:
+    def _fault(
+        self, method: str, path: str, statuses: tuple[int, ...], *, after_effect: bool = False
+    ) -> StripeError | None:
         with self.lock:
             for fault in self.faults:
+                if fault.after_effect != after_effect:
+                    continue
                 if fault.status in statuses and _matches(fault, method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.times -= 1
                     if fault.times <= 0:
                         self.faults.remove(fault)

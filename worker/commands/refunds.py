@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from structlog.contextvars import bound_contextvars
 
+from worker.commands.refund_parts import RefundPart, planned_parts
 from worker.db.models import (
     Customer,
     Dispute,
@@ -247,18 +248,11 @@ def issue_refund(runtime: Runtime, request_id: str) -> None:
         try:
             if not (paid.payment_intent_id or paid.charge_id):
                 raise FinalError(f"invoice {paid.number or paid.id} has no payment to refund")
-            refund_id = stripe.refund(
-                payment_intent=paid.payment_intent_id,
-                charge=paid.charge_id,
-                amount=row.amount,
-                attempt=row.refund_attempt,
-                metadata={
-                    "refund_request_id": row.id,
-                    "policy": row.policy,
-                    "policy_version": row.policy_version or "",
-                    "clauses": ",".join(row.clauses),
-                },
+            parts = planned_parts(
+                stripe, paid.id, row.amount, row.decision, (paid.payment_intent_id, paid.charge_id)
             )
+            row.decision = {**row.decision, "refund_parts": [p.as_json() for p in parts]}
+            made = [(part, _refund_part(stripe, row, part)) for part in parts]
         except RetryableError as exc:
             row.error = f"{exc} (run `billing-worker refunds approve {row.id}` to retry)"
             session.add_all(stripe.failed_calls)
@@ -267,24 +261,41 @@ def issue_refund(runtime: Runtime, request_id: str) -> None:
             row.status, row.error = RefundRequestStatus.FAILED, str(exc)
             session.add_all(stripe.failed_calls)
             return
-        row.status, row.refund_id, row.error = RefundRequestStatus.REFUNDED, refund_id, None
-        if refund_id:
-            # refund.created may have recorded it already, with a newer status: keep that.
-            upsert(
-                session,
-                Refund(
-                    id=refund_id,
-                    charge_id=paid.charge_id,
-                    payment_intent_id=paid.payment_intent_id,
-                    amount=row.amount,
-                    currency=row.currency,
-                    status="pending",
-                    request_id=row.id,
-                    created=utcnow(),
-                    state_created=None,  # ours, not from an event: any event's state is newer
-                ),
-                update=False,
-            )
+        row.status, row.refund_id, row.error = RefundRequestStatus.REFUNDED, made[0][1], None
+        for part, refund_id in made:
+            if refund_id:
+                # refund.created may have recorded it already, with a newer status: keep that.
+                upsert(
+                    session,
+                    Refund(
+                        id=refund_id,
+                        charge_id=part.charge,
+                        payment_intent_id=part.payment_intent,
+                        amount=part.amount,
+                        currency=row.currency,
+                        status="pending",
+                        request_id=row.id,
+                        created=utcnow(),
+                        state_created=None,  # ours, not from an event: any event's state is newer
+                    ),
+                    update=False,
+                )
+
+
+def _refund_part(stripe: StripeGateway, row: RefundRequest, part: RefundPart) -> str | None:
+    """One part's refund, keyed `bw:<request>:refund:<payment>`."""
+    return stripe.refund(
+        payment_intent=part.payment_intent,
+        charge=part.charge,
+        amount=part.amount,
+        attempt=row.refund_attempt,
+        metadata={
+            "refund_request_id": row.id,
+            "policy": row.policy,
+            "policy_version": row.policy_version or "",
+            "clauses": ",".join(row.clauses),
+        },
+    )
 
 
 def find_customer(session: Session, ref: str) -> Customer:
@@ -373,7 +384,14 @@ def amount_refunded(session: Session, paid: Invoice) -> int:
         total = (
             session.scalar(
                 select(func.coalesce(func.sum(Refund.amount), 0)).where(
-                    or_(Refund.charge_id.in_(refs), Refund.payment_intent_id.in_(refs)),
+                    or_(
+                        Refund.charge_id.in_(refs),
+                        Refund.payment_intent_id.in_(refs),
+                        # parts refunded on the invoice's other payments (paid in several)
+                        Refund.request_id.in_(
+                            select(RefundRequest.id).where(RefundRequest.invoice_id == paid.id)
+                        ),
+                    ),
                     Refund.status.in_(("succeeded", "pending", "requires_action")),
                 )
             )

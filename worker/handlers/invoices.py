@@ -11,6 +11,7 @@ from worker.db.models import Invoice, InvoiceLine
 from worker.db.upsert import upsert
 from worker.errors import MalformedPayload
 from worker.handlers.customers import lock_customer
+from worker.handlers.line_amounts import paid_for_line
 from worker.handlers.stripe_fields import ref_id, utc
 
 if TYPE_CHECKING:
@@ -71,7 +72,9 @@ def _replace_lines(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
                 invoice_id=invoice["id"],
                 position=position,
                 category=category_of(price, product),
-                amount=int(line.get("amount") or 0),
+                # What the customer paid for the line (tax in, discounts out), so a line
+                # refunded in full gives back what it cost: see worker/handlers/line_amounts.py.
+                amount=paid_for_line(line),
                 interval=price.interval if price and price.interval in ("month", "year") else None,
                 period_start=utc(period.get("start")) or ctx.event_created,
                 period_end=utc(period.get("end")) or ctx.event_created,

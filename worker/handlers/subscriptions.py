@@ -32,18 +32,32 @@ def record_subscription(ctx: HandlerContext, sub: dict[str, Any]) -> None:
     stored = ctx.session.get(Subscription, sub["id"])
     if stored is not None and stored.state_created > ctx.event_created:
         return  # delivered out of order: we already hold a newer state
-    new_items = [subscription_item(ctx, item) for item in _item_list(sub.get("items"))]
-    old_items = _previous_items(ctx) or (stored.items if stored is not None else None)
+    if not _items_complete(sub):
+        # A payload without its items' prices (a thin event, an older shape): Stripe's current
+        # object is the truth, so read it rather than guess.
+        sub = {**sub, "items": ctx.stripe.subscription(sub["id"]).get("items")}
+    raw_items = _item_list(sub.get("items"))
+    new_items = [subscription_item(ctx, item) for item in raw_items]
+    old_items = _previous_items(ctx, raw_items, stored) or (
+        stored.items if stored is not None else None
+    )
+    state, state_items = sub, new_items
+    if ctx.event_type == "customer.subscription.updated" and _same_second_as_stored(ctx, stored):
+        # `event.created` counts whole seconds: two changes within one second cannot be ordered
+        # by it, so the last processed must not win. Stripe's current object is stored instead
+        # (DESIGN.md guarantee 3); the change this event describes is still enforced below.
+        state = ctx.stripe.subscription(sub["id"])
+        state_items = [subscription_item(ctx, item) for item in _item_list(state.get("items"))]
     ctx.session.merge(
         Subscription(
             id=sub["id"],
             customer=customer_id,
-            status=sub.get("status") or "unknown",
-            cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
-            current_period_start=utc(_period(sub, "start")),
-            current_period_end=utc(_period(sub, "end")),
-            items=new_items,
-            pause_collection=(sub.get("pause_collection") or {}).get("behavior"),
+            status=state.get("status") or "unknown",
+            cancel_at_period_end=bool(state.get("cancel_at_period_end")),
+            current_period_start=utc(_period(state, "start")),
+            current_period_end=utc(_period(state, "end")),
+            items=state_items,
+            pause_collection=(state.get("pause_collection") or {}).get("behavior"),
             state_created=ctx.event_created,
             event_id=ctx.event_id,
         )
@@ -51,6 +65,15 @@ def record_subscription(ctx: HandlerContext, sub: dict[str, Any]) -> None:
     made_elsewhere = not is_ours(ctx.request_key)
     if ctx.event_type == "customer.subscription.updated" and old_items and made_elsewhere:
         enforce_change(ctx, customer_id, sub, old_items, new_items)
+
+
+def _same_second_as_stored(ctx: HandlerContext, stored: Subscription | None) -> bool:
+    """Another event's state of the same second is stored (a replay of that event is not a tie)."""
+    return (
+        stored is not None
+        and stored.state_created == ctx.event_created
+        and stored.event_id != ctx.event_id
+    )
 
 
 def enforce_change(
@@ -96,12 +119,45 @@ def subscription_item(ctx: HandlerContext, item: dict[str, Any]) -> dict[str, An
     }
 
 
-def _previous_items(ctx: HandlerContext) -> list[dict[str, Any]] | None:
-    """The items before this update, as Stripe lists them in `previous_attributes`."""
+def _previous_items(
+    ctx: HandlerContext, current: list[dict[str, Any]], stored: Subscription | None
+) -> list[dict[str, Any]] | None:
+    """The items before this update, as Stripe lists them in `previous_attributes`.
+
+    Stripe names only what changed: an item may carry just its `id` and old `quantity`, no
+    `price` (the price did not change). A missing field is taken from our stored item of the
+    same id (the state before this update), else from the same item now; an item we cannot
+    identify makes the whole list unknown (None), and the caller falls back to what we stored.
+    """
     previous = ctx.previous_attributes.get("items")
     if not previous:
         return None
-    return [subscription_item(ctx, item) for item in _item_list(previous)]
+    stored_by_id = {i.get("id"): i for i in (stored.items if stored is not None else [])}
+    current_by_id = {i.get("id"): i for i in current if i.get("id")}
+    items: list[dict[str, Any]] = []
+    for item in _item_list(previous):
+        if not isinstance(item, dict):
+            return None
+        if isinstance(item.get("price"), str):  # an id only: the catalog knows the rest
+            item = {**item, "price": ctx.stripe.price(item["price"])}
+        if isinstance(item.get("price") or item.get("plan"), dict):
+            items.append(subscription_item(ctx, item))
+        elif item.get("id") in stored_by_id:
+            was = stored_by_id[item["id"]]
+            quantity = item.get("quantity", was.get("quantity"))
+            items.append({**was, "quantity": int(quantity if quantity is not None else 1)})
+        elif item.get("id") in current_by_id:
+            items.append(subscription_item(ctx, {**current_by_id[item["id"]], **item}))
+        else:
+            return None
+    return items
+
+
+def _items_complete(sub: dict[str, Any]) -> bool:
+    return all(
+        isinstance(item, dict) and isinstance(item.get("price") or item.get("plan"), dict)
+        for item in _item_list(sub.get("items"))
+    )
 
 
 def _subscription_of_item(item: dict[str, Any]) -> str | None:

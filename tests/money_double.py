@@ -1,0 +1,88 @@
+"""Handlers and commands driven against the stateful Stripe double (not stripe-mock), so a test
+can assert money end states on what Stripe would hold."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from billing_world import BillingWorld
+from stripe_double import StripeDouble
+
+DAY = 86400
+
+
+@pytest.fixture
+def make_world(
+    double: StripeDouble, sqlite_url: str, make_settings: Callable[..., Any]
+) -> Callable[..., BillingWorld]:
+    """A world on SQLite whose Stripe is the double; `policy` picks mittrik or dmly."""
+
+    def make(policy: str = "mittrik") -> BillingWorld:
+        settings = make_settings(
+            database_url=sqlite_url, stripe_api_base=double.url, billing_policy=policy
+        )
+        return BillingWorld.create(settings, double.url)
+
+    return make
+
+
+def monthly_subscription(
+    double: StripeDouble, *, quantity: int = 1, days_left: int = 15
+) -> dict[str, Any]:
+    """cus_1 on price_pro (30000/month) × `quantity`, `days_left` of a 30-day period to run;
+    price_basic (10000) and price_max (60000) exist too."""
+    double.customer("cus_1", "ana@example.com")
+    double.price("price_pro", 30000)
+    double.price("price_basic", 10000)
+    double.price("price_max", 60000)
+    start = double.clock.now() - (30 - days_left) * DAY
+    return double.subscription(
+        "sub_1", "cus_1", [("si_1", "price_pro", quantity)], start, start + 30 * DAY
+    )
+
+
+def paid_invoice_with_tax(
+    double: StripeDouble, customer: str, lines: list[dict[str, Any]], *, number: str
+) -> dict[str, Any]:
+    """Like `double.paid_invoice`, but charging what the lines really cost: each line's
+    `amount` less its `pretax_credit_amounts` (discounts) plus its exclusive `taxes`."""
+    from stripe_double.routes import wire_invoice
+
+    def cost(line: dict[str, Any]) -> int:
+        credits = sum(c["amount"] for c in line.get("pretax_credit_amounts") or [])
+        taxes = line.get("taxes") or []
+        tax = sum(t["amount"] for t in taxes if t.get("tax_behavior") == "exclusive")
+        return line["amount"] - credits + tax
+
+    with double.server.lock:
+        invoice = double.state.create_invoice(customer, None, items=[])
+        invoice["lines"] = [{**line, "invoice": invoice["id"]} for line in lines]
+        invoice["subtotal"] = sum(line["amount"] for line in lines)
+        invoice["total"] = sum(cost(line) for line in lines)
+        invoice["number"] = number
+        double.state.pay_invoice(invoice["id"])
+        return copy.deepcopy(wire_invoice(invoice))
+
+
+def taxed(line: dict[str, Any], *, discount: int, tax: int) -> dict[str, Any]:
+    """A line with a discount and an exclusive tax, as the pinned API version shows them."""
+    return {
+        **line,
+        "discount_amounts": [{"amount": discount, "discount": "di_spring"}] if discount else [],
+        "pretax_credit_amounts": (
+            [{"amount": discount, "type": "discount", "discount": "di_spring"}] if discount else []
+        ),
+        "taxes": [
+            {
+                "amount": tax,
+                "tax_behavior": "exclusive",
+                "taxability_reason": "standard_rated",
+                "taxable_amount": line["amount"] - discount,
+                "type": "tax_rate_details",
+                "tax_rate_details": {"tax_rate": "txr_vat10"},
+            }
+        ],
+    }

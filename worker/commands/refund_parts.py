@@ -1,0 +1,92 @@
+"""How one approved refund is spread over the payments of an invoice paid in several parts.
+
+Since API 2025-03-31 an invoice may have several InvoicePayments; only `paid` ones hold money
+(`open` and `canceled` ones hold none). A refund goes to those, newest first: the latest payment
+is the one most likely still refundable to the same card, and the customer sees the most recent
+charge reversed first. Each part is at most what that payment can still take: what it paid
+toward this invoice, capped by what its charge has left unrefunded. Each part is its own Stripe
+refund with its own key `bw:<request>:refund:<payment>`.
+
+The split is decided once and stored with the request (`decision.refund_parts`), so a retry
+after a partial failure refunds the same parts instead of re-splitting what remains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from worker.errors import FinalError
+from worker.handlers.stripe_fields import ref_id
+from worker.stripe_gateway import StripeGateway
+
+
+@dataclass(frozen=True)
+class RefundPart:
+    payment_intent: str | None
+    charge: str | None
+    amount: int
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PaidPayment:
+    payment_intent: str | None
+    charge: str | None
+    refundable: int
+
+
+def split_refund(amount: int, payments: list[PaidPayment]) -> list[RefundPart]:
+    """Parts of `amount` over `payments` in the order given; never more than one can take."""
+    parts: list[RefundPart] = []
+    left = amount
+    for payment in payments:
+        part = min(left, payment.refundable)
+        if part > 0:
+            parts.append(RefundPart(payment.payment_intent, payment.charge, part))
+            left -= part
+    if left > 0:
+        can = amount - left
+        raise FinalError(f"only {can} of {amount} is still refundable on the invoice's payments")
+    return parts
+
+
+def paid_payments(stripe: StripeGateway, invoice_id: str) -> list[PaidPayment]:
+    """The invoice's `paid` payments, newest first, each with what it can still refund."""
+    found = [p for p in stripe.invoice_payments(invoice_id) if p.get("status") == "paid"]
+    found.sort(key=_paid_at, reverse=True)
+    payments = []
+    for entry in found:
+        payment = entry.get("payment") or {}
+        intent, charge_id = ref_id(payment.get("payment_intent")), ref_id(payment.get("charge"))
+        charge = stripe.charge_of(intent, charge_id) or {}
+        left_on_charge = int(charge.get("amount") or 0) - int(charge.get("amount_refunded") or 0)
+        refundable = min(int(entry.get("amount_paid") or 0), max(0, left_on_charge))
+        payments.append(PaidPayment(intent, charge_id, refundable))
+    return payments
+
+
+def planned_parts(
+    stripe: StripeGateway,
+    invoice_id: str,
+    amount: int,
+    decision: dict[str, Any],
+    fallback: tuple[str | None, str | None],
+) -> list[RefundPart]:
+    """The stored split, else a new one. An invoice with one paid payment (or none listed, on
+    older API versions) is refunded on the payment we stored, `fallback`, in one part: Stripe
+    itself refuses more than that payment can take."""
+    stored = decision.get("refund_parts")
+    if stored:
+        return [RefundPart(**part) for part in stored]
+    payments = paid_payments(stripe, invoice_id)
+    if len(payments) <= 1:
+        return [RefundPart(fallback[0], fallback[1], amount)]
+    return split_refund(amount, payments)
+
+
+def _paid_at(entry: dict[str, Any]) -> tuple[int, int]:
+    paid_at = (entry.get("status_transitions") or {}).get("paid_at") or 0
+    return int(paid_at), int(entry.get("created") or 0)
