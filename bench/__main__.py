@@ -20,7 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bench import decide, embedded, intake, processing, replay, stripe_budget
+from bench import cli_startup, decide, embedded, intake, processing, replay, stripe_budget
 from bench.report import RESULTS_DIR, Figure, table, write_json
 from bench.stack import (
     REPO,
@@ -34,7 +34,7 @@ from bench.stack import (
 from tests.harness.processes import CLI, ProcessGroup
 from worker.config import Settings
 
-BENCHMARKS = ("intake", "processing", "replay", "decide", "embedded", "budget")
+BENCHMARKS = ("intake", "processing", "replay", "decide", "embedded", "budget", "cli")
 # stripe-mock has no rate budget: benchmarks of our own code keep the budget's bookkeeping (one
 # Redis or SQLite round trip per call) but set a limit that never makes a call wait. The
 # `budget` benchmark measures pacing against a proxy that enforces Stripe's limit.
@@ -60,6 +60,7 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
             "decide": decide.DecideSizes(seconds=0.2),
             "embedded": embedded.EmbeddedSizes(events=40, concurrency=4, timeout=120.0),
             "budget": stripe_budget.BudgetSizes(chargebacks=10, timeout=120.0),
+            "cli": cli_startup.CliSizes(runs=1, warmup=0),
         }
     return {
         "intake": intake.IntakeSizes(duration=args.duration),
@@ -72,6 +73,7 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
             limit=args.budget_limit,
             concurrency=args.budget_concurrency,
         ),
+        "cli": cli_startup.CliSizes(runs=args.cli_runs),
     }
 
 
@@ -203,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "--budget-limit", type=float, default=25.0, help="calls/s the budget's proxy allows"
     )
     parser.add_argument("--budget-concurrency", type=int, default=2, help="its Celery processes")
+    parser.add_argument("--cli-runs", type=int, default=10, help="cold starts per command")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON goes")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     args = parser.parse_args(argv)
@@ -241,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         if "decide" in chosen:
             log("decide: in-process")
             figures += decide.figures(decide.measure(sizes["decide"]))
+        if "cli" in chosen:
+            log("cli startup: each command as a cold process")
+            started = cli_startup.measure(workdir / "cli", sizes["cli"])
+            log(cli_startup.summary(started))
+            figures += cli_startup.figures(started)
     finally:
         if args.keep:
             log(f"logs kept in {workdir}")

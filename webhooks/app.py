@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webhooks import console, health, intake, ops, ops_billing
@@ -27,6 +27,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc: RequestEntityTooLarge):  # noqa: ANN202
+        # Werkzeug refuses the body before the intake view runs: count the delivery here.
+        if request.blueprint == intake.bp.name:
+            intake.count_too_large()
         limit = settings.webhook_max_body_bytes
         return jsonify(error=f"body larger than {limit} bytes"), 413
 

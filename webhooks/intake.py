@@ -23,6 +23,11 @@ UNVERIFIED = "unverified"
 UNKNOWN = "unknown"
 
 
+def count_too_large() -> None:
+    """A delivery over WEBHOOK_MAX_BODY_BYTES (413): refused unread, so its type is unknown."""
+    metrics.record_received(UNVERIFIED, "too_large")
+
+
 def refuse(status: int, reason: str) -> ResponseReturnValue:
     return jsonify(error=reason), status
 

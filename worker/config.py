@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from worker.config_checks import (
@@ -16,21 +23,48 @@ from worker.config_checks import (
     check_database_url,
     check_deployment,
 )
+from worker.errors import BillingWorkerError
 
 DEFAULT_DATA_DIR = Path("data")
+APP_NAME = "stripe-billing-worker"
 
 
-class ConfigError(ValueError):
+def project_checkout() -> Path | None:
+    """The checkout the worker runs from (`pip install -e .`, as ./scripts/run does), or None
+    when it is installed as a package (the Docker image, a wheel)."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "worker").is_dir() else None
+
+
+def settings_home() -> Path:
+    """What a relative DATA_DIR (the default `data` included) is relative to: the checkout, so
+    every terminal finds the same event log wherever it runs a command; installed as a package,
+    the per-user data directory ($XDG_DATA_HOME or ~/.local/share, then stripe-billing-worker).
+    Never the current directory: a command run from elsewhere would see an empty event log."""
+    checkout = project_checkout()
+    if checkout is not None:
+        return checkout
+    user_data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(user_data) / APP_NAME
+
+
+def env_files() -> tuple[Path | str, ...]:
+    """The checkout's `.env`, then the current directory's (which wins where both set a value)."""
+    checkout = project_checkout()
+    return (checkout / ".env", ".env") if checkout is not None else (".env",)
+
+
+class ConfigError(BillingWorkerError, ValueError):
     """The settings cannot run; each line names the variable and what to do about it."""
 
 
 class Settings(BaseSettings):
     """Every setting the worker reads; `.env.example` documents each one."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=env_files(), extra="ignore")
 
     app_env: Literal["development", "production"] = "development"
-    data_dir: Path = DEFAULT_DATA_DIR
+    data_dir: Path = Field(DEFAULT_DATA_DIR, validate_default=True)
     database_url: str = ""  # empty: a SQLite file under data_dir
     broker_url: str = ""  # empty: kombu's SQLAlchemy transport on a SQLite file under data_dir
     stripe_api_key: str = "sk_test_123"
@@ -66,6 +100,12 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # Resolved once, here: every path under it is the same from any working directory.
+        return (settings_home() / value.expanduser()).resolve()
+
     @field_validator("stripe_rate_limit", mode="before")
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
@@ -86,15 +126,22 @@ class Settings(BaseSettings):
     _check_broker_url = field_validator("broker_url")(check_broker_url)
     _check_billing_policy = field_validator("billing_policy")(check_billing_policy)
 
-    @model_validator(mode="after")
-    def _check_deployment(self) -> Settings:
+    @model_validator(mode="wrap")
+    @classmethod
+    def _check_deployment(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        try:
+            settings = handler(data)
+        except ValidationError as invalid:
+            # A bad field stops pydantic before this check: run it on the raw values too, so
+            # `config check` lists every problem at once, not the next one after each fix.
+            raise _with_deployment_problems(invalid, data) from None
         check_deployment(
-            app_env=self.app_env,
-            webhook_secrets=self.stripe_webhook_secrets,
-            api_key=self.stripe_api_key,
-            api_base=self.stripe_api_base,
+            app_env=settings.app_env,
+            webhook_secrets=settings.stripe_webhook_secrets,
+            api_key=settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
         )
-        return self
+        return settings
 
     @cached_property
     def effective_database_url(self) -> str:
@@ -123,11 +170,12 @@ class Settings(BaseSettings):
     def local_secret_file(self) -> Path:
         return self.data_dir / "webhook_secret"
 
-    def webhook_secrets(self) -> list[str]:
+    def webhook_secrets(self, *, create: bool = True) -> list[str]:
         """The configured signing secrets; in development, a generated local one if none is set.
 
         The local secret lets `events send-test` sign events for `billing-worker run` without a
-        Stripe account. Production refuses to start without a configured secret.
+        Stripe account. Production refuses to start without a configured secret. Only the
+        receiver creates it (`create`): a client signing with a secret of its own would get 400.
         """
         if self.stripe_webhook_secrets:
             return self.stripe_webhook_secrets
@@ -136,18 +184,48 @@ class Settings(BaseSettings):
                 "STRIPE_WEBHOOK_SECRETS is empty: set it to the endpoint's signing secret "
                 "(whsec_...), comma separated during a rotation"
             )
-        return [local_webhook_secret(self.local_secret_file)]
+        return [local_webhook_secret(self.local_secret_file, create=create)]
 
 
-def local_webhook_secret(path: Path) -> str:
+class NoWebhookSecret(ConfigError):
+    """A client would sign with a secret the receiver does not have."""
+
+
+def local_webhook_secret(path: Path, *, create: bool = True) -> str:
     """Read, or create once, the development signing secret kept in the data directory."""
     if path.exists():
         return path.read_text().strip()
+    if not create:
+        raise NoWebhookSecret(
+            f"no local webhook secret at {path} and STRIPE_WEBHOOK_SECRETS is empty: start the "
+            "worker with ./scripts/run (it creates one), or set DATA_DIR or "
+            "STRIPE_WEBHOOK_SECRETS to the receiver's"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = "whsec_local_" + secrets.token_hex(16)
     path.write_text(secret + "\n")
     path.chmod(0o600)
     return secret
+
+
+def _with_deployment_problems(invalid: ValidationError, data: Any) -> ValidationError:
+    raw = data if isinstance(data, dict) else {}
+    secrets_value = raw.get("stripe_webhook_secrets") or []
+    try:
+        check_deployment(
+            app_env=str(raw.get("app_env", "development")),
+            webhook_secrets=[secrets_value] if isinstance(secrets_value, str) else secrets_value,
+            api_key=str(raw.get("stripe_api_key", "sk_test_123")),
+            api_base=str(raw.get("stripe_api_base", "")),
+        )
+    except ValueError as problem:
+        errors: list[Any] = [
+            {key: error[key] for key in ("type", "loc", "input", "ctx") if key in error}
+            for error in invalid.errors()
+        ]
+        errors.append({"type": "value_error", "loc": (), "input": None, "ctx": {"error": problem}})
+        return ValidationError.from_exception_data(invalid.title, errors)
+    return invalid
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -156,8 +234,7 @@ def load_settings(**overrides: object) -> Settings:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(config_problems(exc)) from None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return settings
+    return settings  # creates nothing: only the commands that write make DATA_DIR
 
 
 def config_problems(error: ValidationError) -> str:

@@ -10,9 +10,6 @@ import ipaddress
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
 from worker.policy import PolicyFileError, UnknownPolicy, load_policy
 from worker.redact import mask_url
 
@@ -26,6 +23,10 @@ STRIPE_MOCK_PORTS = (12111, 12112)
 def check_database_url(value: str) -> str:
     if not value:
         return value  # the SQLite file under DATA_DIR
+    # Imported only for a URL to check: SQLAlchemy would double `config check`'s start time.
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
     example = "e.g. postgresql+psycopg://user:password@host:5432/billing, or empty for SQLite"
     try:
         url = make_url(value)

@@ -10,16 +10,13 @@ at once with a message saying what to set, instead of waiting on a host that nev
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import stripe
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from worker.config import Settings
@@ -51,25 +48,6 @@ def api_base(settings: Settings) -> str | None:
         return settings.stripe_api_base or None
     recorded = settings.data_dir / URL_FILE
     return recorded.read_text().strip() if recorded.exists() else None
-
-
-class NoStripeClient(stripe.HTTPClient):
-    """Answers every call as Stripe answers a bad key, with our message: the caller's error
-    handling (a failed event, a failed refund request) then says what to set."""
-
-    name = "no-stripe"
-
-    def request(self, method: str, url: str, headers: Any, post_data: Any = None, **_: Any) -> Any:
-        body = json.dumps({"error": {"type": "invalid_request_error", "message": NO_STRIPE}})
-        return body, 401, {}
-
-    def request_stream(
-        self, method: str, url: str, headers: Any, post_data: Any = None, **_: Any
-    ) -> Any:
-        return self.request(method, url, headers, post_data)
-
-    def close(self) -> None:
-        return None
 
 
 @dataclass

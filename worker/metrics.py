@@ -13,15 +13,16 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db.models import Event, EventStatus, utcnow
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,8 @@ TASK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 3
 
 EVENTS_RECEIVED = Counter(
     "billing_webhook_events",
-    "Webhook deliveries by event type and result (stored, duplicate, refused, unavailable).",
+    "Webhook deliveries by event type and result "
+    "(stored, duplicate, refused, too_large, unavailable).",
     ["type", "result"],
 )
 SIGNATURE_FAILURES = Counter(
@@ -171,6 +173,12 @@ class EventLogCollector(Collector):
         self.sessions = sessions
 
     def collect(self) -> Iterator[Metric]:
+        # Imported at scrape time: `config check` reads this module (via the Stripe budget) and
+        # must start without SQLAlchemy.
+        from sqlalchemy import func, select
+
+        from worker.db.models import Event, EventStatus, utcnow
+
         pending = (EventStatus.RECEIVED.value, EventStatus.FAILED.value)
         try:
             with self.sessions() as session:

@@ -8,6 +8,7 @@ after about 24 hours, our audit table does not, so a replay days later is still 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -50,7 +51,7 @@ def build_client(settings: Settings, budget: StripeBudget | None = None) -> stri
     address = local_stripe.api_base(settings)
     no_stripe = address is None and local_stripe.wants_local_stripe(settings)
     http: stripe.HTTPClient = (
-        local_stripe.NoStripeClient()
+        NoStripeClient()
         if no_stripe
         else PacedRequestsClient(budget or budget_from_settings(settings), timeout=TIMEOUT_SECONDS)
     )
@@ -608,3 +609,25 @@ def _items_as_asked(sub: dict[str, Any], asked: list[dict[str, Any]]) -> bool:
         if change.get("quantity") is not None and item.get("quantity") != change["quantity"]:
             return False
     return True
+
+
+class NoStripeClient(stripe.HTTPClient):
+    """Answers every call as Stripe answers a bad key, with our message: the caller's error
+    handling (a failed event, a failed refund request) then says what to set. Here, not in
+    worker/local_stripe.py, which `config check` reads and which must not import stripe."""
+
+    name = "no-stripe"
+
+    def request(self, method: str, url: str, headers: Any, post_data: Any = None, **_: Any) -> Any:
+        body = json.dumps(
+            {"error": {"type": "invalid_request_error", "message": local_stripe.NO_STRIPE}}
+        )
+        return body, 401, {}
+
+    def request_stream(
+        self, method: str, url: str, headers: Any, post_data: Any = None, **_: Any
+    ) -> Any:
+        return self.request(method, url, headers, post_data)
+
+    def close(self) -> None:
+        return None

@@ -28,6 +28,13 @@ EXPECTED = {
     },
     "replay": {"seconds for 300 events", "peak RSS"},
     "decide": {"decisions/s, parsed facts", "decisions/s, JSON in and out"},
+    "cli startup": {
+        "--help",
+        "decide FILE",
+        "policy show mittrik",
+        "config check",
+        "events list (full runtime)",
+    },
     "budget": {
         "seconds, 10 chargebacks at 25/s, paced",
         "429s received, paced",

@@ -176,7 +176,7 @@ def test_dmly_downgrade_credits_the_unused_half_month(on_double, double) -> None
     )
 
     out = subprocess.run(
-        [*CLI, "subscriptions", "change", "sub_down", "--price", "price_basic"],
+        [*CLI, "subscriptions", "change", "sub_down", "--price", "price_basic", "--format", "json"],
         env=s.env,
         cwd=s.cwd,
         capture_output=True,

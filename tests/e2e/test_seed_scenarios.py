@@ -226,7 +226,7 @@ def test_dmly_downgrade_is_credited(stack) -> None:
             period_end=start + 30 * DAY,
         ),
     )
-    change = ["subscriptions", "change", "sub_down", "--price", "price_basic"]
+    change = ["subscriptions", "change", "sub_down", "--price", "price_basic", "--format", "json"]
     changed = cli_json(change, s.env, s.cwd)
     assert changed == {
         "subscription": "sub_down",

@@ -161,10 +161,19 @@ def test_a_body_over_the_limit_gets_413_and_stores_nothing(
     evt = samples.invoice_paid_event()
     evt["data"]["object"]["metadata"] = {"padding": "x" * 5000}
     payload = samples.body(evt)
+    counted = too_large_deliveries()
     response = post(create_app(settings).test_client(), payload)
     assert response.status_code == 413
     assert "larger than 4096 bytes" in response.json["error"]
     assert stored_events(settings) == []
+    assert too_large_deliveries() == counted + 1  # in billing_webhook_events_total
+
+
+def too_large_deliveries() -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"type": "unverified", "result": "too_large"}
+    return REGISTRY.get_sample_value("billing_webhook_events_total", labels) or 0.0
 
 
 def test_the_default_limit_is_one_mebibyte(client: FlaskClient, settings: Settings) -> None:

@@ -1,3 +1,3 @@
 from worker.cli import main
 
-main()
+main(prog_name="billing-worker")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -29,14 +31,32 @@ def check(fmt: str) -> None:
         settings = load_settings()
     except ConfigError as problem:
         raise click.ClickException(str(problem)) from None
-    shown = effective_settings(settings)
     if fmt == "json":
-        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(settings_values(settings), indent=2, ensure_ascii=False))
         return
+    shown = effective_settings(settings)
     width = max(map(len, shown))
     for name, value in shown.items():
         click.echo(f"{name:<{width}}  {value}")
     click.echo(f"configuration is valid ({settings.app_env})")
+
+
+def settings_values(settings: Settings) -> dict[str, Any]:
+    """Every setting by its environment variable as a value a script can use: numbers, booleans
+    and lists as such, null for unset, the effective URLs and DATA_DIR, secrets masked."""
+    values: dict[str, Any] = {}
+    for field in Settings.model_fields:
+        value = getattr(settings, field)
+        if isinstance(value, Path):
+            value = str(value)
+        elif field in JSON_MASKS:
+            value = JSON_MASKS[field](value)
+        elif isinstance(value, str) and any(word in field for word in SECRET_WORDS):
+            value = _masked(value) or None
+        values[field.upper()] = None if value == "" else value
+    values["DATABASE_URL"] = mask_url(settings.effective_database_url)
+    values["BROKER_URL"] = mask_url(settings.effective_broker_url)
+    return values
 
 
 def effective_settings(settings: Settings) -> dict[str, str]:
@@ -103,6 +123,10 @@ def _masked(value: object) -> str:
     return f"set ({ELLIPSIS})" if value else ""
 
 
+JSON_MASKS: dict[str, Callable[..., Any]] = {
+    "stripe_api_key": mask_key,
+    "stripe_webhook_secrets": lambda values: [mask_secret(value) for value in values],
+}
 MASKS: dict[str, Callable[..., str]] = {
     "stripe_api_key": mask_key,
     "stripe_webhook_secrets": _secrets,

@@ -50,7 +50,8 @@ def list_events(status: str | None, event_type: str | None, limit: int | None, f
 
 @events.command("show")
 @click.argument("event_id")
-def show_event(event_id: str) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="json")
+def show_event(event_id: str, fmt: str) -> None:
     """One event: its record, its last error and its payload."""
     sessions = command_runtime().sessions
     with sessions() as session:
@@ -64,7 +65,16 @@ def show_event(event_id: str) -> None:
             "last_traceback": event.last_traceback,
             "payload": json.loads(event.payload),
         }
-    click.echo(json.dumps(record, indent=2))
+    if fmt == "json":  # the default: what `events show` always printed
+        click.echo(json.dumps(record, indent=2))
+        return
+    payload, traceback = record.pop("payload"), record.pop("last_traceback")
+    width = max(map(len, record))
+    for key, value in record.items():
+        click.echo(f"{key:<{width}}  {'' if value is None else value}")
+    if traceback:
+        click.echo(f"\n{traceback.rstrip()}")
+    click.echo("\npayload:\n" + json.dumps(payload, indent=2))
 
 
 @events.command("sweep")

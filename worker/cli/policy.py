@@ -60,14 +60,34 @@ def policy() -> None:
 
 @policy.command("show")
 @click.argument("name", envvar="BILLING_POLICY")
-def show(name: str) -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def show(name: str, fmt: str) -> None:
     """Show a policy: NAME is mittrik, dmly, or the path of a policy file ($BILLING_POLICY)."""
     try:
         chosen = load_policy(name)
     except (UnknownPolicy, PolicyFileError) as problem:
         _fail(f"policy show: {problem}")
         return
+    if fmt == "json":
+        click.echo(json.dumps(policy_document(chosen), indent=2, ensure_ascii=False))
+        return
     click.echo(render_policy(chosen))
+
+
+def policy_document(chosen: Policy) -> dict[str, object]:
+    """The policy as a script reads it: the same header, parameters and clauses, as values."""
+    return {
+        "name": chosen.name,
+        "title": chosen.title,
+        "version": chosen.version,
+        "rules": chosen.rules,
+        "source": str(chosen.source),
+        "parameters": {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in chosen.parameter_table().items()
+        },
+        "clauses": dict(chosen.clauses),
+    }
 
 
 def render_policy(chosen: Policy, width: int = 88) -> str:

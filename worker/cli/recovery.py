@@ -171,12 +171,19 @@ def backfill_command(
                 summary.add(outcome)
                 bar.update()
     except EventsApiError as exc:
-        _echo_backfill(summary, fmt)
-        raise click.ClickException(f"Stripe's Events API failed: {exc}") from exc
+        # stdout has a summary only for a backfill that completed: a script never reads zeros.
+        raise click.ClickException(f"Stripe's Events API failed: {exc}{_so_far(summary)}") from exc
     except DBAPIError as exc:
-        _echo_backfill(summary, fmt)
-        raise click.ClickException(f"database unavailable ({type(exc).__name__})") from exc
+        raise click.ClickException(
+            f"database unavailable ({type(exc).__name__}){_so_far(summary)}"
+        ) from exc
     _echo_backfill(summary, fmt)
+
+
+def _so_far(summary: Any) -> str:
+    if not summary.seen:
+        return ""
+    return f" (before it: {summary.new} new event(s) stored, {summary.queued} queued; run again)"
 
 
 def _echo_backfill(summary: Any, fmt: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from typing import Any
 
@@ -21,9 +22,24 @@ from worker.policy import REASONS
 
 
 def show(request: RefundRequestSummary, fmt: str, duplicate: bool = False) -> None:
+    """Print the request; exit 1 if its refund failed or is still to be retried: not done."""
     if fmt == "json":
         click.echo(json.dumps({**request.as_dict(), "duplicate": duplicate}, indent=2))
-        return
+    else:
+        _show_text(request, duplicate)
+    if refund_failed(request):
+        sys.exit(1)
+
+
+def refund_failed(request: RefundRequestSummary) -> bool:
+    """Stripe refused the refund (`failed`), it failed after Stripe took it (`refund_failed`),
+    or it must be retried (approved, with an error): the money did not go back."""
+    if request.status in ("failed", "refund_failed"):
+        return True
+    return request.status == "approved" and bool(request.error)
+
+
+def _show_text(request: RefundRequestSummary, duplicate: bool) -> None:
     if duplicate:
         click.echo(f"already requested: {request.id} covers this invoice")
     amount = request.amount if request.amount is not None else request.proposed_amount

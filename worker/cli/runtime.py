@@ -18,5 +18,12 @@ def command_runtime() -> Runtime:
     root = click.get_current_context().find_root()
     runtime = root.meta.get(__name__)
     if runtime is None:
-        runtime = root.meta[__name__] = bootstrap()
+        # Imported on first use: Celery, stripe and SQLAlchemy are most of a command's start.
+        from worker.bootstrap import bootstrap
+        from worker.db.presence import check_event_log
+
+        runtime = bootstrap()
+        # Before any query: say where the event log was looked for, create nothing there.
+        check_event_log(runtime.settings.effective_database_url)
+        root.meta[__name__] = runtime
     return runtime

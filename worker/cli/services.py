@@ -66,6 +66,7 @@ def beat() -> None:
     if runtime.settings.embedded:
         click.echo("no BROKER_URL: the processing loops take every received event; no beat needed")
         return
+    runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule there
     runtime.celery.start(["beat", "--loglevel", runtime.settings.log_level])
 
 

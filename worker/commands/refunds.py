@@ -254,7 +254,7 @@ def issue_refund(runtime: Runtime, request_id: str) -> None:
             row.decision = {**row.decision, "refund_parts": [p.as_json() for p in parts]}
             made = [(part, _refund_part(stripe, row, part)) for part in parts]
         except RetryableError as exc:
-            row.error = f"{exc} (run `billing-worker refunds approve {row.id}` to retry)"
+            row.error = f"{exc} (run `billing-worker refunds approve {row.id} --by NAME` to retry)"
             session.add_all(stripe.failed_calls)
             return
         except FinalError as exc:

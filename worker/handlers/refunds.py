@@ -95,7 +95,7 @@ def refund_undone(ctx: HandlerContext, refund: Refund) -> None:
         request.status = RefundRequestStatus.REFUND_FAILED
         request.error = (
             f"refund {refund.id} {refund.status} ({refund.failure_reason or 'no reason given'}): "
-            f"run `billing-worker refunds approve {request.id}` to refund again"
+            f"run `billing-worker refunds approve {request.id} --by NAME` to refund again"
         )
     if refund.charge_id:
         # charge.refunded reports only grow the refunded total; a failure shrinks it, so take
