@@ -65,7 +65,7 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "intake": intake.IntakeSizes(duration=args.duration),
         "processing": processing.ProcessingSizes(events=args.processing_events),
-        "replay": replay.ReplaySizes(events=args.replay_events),
+        "replay": replay.ReplaySizes(events=args.replay_events, jobs=args.replay_jobs),
         "decide": decide.DecideSizes(),
         "embedded": embedded.EmbeddedSizes(events=args.embedded_events),
         "budget": stripe_budget.BudgetSizes(
@@ -78,11 +78,13 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings_for(run: ProcessGroup, svc: Services, database_url: str) -> Settings:
-    assert svc.redis is not None and svc.stripe_mock is not None
+    assert svc.stripe_mock is not None
+    # `--only replay` starts no Redis: the replay needs no broker, the default one will do.
+    broker = {"broker_url": svc.redis.url} if svc.redis is not None else {}
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
-        broker_url=svc.redis.url,
+        **broker,
         stripe_api_base=svc.stripe_mock.url,
         data_dir=run.workdir / "data",
         stripe_webhook_secrets=[WEBHOOK_SECRET],
@@ -154,7 +156,7 @@ def run_replay(run: ProcessGroup, svc: Services, sizes: replay.ReplaySizes) -> l
     )
     log(f"replay: seeding {sizes.events:,} processed events")
     replay.seed(settings_for(run, svc, database_url), sizes)
-    log("replay: events replay --all, then the floor")
+    log(f"replay: events replay --all --jobs {sizes.jobs or 'default'}, then the floor")
     return replay.figures(replay.measure(env, sizes))
 
 
@@ -194,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per intake load")
     parser.add_argument("--processing-events", type=int, default=1500)
     parser.add_argument("--replay-events", type=int, default=100_000)
+    parser.add_argument(
+        "--replay-jobs", type=int, default=None, help="events replay --jobs (default: its own)"
+    )
     parser.add_argument("--embedded-events", type=int, default=2000, help="the burst's size")
     parser.add_argument("--chargebacks", type=int, default=500, help="the budget's wave")
     parser.add_argument(

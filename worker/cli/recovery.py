@@ -48,6 +48,11 @@ def progress(total: int | None, unit: str) -> tqdm:
 @click.option("--until", type=MOMENT, help="received before")
 @click.option("--all", "everything", is_flag=True, help="every stored event")
 @click.option("--dry-run", is_flag=True, help="count what would be replayed, run nothing")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="processes replaying at once, by customer (default: the cores on PostgreSQL, 1 on SQLite)",
+)
 @FORMAT
 def replay_command(
     event_ids: tuple[str, ...],
@@ -58,13 +63,16 @@ def replay_command(
     until: datetime | None,
     everything: bool,
     dry_run: bool,
+    jobs: int | None,
     fmt: str,
 ) -> None:
     """Run stored events through their handlers again; what was done stays done.
 
     Select by ids, or by filters that all apply. Exits 1 if an event fails or an id is not
-    stored.
+    stored. With --jobs N, N processes each replay a share of the customers, one customer's
+    events in order.
     """
+    from worker.eventlog.parallel_replay import default_jobs, replay_parallel
     from worker.eventlog.replay import ReplaySummary, operator_attempt, replay
 
     selection = EventSelection(
@@ -82,11 +90,22 @@ def replay_command(
         raise click.UsageError(str(exc)) from None
     runtime = command_runtime()
     sessions = runtime.sessions
+    dialect = sessions.kw["bind"].dialect.name
+    jobs = default_jobs(dialect) if jobs is None else jobs
+    if jobs > 1 and dialect != "postgresql":
+        click.echo(f"{dialect}: one writer at a time, replaying with --jobs 1", err=True)
+        jobs = 1
+    # A dry run runs nothing and an id selection is small: neither gains from more processes.
+    parallel = jobs > 1 and not dry_run and not selection.ids
     summary = ReplaySummary(dry_run=dry_run)
     try:
         with progress(count(sessions, selection), "event") as bar:
-            process = operator_attempt(runtime)
-            for outcome in replay(sessions, selection, dry_run=dry_run, process=process):
+            outcomes = (
+                replay_parallel(selection, jobs)
+                if parallel
+                else replay(sessions, selection, dry_run=dry_run, process=operator_attempt(runtime))
+            )
+            for outcome in outcomes:
                 summary.add(outcome)
                 if outcome.kind != "missing":
                     bar.update()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.db.models import Event
@@ -25,6 +25,23 @@ PAGE_SIZE = 500
 
 class SelectionError(ValueError):
     """A selection that means nothing or too much; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One of `count` disjoint shares of the events, by customer (events with none, by id), so
+    one customer's events all fall in one share and a process replays them in order.
+
+    PostgreSQL only: `hashtext` is its own; SQLite has no hash and replays with one process.
+    """
+
+    index: int
+    count: int
+
+    def condition(self) -> ColumnElement[bool]:
+        key = func.hashtext(func.coalesce(Event.customer, Event.id)).cast(BigInteger)
+        # hashtext is a signed int4: shifted to be non-negative before the modulo.
+        return func.mod(key + 2**31, self.count) == self.index
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,7 @@ class EventSelection:
     since: datetime | None = None  # received_at >= since
     until: datetime | None = None  # received_at < until
     everything: bool = False
+    partition: Partition | None = None  # set by a parallel replay for each of its processes
 
     @property
     def has_filters(self) -> bool:
@@ -71,6 +89,8 @@ class EventSelection:
             conditions.append(Event.received_at >= self.since)
         if self.until is not None:
             conditions.append(Event.received_at < self.until)
+        if self.partition is not None:
+            conditions.append(self.partition.condition())
         return conditions
 
 

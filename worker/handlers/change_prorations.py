@@ -75,7 +75,10 @@ def _of_change(obj: dict[str, Any], subscription_id: str, changed: set[str]) -> 
     )
     if not (obj.get("proration") or details.get("proration")):
         return False
-    if (ref_id(details.get("subscription")) or ref_id(obj.get("subscription"))) != subscription_id:
+    # An item naming no subscription at all is taken to be of this one, as before this module
+    # (stripe-mock's one fixture item names none); one naming another subscription never is.
+    owner = ref_id(details.get("subscription")) or ref_id(obj.get("subscription"))
+    if owner not in (subscription_id, None):
         return False
     # A payload without the item (older API versions) is taken to be of the changed item.
     item = ref_id(details.get("subscription_item")) or ref_id(obj.get("subscription_item"))
