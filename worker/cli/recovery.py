@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy.exc import DBAPIError
@@ -16,6 +16,11 @@ from worker.db.models import EVENT_STATUSES, utcnow
 from worker.errors import RetryableError
 from worker.eventlog.selection import EventSelection, SelectionError, count
 from worker.timespec import parse_moment
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from worker.eventlog.replay import Process
 
 
 class Moment(click.ParamType):
@@ -101,7 +106,7 @@ def replay_command(
     try:
         with progress(count(sessions, selection), "event") as bar:
             outcomes = (
-                replay_parallel(selection, jobs)
+                replay_parallel(selection, jobs, operator_worker)
                 if parallel
                 else replay(sessions, selection, dry_run=dry_run, process=operator_attempt(runtime))
             )
@@ -200,3 +205,13 @@ def _echo_backfill(summary: Any, fmt: str) -> None:
         click.echo(f"{summary.not_queued} stored but not queued (broker down): the sweeper will")
     for event_id in summary.malformed:
         click.echo(f"  skipped {event_id}: not a well-formed event")
+
+
+def operator_worker() -> tuple[sessionmaker[Session], Process]:
+    """Each `events replay --jobs N` process's runtime, built from the environment as this
+    command builds its own (module level, so a spawned process can import it)."""
+    from worker.bootstrap import bootstrap
+    from worker.eventlog.replay import operator_attempt
+
+    runtime = bootstrap()
+    return runtime.sessions, operator_attempt(runtime)

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.eventlog.replay import Process, ReplayOutcome, operator_attempt, replay
+from worker.eventlog.replay import Process, ReplayOutcome, replay
 from worker.eventlog.selection import EventSelection, Partition
 
 # Outcomes waiting for the parent: enough to keep the processes busy, few enough to stay small.
@@ -41,19 +41,13 @@ def default_jobs(dialect: str) -> int:
     return (os.cpu_count() or 1) if dialect == "postgresql" else 1
 
 
-def operator_worker() -> tuple[sessionmaker[Session], Process]:
-    """The runtime from the environment's settings, as the `events replay` command builds it."""
-    from worker.bootstrap import bootstrap
-
-    runtime = bootstrap()
-    return runtime.sessions, operator_attempt(runtime)
-
-
 def replay_parallel(
-    selection: EventSelection, jobs: int, worker: Worker = operator_worker
+    selection: EventSelection, jobs: int, worker: Worker
 ) -> Iterator[ReplayOutcome]:
     """Yield every selected event's outcome as the `jobs` processes run them; outcomes of
-    different customers interleave, each customer's come in order."""
+    different customers interleave, each customer's come in order. `worker` (a module-level
+    function, so a spawned process can import it) builds each process's runtime: the entry
+    point passes its composition root's."""
     if selection.ids:
         raise ValueError("replay events by id with one process: report missing ids once")
     context = multiprocessing.get_context("spawn")
