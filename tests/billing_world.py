@@ -82,9 +82,11 @@ class BillingWorld:
         with self.runtime.sessions() as session:
             return list(session.scalars(select(StripeCall).order_by(StripeCall.id)))
 
-    def one(self, model: Any, key: str) -> Any:
+    def one(self, model: Any, key: str, account: str = "") -> Any:
+        """The row of `key` (of `account`, for the tables keyed by account)."""
+        keyed_by_account = len(model.__mapper__.primary_key) == 2
         with self.runtime.sessions() as session:
-            return session.get_one(model, key)
+            return session.get_one(model, (account, key) if keyed_by_account else key)
 
 
 def days_ago(days: float) -> int:

@@ -30,6 +30,7 @@ class Mutation:
 @dataclass
 class FakeStripeGateway:
     source_id: str = "evt_fake"
+    account: str = ""  # the gateway's Stripe account: "" is the platform's
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
     prices: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -142,7 +143,7 @@ class FakeStripeGateway:
     # Writes --------------------------------------------------------------------------------
 
     def _mutate(self, method: str, object_id: str, action: str, effect: Any) -> str | None:
-        key = idempotency_key(self.source_id, action, object_id)
+        key = idempotency_key(self.source_id, action, object_id, self.account)
         if key not in self._done:
             self._done[key] = effect()
             self.mutations.append(Mutation(method, object_id, key))

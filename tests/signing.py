@@ -6,6 +6,7 @@ from webhooks.signature import sign
 
 WEBHOOK_SECRET = "whsec_test_primary_0123456789"
 OLD_WEBHOOK_SECRET = "whsec_test_rotated_out_987654"
+CONNECT_WEBHOOK_SECRET = "whsec_test_connect_2468013579"  # the Connect endpoint's
 
 
 def signed_headers(

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError
 
 from webhooks.current import current_runtime, webhook_secrets
-from webhooks.signature import SignatureInvalid, verify_signature
+from webhooks.signature import SignatureInvalid, endpoint_mismatch, verify_signature
 from worker import metrics
 from worker.eventlog.intake import MalformedEvent, parse_event, store_event
 
@@ -45,11 +45,12 @@ def _receive() -> ResponseReturnValue:
     runtime = current_runtime()
     settings = runtime.settings
     body = request.get_data(cache=False)  # raw bytes: the signature covers them exactly
+    connect_secrets = settings.stripe_connect_webhook_secrets
     try:
-        verify_signature(
+        signer = verify_signature(
             body,
             request.headers.get("Stripe-Signature"),
-            webhook_secrets(),
+            [*webhook_secrets(), *connect_secrets],
             settings.webhook_tolerance_seconds,
         )
     except SignatureInvalid as exc:
@@ -65,6 +66,11 @@ def _receive() -> ResponseReturnValue:
         return refuse(400, str(exc))
     # Bound to this delivery's lines only: contextvars would outlive the request in the worker.
     elog = log.bind(event_id=event.id, event_type=event.type, customer=event.customer)
+    mismatch = endpoint_mismatch(event.account, signed_by_connect=signer in connect_secrets)
+    if mismatch is not None:
+        metrics.record_received(event.type, "refused")
+        elog.info("webhook refused", reason=mismatch, account=event.account)
+        return refuse(400, mismatch)
     if settings.accept_livemode != "any" and event.livemode != (settings.accept_livemode == "live"):
         metrics.record_received(event.type, "refused")
         elog.info(

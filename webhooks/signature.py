@@ -22,8 +22,8 @@ def verify_signature(
     secrets: Sequence[str],
     tolerance_seconds: int,
     now: float | None = None,
-) -> None:
-    """Raise SignatureInvalid unless one secret signed `body` at a time within the tolerance.
+) -> str:
+    """The secret that signed `body` at a time within the tolerance, else SignatureInvalid.
 
     stripe-python checks the HMAC; the clock check is ours because Stripe's only refuses old
     timestamps, and a timestamp far in the future is as suspect as a stale one.
@@ -34,12 +34,36 @@ def verify_signature(
         payload = body.decode("utf-8")
     except UnicodeDecodeError:
         raise SignatureInvalid("body is not UTF-8", "not_utf8") from None
-    if not any(_signed_by(payload, header, secret) for secret in secrets):
+    signer = next((secret for secret in secrets if _signed_by(payload, header, secret)), None)
+    if signer is None:
         raise SignatureInvalid("no valid signature for this payload", "no_valid_signature")
     timestamp = _timestamp(header)
     now = time.time() if now is None else now
     if abs(now - timestamp) > tolerance_seconds:
         raise SignatureInvalid("timestamp outside the tolerance zone", "timestamp_out_of_tolerance")
+    return signer
+
+
+def endpoint_mismatch(account: str, signed_by_connect: bool) -> str | None:
+    """Why an event cannot have come from the endpoint whose secret signed it, if it cannot.
+
+    A Connect endpoint sends only connected accounts' events, each naming its `account`; an
+    account endpoint sends only the platform's own, which name none. An event breaking this was
+    signed with the other endpoint's secret (swapped settings, or a secret leaked from one), so
+    it is refused rather than acted on for the wrong account.
+    """
+    if signed_by_connect and not account:
+        return (
+            "event signed with a Connect endpoint's secret (STRIPE_CONNECT_WEBHOOK_SECRETS) "
+            "names no account: a Connect endpoint sends only connected accounts' events"
+        )
+    if account and not signed_by_connect:
+        return (
+            f"event of connected account {account} signed with the platform endpoint's secret "
+            "(STRIPE_WEBHOOK_SECRETS): connected accounts' events come from a Connect endpoint, "
+            "whose secret goes in STRIPE_CONNECT_WEBHOOK_SECRETS"
+        )
+    return None
 
 
 def _signed_by(payload: str, header: str, secret: str) -> bool:

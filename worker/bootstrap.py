@@ -31,6 +31,10 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
         policy=load_policy(settings.billing_policy),
         celery=celery,
         enqueue=doorbell(settings, celery),
+        account_policies={
+            account: load_policy(name)
+            for account, name in settings.billing_policy_by_account.items()
+        },
     )
     register_tasks(runtime)
     return runtime

@@ -18,18 +18,20 @@ if TYPE_CHECKING:
     from worker.stripe_gateway import StripeGateway
 
 
-def product_row(product: dict[str, Any]) -> Product:
+def product_row(product: dict[str, Any], account: str) -> Product:
     return Product(
+        account=account,
         id=product["id"],
         name=product.get("name"),
         category=(product.get("metadata") or {}).get("category"),
     )
 
 
-def price_row(price: dict[str, Any]) -> Price:
+def price_row(price: dict[str, Any], account: str) -> Price:
     product = price.get("product")
     recurring = price.get("recurring") or {}
     return Price(
+        account=account,
         id=price["id"],
         product_id=product.get("id") if isinstance(product, dict) else product,
         type=price.get("type") or ("recurring" if recurring else "one_time"),
@@ -44,25 +46,27 @@ def price_row(price: dict[str, Any]) -> Price:
 def price_info(
     session: Session, stripe: StripeGateway, price_id: str
 ) -> tuple[Price, Product | None]:
-    """The price and its product from our catalog, fetched from Stripe the first time."""
-    price = session.get(Price, price_id)
+    """The price and its product from the catalog of the gateway's account, fetched from Stripe
+    the first time."""
+    account = stripe.account
+    price = session.get(Price, (account, price_id))
     if price is None:
         fetched = stripe.price(price_id)
-        upsert(session, price_row(fetched))
+        upsert(session, price_row(fetched, account))
         expanded = fetched.get("product")
         if isinstance(expanded, dict):
-            upsert(session, product_row(expanded), update=False)
-        price = session.get_one(Price, price_id)
-    product = session.get(Product, price.product_id) if price.product_id else None
+            upsert(session, product_row(expanded, account), update=False)
+        price = session.get_one(Price, (account, price_id))
+    product = session.get(Product, (account, price.product_id)) if price.product_id else None
     return price, product
 
 
 def product_info(session: Session, stripe: StripeGateway, product_id: str) -> Product:
-    """The product from our catalog, fetched from Stripe the first time."""
-    product = session.get(Product, product_id)
+    """The product from the catalog of the gateway's account, fetched from Stripe the first time."""
+    product = session.get(Product, (stripe.account, product_id))
     if product is None:
-        upsert(session, product_row(stripe.product(product_id)))
-        product = session.get_one(Product, product_id)
+        upsert(session, product_row(stripe.product(product_id), stripe.account))
+        product = session.get_one(Product, (stripe.account, product_id))
     return product
 
 

@@ -22,6 +22,7 @@ from worker.config_checks import (
     check_broker_url,
     check_database_url,
     check_deployment,
+    check_policy_by_account,
 )
 from worker.errors import BillingWorkerError
 
@@ -76,11 +77,15 @@ class Settings(BaseSettings):
     stripe_rate_share: float = Field(0.5, gt=0, le=1)
     stripe_rate_limit_url: str = ""  # empty: the broker's Redis, else a file under data_dir
     stripe_webhook_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The Connect endpoint's secrets (events of connected accounts), on the same receiver.
+    stripe_connect_webhook_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_tolerance_seconds: int = Field(300, ge=1)
     webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024)
     # Which events the endpoint accepts: a live endpoint should refuse test-mode events.
     accept_livemode: Literal["any", "live", "test"] = "any"
     billing_policy: str = "mittrik"
+    # `acct_1=dmly,acct_2=/path/policy.toml`: connected accounts deciding by their own policy.
+    billing_policy_by_account: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     ops_api_token: str = ""
     log_level: str = "INFO"
     sweep_grace_seconds: int = Field(60, ge=0)
@@ -93,7 +98,7 @@ class Settings(BaseSettings):
     # The Celery worker's own /metrics (its processes' task and Stripe metrics); 0: not served.
     worker_metrics_port: int = Field(0, ge=0, le=65535)
 
-    @field_validator("stripe_webhook_secrets", mode="before")
+    @field_validator("stripe_webhook_secrets", "stripe_connect_webhook_secrets", mode="before")
     @classmethod
     def _split_secrets(cls, value: object) -> object:
         if isinstance(value, str):
@@ -125,6 +130,9 @@ class Settings(BaseSettings):
     _check_database_url = field_validator("database_url")(check_database_url)
     _check_broker_url = field_validator("broker_url")(check_broker_url)
     _check_billing_policy = field_validator("billing_policy")(check_billing_policy)
+    _check_policy_by_account = field_validator("billing_policy_by_account", mode="before")(
+        check_policy_by_account
+    )
 
     @model_validator(mode="wrap")
     @classmethod

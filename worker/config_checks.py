@@ -71,6 +71,32 @@ def check_billing_policy(value: str) -> str:
     return value
 
 
+def check_policy_by_account(value: object) -> object:
+    """`acct_1=dmly,acct_2=/path/policy.toml` into {account: policy}, each policy loaded once to
+    be sure it exists; every mistake is listed, by the account it is for."""
+    if not isinstance(value, str):
+        return value
+    policies: dict[str, str] = {}
+    problems = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        account, equals, policy = (text.strip() for text in part.partition("="))
+        if not equals or not account.startswith("acct_") or not policy:
+            problems.append(f"{part!r} is not acct_…=POLICY (e.g. acct_1Nv0FG=dmly)")
+        elif account in policies:
+            problems.append(f"{account} is given twice")
+        else:
+            try:
+                load_policy(policy)
+            except (UnknownPolicy, PolicyFileError) as problem:
+                problems.append(f"{account}: {problem}")
+            policies[account] = policy
+    if problems:
+        raise ValueError("BILLING_POLICY_BY_ACCOUNT: " + "; ".join(problems))
+    return policies
+
+
 def check_deployment(
     *, app_env: str, webhook_secrets: Sequence[str], api_key: str, api_base: str
 ) -> None:

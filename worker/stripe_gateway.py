@@ -1,7 +1,7 @@
 """The one place that talks to Stripe.
 
-Every mutating call carries an idempotency key derived from (event id or refund-request id,
-action, object), and is written to the `stripe_calls` audit table in the caller's transaction.
+Every mutating call carries an idempotency key derived from (account, event id or refund-request
+id, action, object), and is written to the `stripe_calls` audit table in the caller's transaction.
 Before calling, the gateway looks for a completed call with the same key: Stripe forgets keys
 after about 24 hours, our audit table does not, so a replay days later is still a no-op.
 """
@@ -16,10 +16,11 @@ from typing import Any
 import stripe
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from stripe import RequestOptions
 
 from worker import local_stripe
 from worker.config import Settings
-from worker.db.models import Refund, StripeCall
+from worker.db.models import PLATFORM, Refund, StripeCall
 from worker.errors import FinalError, RetryableError
 from worker.metrics import record_rate_limited, record_stripe_call, record_stripe_request
 from worker.stripe_budget import StripeBudget, budget_from_settings, endpoint_of
@@ -127,8 +128,13 @@ def outcome_unknown(error: stripe.StripeError) -> bool:
     return isinstance(error, stripe.APIConnectionError) or (error.http_status or 0) >= 500
 
 
-def idempotency_key(source_id: str, action: str, object_id: str | None = None) -> str:
-    return ":".join(part for part in (KEY_PREFIX, source_id, action, object_id) if part)
+def idempotency_key(
+    source_id: str, action: str, object_id: str | None = None, account: str = PLATFORM
+) -> str:
+    """`bw:[<account>:]<source>:<action>[:<object>]`: a connected account's keys name it, so two
+    accounts' objects of the same id never share a key (nor our audit row); the platform's keep
+    the form they had before Connect, so earlier audit rows still guard a replay."""
+    return ":".join(part for part in (KEY_PREFIX, account, source_id, action, object_id) if part)
 
 
 def is_ours(key: str | None) -> bool:
@@ -140,7 +146,9 @@ def as_dict(obj: Any) -> dict[str, Any]:
 
 
 class StripeGateway:
-    """Stripe calls made on behalf of one event or one refund request (the `source_id`)."""
+    """Stripe calls made on behalf of one event or one refund request (the `source_id`), on one
+    Stripe account: the platform's (`PLATFORM`), or a connected account's `acct_…`, which every
+    call then names in its `Stripe-Account` header."""
 
     def __init__(
         self,
@@ -150,12 +158,16 @@ class StripeGateway:
         *,
         event_id: str | None = None,
         request_id: str | None = None,
+        account: str = PLATFORM,
     ) -> None:
         self.client = client
         self.session = session
         self.source_id = source_id
         self.event_id = event_id
         self.request_id = request_id
+        self.account = account
+        # Passed to every call: stripe-python sends `stripe_account` as the Stripe-Account header.
+        self.options: RequestOptions = {"stripe_account": account} if account else {}
         # Failed calls are rolled back with the handler; the caller writes these afterwards.
         self.failed_calls: list[StripeCall] = []
 
@@ -170,7 +182,7 @@ class StripeGateway:
     def customer(self, customer_id: str) -> dict[str, Any] | None:
         """The customer, or None if Stripe has no such customer."""
         try:
-            return as_dict(self.client.v1.customers.retrieve(customer_id))
+            return as_dict(self.client.v1.customers.retrieve(customer_id, options=self.options))
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 return None
@@ -180,27 +192,41 @@ class StripeGateway:
 
     def price(self, price_id: str) -> dict[str, Any]:
         return as_dict(
-            self._read(lambda: self.client.v1.prices.retrieve(price_id, {"expand": ["product"]}))
+            self._read(
+                lambda: self.client.v1.prices.retrieve(
+                    price_id, {"expand": ["product"]}, self.options
+                )
+            )
         )
 
     def product(self, product_id: str) -> dict[str, Any]:
-        return as_dict(self._read(lambda: self.client.v1.products.retrieve(product_id)))
+        return as_dict(
+            self._read(lambda: self.client.v1.products.retrieve(product_id, options=self.options))
+        )
 
     def charge(self, charge_id: str) -> dict[str, Any]:
-        return as_dict(self._read(lambda: self.client.v1.charges.retrieve(charge_id)))
+        return as_dict(
+            self._read(lambda: self.client.v1.charges.retrieve(charge_id, options=self.options))
+        )
 
     def invoice_payments(self, invoice_id: str) -> list[dict[str, Any]]:
         """All of an invoice's InvoicePayments (API 2025-03-31+: an invoice may be paid in
         parts; the default one may be `open` or `canceled`)."""
         return self._read_all(
-            lambda: self.client.v1.invoice_payments.list({"invoice": invoice_id, "limit": 100})
+            lambda: self.client.v1.invoice_payments.list(
+                {"invoice": invoice_id, "limit": 100}, self.options
+            )
         )
 
     def charge_of(self, payment_intent: str | None, charge: str | None) -> dict[str, Any] | None:
         """The charge that holds a payment's money: the intent's latest charge, or the charge."""
         if payment_intent:
             intent = as_dict(
-                self._read(lambda: self.client.v1.payment_intents.retrieve(payment_intent))
+                self._read(
+                    lambda: self.client.v1.payment_intents.retrieve(
+                        payment_intent, options=self.options
+                    )
+                )
             )
             charge = intent.get("latest_charge")
             charge = charge.get("id") if isinstance(charge, dict) else charge
@@ -208,12 +234,16 @@ class StripeGateway:
 
     def dispute(self, dispute_id: str) -> dict[str, Any]:
         """The dispute as Stripe has it now: what settles two events of the same second."""
-        return as_dict(self._read(lambda: self.client.v1.disputes.retrieve(dispute_id)))
+        return as_dict(
+            self._read(lambda: self.client.v1.disputes.retrieve(dispute_id, options=self.options))
+        )
 
     def invoice_payment(self, invoice_id: str) -> dict[str, Any] | None:
         """The invoice's default payment (payment intent or charge), which a refund goes to."""
         listing = self._read(
-            lambda: self.client.v1.invoice_payments.list({"invoice": invoice_id, "limit": 10})
+            lambda: self.client.v1.invoice_payments.list(
+                {"invoice": invoice_id, "limit": 10}, self.options
+            )
         )
         payments = [as_dict(p) for p in listing.data]
         default = [p for p in payments if p.get("is_default")] or payments
@@ -230,28 +260,34 @@ class StripeGateway:
     def invoice_lines(self, invoice_id: str) -> list[dict[str, Any]]:
         """Every line of an invoice whose payload listed only the first page."""
         return self._read_all(
-            lambda: self.client.v1.invoices.line_items.list(invoice_id, {"limit": 100})
+            lambda: self.client.v1.invoices.line_items.list(
+                invoice_id, {"limit": 100}, self.options
+            )
         )
 
     def pending_invoice_items(self, customer_id: str) -> list[dict[str, Any]]:
         return self._read_all(
             lambda: self.client.v1.invoice_items.list(
-                {"customer": customer_id, "pending": True, "limit": 100}
+                {"customer": customer_id, "pending": True, "limit": 100}, self.options
             )
         )
 
     def _invoice_status(self, invoice_id: str) -> str | None:
-        return as_dict(self._read(lambda: self.client.v1.invoices.retrieve(invoice_id))).get(
-            "status"
-        )
+        return as_dict(
+            self._read(lambda: self.client.v1.invoices.retrieve(invoice_id, options=self.options))
+        ).get("status")
 
     def subscription(self, subscription_id: str) -> dict[str, Any]:
-        return as_dict(self._read(lambda: self.client.v1.subscriptions.retrieve(subscription_id)))
+        return as_dict(
+            self._read(
+                lambda: self.client.v1.subscriptions.retrieve(subscription_id, options=self.options)
+            )
+        )
 
     def subscriptions_of(self, customer_id: str) -> list[dict[str, Any]]:
         return self._read_all(
             lambda: self.client.v1.subscriptions.list(
-                {"customer": customer_id, "status": "all", "limit": 100}
+                {"customer": customer_id, "status": "all", "limit": 100}, self.options
             )
         )
 
@@ -275,7 +311,7 @@ class StripeGateway:
         a card decline (402) is recorded as `declined` and returns `object_id`: the caller's
         work stands, and is not redone on a replay.
         """
-        key = idempotency_key(self.source_id, action, object_id)
+        key = idempotency_key(self.source_id, action, object_id, self.account)
         attempts = self._attempts(key)
         done = next((a for a in attempts if a.outcome in (OK, DECLINED)), None)
         if done is not None:
@@ -287,7 +323,7 @@ class StripeGateway:
                 return self._done(method, object_id, key, found)
         sent_key = attempt_key(key, outcomes)
         try:
-            result = call({"idempotency_key": sent_key})
+            result = call({**self.options, "idempotency_key": sent_key})
         except stripe.CardError as exc:
             if not decline_is_outcome:
                 raise self._failed(method, object_id, sent_key, "error", exc) from exc
@@ -424,7 +460,9 @@ class StripeGateway:
         )
         if ours:
             return ours
-        refunds = self._read_all(lambda: self.client.v1.refunds.list({**target, "limit": 100}))
+        refunds = self._read_all(
+            lambda: self.client.v1.refunds.list({**target, "limit": 100}, self.options)
+        )
         return next(
             (
                 r["id"]
@@ -537,7 +575,7 @@ class StripeGateway:
 
     def _invoice_item_exists(self, item_id: str) -> bool:
         try:
-            self.client.v1.invoice_items.retrieve(item_id)
+            self.client.v1.invoice_items.retrieve(item_id, options=self.options)
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 return False

@@ -48,7 +48,7 @@ class Stack:
 
     def customer(self, customer_id: str) -> Customer:
         with session_factory(self.database_url)() as session:
-            return session.get_one(Customer, customer_id)
+            return session.get_one(Customer, ("", customer_id))
 
     def catalog(self, *prices: tuple[str, str | None, int, str | None, str]) -> dict[str, Any]:
         made = {}

@@ -69,7 +69,7 @@ def test_subscription_updates_delivered_newest_first_end_in_the_newest_state(
         stack.wait_done({evt["id"] for evt in updates}, timeout=60)
 
         with stack.sessions()() as session:
-            sub = session.get_one(Subscription, "sub_order")
+            sub = session.get_one(Subscription, ("", "sub_order"))
         quantities = {item["id"]: item["quantity"] for item in sub.items}
         assert quantities == {"si_plan": 1, "si_agents": 40}
         assert int(sub.state_created.timestamp()) == start + 40 * 60

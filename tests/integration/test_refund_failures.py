@@ -29,7 +29,7 @@ def w(make_settings, sqlite_url: str, double: StripeDouble) -> DoubleWorld:
 
 def remainder(w: DoubleWorld, invoice: dict) -> int:
     with w.world.runtime.sessions() as session:
-        return refundable_remainder(session, session.get_one(Invoice, invoice["id"]))
+        return refundable_remainder(session, session.get_one(Invoice, ("", invoice["id"])))
 
 
 def failed_at_the_bank(w: DoubleWorld, refund_id: str) -> dict:

@@ -126,10 +126,16 @@ def _masked(value: object) -> str:
 JSON_MASKS: dict[str, Callable[..., Any]] = {
     "stripe_api_key": mask_key,
     "stripe_webhook_secrets": lambda values: [mask_secret(value) for value in values],
+    "stripe_connect_webhook_secrets": lambda values: [mask_secret(value) for value in values],
 }
 MASKS: dict[str, Callable[..., str]] = {
     "stripe_api_key": mask_key,
     "stripe_webhook_secrets": _secrets,
+    "stripe_connect_webhook_secrets": lambda values: _secrets(values) if values else "(none)",
+    "billing_policy_by_account": lambda policies: (
+        ", ".join(f"{account}={policy}" for account, policy in policies.items())
+        or "(none: every account decides by BILLING_POLICY)"
+    ),
     "ops_api_token": _masked,
     "database_url": mask_url,
     "broker_url": mask_url,

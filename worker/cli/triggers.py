@@ -20,9 +20,10 @@ from worker.fixtures.delivery import (
 from worker.fixtures.triggers import TRIGGERS
 
 
-def trigger(name: str, url: str | None, fmt: str) -> None:
+def trigger(name: str, url: str | None, fmt: str, account: str | None = None) -> None:
     """Post the fixture's events in order; a prerequisite is processed before the next is sent,
-    as Stripe would have sent it earlier. Exit 1 unless every post was answered 2xx."""
+    as Stripe would have sent it earlier. Exit 1 unless every post was answered 2xx. With
+    `account`, they are that connected account's, as a Connect endpoint delivers them."""
     fixture = TRIGGERS.get(name)
     if fixture is None:
         raise click.BadParameter(
@@ -31,6 +32,8 @@ def trigger(name: str, url: str | None, fmt: str) -> None:
     settings = load_settings()
     target = receiver_url(settings, url)
     events = fixture()
+    if account:
+        events = [{**evt, "account": account} for evt in events]
     deliveries: list[Delivery] = []
     try:
         for position, evt in enumerate(events):
@@ -60,7 +63,13 @@ def _wait_quietly(settings: Settings, event_id: str) -> None:
 @click.argument("name", metavar="TYPE")
 @click.option("--url", help="receiver URL (default: this machine's HOST:PORT)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def trigger_command(name: str, url: str | None, fmt: str) -> None:
+@click.option(
+    "--account",
+    metavar="ACCT",
+    help="a connected account's acct_… id: its events, signed as a Connect endpoint signs them "
+    "(STRIPE_CONNECT_WEBHOOK_SECRETS)",
+)
+def trigger_command(name: str, url: str | None, fmt: str, account: str | None) -> None:
     """Sign and post a realistic event of TYPE (e.g. charge.dispute.created), with the events
     it depends on; TYPE:variant picks another case (customer.subscription.updated:addon)."""
-    trigger(name, url, fmt)
+    trigger(name, url, fmt, account)

@@ -18,6 +18,7 @@ from structlog.contextvars import bound_contextvars
 
 from worker.commands.refund_parts import RefundPart, planned_parts
 from worker.db.models import (
+    PLATFORM,
     Customer,
     Dispute,
     Invoice,
@@ -86,6 +87,7 @@ class RefundRequestSummary:
     note: str | None
     decision_note: str | None
     error: str | None
+    account: str  # the connected account's acct_… id, or "" for the platform's
 
     @classmethod
     def of(cls, row: RefundRequest) -> RefundRequestSummary:
@@ -110,6 +112,7 @@ class RefundRequestSummary:
             note=row.note,
             decision_note=row.decision_note,
             error=row.error,
+            account=row.account,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -137,15 +140,18 @@ def request_refund(
     line_ids: list[str] | None = None,
     support_override: bool = False,
     received_at: datetime | None = None,
+    account: str = PLATFORM,
 ) -> RequestResult:
-    """Decide a customer's request (M5.request / D5.request) and refund it if approved."""
+    """Decide a customer's request (M5.request / D5.request) and refund it if approved; the
+    customer is `account`'s (a connected account's acct_…, or the platform's), as is its policy."""
     received_at = received_at or utcnow()
+    policy = runtime.policy_for(account)
     with runtime.sessions.begin() as session:
-        found = find_customer(session, customer)
-        paid = find_invoice(session, found.id, invoice, purchase_date)
+        found = find_customer(session, customer, account)
+        paid = find_invoice(session, found, invoice, purchase_date)
         if line_ids is not None:
             _check_lines(session, paid, line_ids)
-        existing = _covering_request(session, paid.id, line_ids)
+        existing = _covering_request(session, paid, line_ids)
         if existing is not None:
             return RequestResult(RefundRequestSummary.of(existing), duplicate=True)
         if refundable_remainder(session, paid) == 0:
@@ -156,7 +162,7 @@ def request_refund(
         facts = invoice_facts(
             session,
             paid,
-            runtime.policy.name,
+            policy.name,
             RequestFacts(
                 received_at=received_at,
                 reason=reason,  # type: ignore[arg-type]
@@ -164,10 +170,11 @@ def request_refund(
                 support_override=support_override,
             ),
         )
-        decision = decide(facts, runtime.policy)
+        decision = decide(facts, policy)
         record_decision(decision.policy, decision.outcome, decision.clauses)
         row = RefundRequest(
             id="rr_" + secrets.token_hex(8),
+            account=account,
             customer=found.id,
             invoice_id=paid.id,
             reason=reason,
@@ -199,7 +206,7 @@ def approve(
     with runtime.sessions.begin() as session:
         row = _request_for_update(session, request_id)
         if row.status in WAITING_FOR_SUPPORT:
-            paid = session.get_one(Invoice, row.invoice_id)
+            paid = session.get_one(Invoice, (row.account, row.invoice_id))
             remainder = refundable_remainder(session, paid)
             proposed = (
                 row.proposed_amount if row.status == RefundRequestStatus.REVIEW else row.amount
@@ -218,7 +225,7 @@ def approve(
             row.status, row.amount = RefundRequestStatus.APPROVED, chosen
             row.decided_by, row.decided_at = by, utcnow()
             # M5.request / D5.request: the credit window runs from the approval's UTC date.
-            window = credit_window(row.decided_at.date(), runtime.policy)
+            window = credit_window(row.decided_at.date(), runtime.policy_for(row.account))
             row.decision = {**row.decision, "expected_credit": window.to_json()}
         elif row.status != RefundRequestStatus.APPROVED:  # approved: a retry of the refund
             raise RequestError(f"request {request_id} is {row.status}, not waiting for review")
@@ -242,9 +249,15 @@ def issue_refund(runtime: Runtime, request_id: str) -> None:
         row = _request_for_update(session, request_id)
         if row.status != RefundRequestStatus.APPROVED or not row.amount:
             return
-        session.scalar(select(Customer).where(Customer.id == row.customer).with_for_update())
-        paid = session.get_one(Invoice, row.invoice_id)
-        stripe = StripeGateway(runtime.stripe, session, row.id, request_id=row.id)
+        session.scalar(
+            select(Customer)
+            .where(Customer.account == row.account, Customer.id == row.customer)
+            .with_for_update()
+        )
+        paid = session.get_one(Invoice, (row.account, row.invoice_id))
+        stripe = StripeGateway(
+            runtime.stripe, session, row.id, request_id=row.id, account=row.account
+        )
         try:
             if not (paid.payment_intent_id or paid.charge_id):
                 raise FinalError(f"invoice {paid.number or paid.id} has no payment to refund")
@@ -268,6 +281,7 @@ def issue_refund(runtime: Runtime, request_id: str) -> None:
                 upsert(
                     session,
                     Refund(
+                        account=row.account,
                         id=refund_id,
                         charge_id=part.charge,
                         payment_intent_id=part.payment_intent,
@@ -298,11 +312,13 @@ def _refund_part(stripe: StripeGateway, row: RefundRequest, part: RefundPart) ->
     )
 
 
-def find_customer(session: Session, ref: str) -> Customer:
-    """By Stripe id or account email; an unknown one lists a few we do know."""
+def find_customer(session: Session, ref: str, account: str = PLATFORM) -> Customer:
+    """By Stripe id or account email, among `account`'s customers; an unknown one lists a few
+    we do know."""
     ref = ref.strip()
     query = select(Customer).where(
-        or_(Customer.id == ref, func.lower(Customer.email) == ref.lower())
+        Customer.account == account,
+        or_(Customer.id == ref, func.lower(Customer.email) == ref.lower()),
     )
     matches = list(session.scalars(query.with_for_update()))
     if len(matches) == 1:
@@ -311,19 +327,27 @@ def find_customer(session: Session, ref: str) -> Customer:
         raise RequestError(
             f"{ref} names several customers: {', '.join(c.id for c in matches)}; give the id"
         )
-    known = session.scalars(select(Customer).order_by(Customer.id).limit(10)).all()
+    known = session.scalars(
+        select(Customer).where(Customer.account == account).order_by(Customer.id).limit(10)
+    ).all()
     listing = ", ".join(f"{c.id} <{c.email or 'no email'}>" for c in known) or "none yet"
-    raise RequestError(f"unknown customer {ref}; known customers include: {listing}")
+    where = f" of {account}" if account else ""
+    raise RequestError(f"unknown customer {ref}{where}; known customers include: {listing}")
 
 
 def find_invoice(
-    session: Session, customer_id: str, ref: str | None, purchase_date: date | None
+    session: Session, customer: Customer, ref: str | None, purchase_date: date | None
 ) -> Invoice:
     """The paid invoice a request names, by id or number, or by the date it was paid (UTC)."""
+    customer_id = customer.id
     paid = list(
         session.scalars(
             select(Invoice)
-            .where(Invoice.customer == customer_id, Invoice.status == "paid")
+            .where(
+                Invoice.account == customer.account,
+                Invoice.customer == customer_id,
+                Invoice.status == "paid",
+            )
             .order_by(Invoice.paid_at)
         )
     )
@@ -345,7 +369,9 @@ def find_invoice(
 
 def invoice_facts(session: Session, paid: Invoice, policy: str, request: RequestFacts) -> Facts:
     lines = session.scalars(
-        select(InvoiceLine).where(InvoiceLine.invoice_id == paid.id).order_by(InvoiceLine.position)
+        select(InvoiceLine)
+        .where(InvoiceLine.account == paid.account, InvoiceLine.invoice_id == paid.id)
+        .order_by(InvoiceLine.position)
     ).all()
     return Facts(
         policy=policy,
@@ -384,12 +410,16 @@ def amount_refunded(session: Session, paid: Invoice) -> int:
         total = (
             session.scalar(
                 select(func.coalesce(func.sum(Refund.amount), 0)).where(
+                    Refund.account == paid.account,
                     or_(
                         Refund.charge_id.in_(refs),
                         Refund.payment_intent_id.in_(refs),
                         # parts refunded on the invoice's other payments (paid in several)
                         Refund.request_id.in_(
-                            select(RefundRequest.id).where(RefundRequest.invoice_id == paid.id)
+                            select(RefundRequest.id).where(
+                                RefundRequest.account == paid.account,
+                                RefundRequest.invoice_id == paid.id,
+                            )
                         ),
                     ),
                     Refund.status.in_(("succeeded", "pending", "requires_action")),
@@ -413,6 +443,7 @@ def is_disputed(session: Session, paid: Invoice) -> bool:
             select(func.count())
             .select_from(Dispute)
             .where(
+                Dispute.account == paid.account,
                 or_(Dispute.charge_id.in_(refs), Dispute.payment_intent_id.in_(refs)),
                 Dispute.status.not_in(SETTLED_FOR_MERCHANT),
             )
@@ -429,10 +460,15 @@ def get_request(runtime: Runtime, request_id: str) -> RefundRequestSummary:
         return RefundRequestSummary.of(row)
 
 
-def list_requests(runtime: Runtime, status: str | None = None) -> list[RefundRequestSummary]:
+def list_requests(
+    runtime: Runtime, status: str | None = None, account: str | None = None
+) -> list[RefundRequestSummary]:
+    """Every request, or those of one status, of one account (None: of every account)."""
     query = select(RefundRequest).order_by(RefundRequest.received_at)
     if status:
         query = query.where(RefundRequest.status == status)
+    if account is not None:
+        query = query.where(RefundRequest.account == account)
     with runtime.sessions() as session:
         return [RefundRequestSummary.of(row) for row in session.scalars(query)]
 
@@ -445,12 +481,14 @@ def _request_for_update(session: Session, request_id: str) -> RefundRequest:
 
 
 def _covering_request(
-    session: Session, invoice_id: str, line_ids: list[str] | None
+    session: Session, paid: Invoice, line_ids: list[str] | None
 ) -> RefundRequest | None:
     """An open or completed request on the same invoice and overlapping lines, if any."""
     for row in session.scalars(
         select(RefundRequest).where(
-            RefundRequest.invoice_id == invoice_id, RefundRequest.status.in_(OPEN_OR_DONE)
+            RefundRequest.account == paid.account,
+            RefundRequest.invoice_id == paid.id,
+            RefundRequest.status.in_(OPEN_OR_DONE),
         )
     ):
         if row.line_ids is None or line_ids is None or set(row.line_ids) & set(line_ids):
@@ -459,7 +497,13 @@ def _covering_request(
 
 
 def _check_lines(session: Session, paid: Invoice, line_ids: list[str]) -> None:
-    known = set(session.scalars(select(InvoiceLine.id).where(InvoiceLine.invoice_id == paid.id)))
+    known = set(
+        session.scalars(
+            select(InvoiceLine.id).where(
+                InvoiceLine.account == paid.account, InvoiceLine.invoice_id == paid.id
+            )
+        )
+    )
     unknown = [line for line in line_ids if line not in known]
     if unknown:
         raise RequestError(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from worker.catalog import category_of, policy_items, price_info
-from worker.db.models import Customer, Subscription
+from worker.db.models import PLATFORM, Customer, Subscription
 from worker.errors import InvalidRequest
 from worker.policy import cancellation, classify_change, proration_plan
 from worker.runtime import Runtime
@@ -53,22 +53,28 @@ def change_subscription(
     price: str | None = None,
     addon_item: str | None = None,
     quantity: int | None = None,
+    account: str = PLATFORM,
 ) -> SubscriptionChange:
     """Switch the plan to `price`, or set an add-on item's quantity, prorated as the policy says.
 
     M3.downgrade: a Mittrik downgrade is made with `proration_behavior=none`; M.upgrade and
     D3.upgrade invoice an upgrade at once; D3.downgrade and D3.addons credit or charge pro rata.
+    The subscription is `account`'s (a connected account's acct_…, or the platform's).
     """
     with runtime.sessions.begin() as session:
-        sub = _subscription(session, subscription_id)
-        session.scalar(select(Customer).where(Customer.id == sub.customer).with_for_update())
+        sub = _subscription(session, subscription_id, account)
+        session.scalar(
+            select(Customer)
+            .where(Customer.account == account, Customer.id == sub.customer)
+            .with_for_update()
+        )
         source = (
             "change-"
             + hashlib.sha256(
                 f"{subscription_id}|{price}|{addon_item}|{quantity}|{sub.event_id}".encode()
             ).hexdigest()[:24]
         )
-        stripe = StripeGateway(runtime.stripe, session, source)
+        stripe = StripeGateway(runtime.stripe, session, source, account=account)
         old_items = sub.items
         if price is not None:
             plan_item = next((i for i in old_items if i["category"] == "plan"), None)
@@ -95,7 +101,7 @@ def change_subscription(
         kind = classify_change(policy_items(old_items), policy_items(new_items))
         if kind == "no_change":
             raise SubscriptionError(f"{subscription_id} already has that plan and quantities")
-        plan = proration_plan(runtime.policy, kind)
+        plan = proration_plan(runtime.policy_for(account), kind)
         stripe.change_subscription(
             subscription_id, change, plan.proration_behavior, f"change_{kind}"
         )
@@ -107,12 +113,16 @@ def change_subscription(
         )
 
 
-def cancel_subscription(runtime: Runtime, subscription_id: str) -> SubscriptionCancellation:
+def cancel_subscription(
+    runtime: Runtime, subscription_id: str, account: str = PLATFORM
+) -> SubscriptionCancellation:
     """M3.cancel / D1.cancel: cancel at the end of the period already paid for."""
     with runtime.sessions.begin() as session:
-        sub = _subscription(session, subscription_id)
-        plan = cancellation(runtime.policy)
-        stripe = StripeGateway(runtime.stripe, session, f"cancel-{subscription_id}-{sub.event_id}")
+        sub = _subscription(session, subscription_id, account)
+        plan = cancellation(runtime.policy_for(account))
+        stripe = StripeGateway(
+            runtime.stripe, session, f"cancel-{subscription_id}-{sub.event_id}", account=account
+        )
         if plan.cancel_at_period_end:
             stripe.cancel_at_period_end(subscription_id)
         else:
@@ -125,11 +135,13 @@ def cancel_subscription(runtime: Runtime, subscription_id: str) -> SubscriptionC
         )
 
 
-def _subscription(session: Any, subscription_id: str) -> Subscription:
-    sub = session.get(Subscription, subscription_id)
+def _subscription(session: Any, subscription_id: str, account: str) -> Subscription:
+    sub = session.get(Subscription, (account, subscription_id))
     if sub is None:
+        of = f" of {account}" if account else ""
         raise SubscriptionError(
-            f"unknown subscription {subscription_id}: no customer.subscription event recorded yet"
+            f"unknown subscription {subscription_id}{of}: no customer.subscription event "
+            "recorded yet"
         )
     return sub
 

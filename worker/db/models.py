@@ -48,6 +48,17 @@ class Base(DeclarativeBase):
     pass
 
 
+# The `account` of the platform's own events and objects. A connected account's is its `acct_…`
+# id. Not NULL: the account is part of composite primary keys, where NULL never equals NULL.
+PLATFORM = ""
+
+
+def account_column() -> Mapped[str]:
+    """The Stripe account a row belongs to, first in its table's key: `(account, id)`, so two
+    accounts' objects of the same id never mix (ids are Stripe's, unique within one account)."""
+    return mapped_column(String(255), primary_key=True, default=PLATFORM, server_default="")
+
+
 class EventStatus(StrEnum):
     RECEIVED = "received"
     PROCESSED = "processed"
@@ -68,7 +79,8 @@ class Event(Base):
     type: Mapped[str] = mapped_column(String(255))
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     livemode: Mapped[bool] = mapped_column(Boolean)
-    account: Mapped[str | None] = mapped_column(String(255))
+    # `event.account`: the connected account it happened on; PLATFORM for the platform's own.
+    account: Mapped[str] = mapped_column(String(255), default=PLATFORM, server_default="")
     api_version: Mapped[str | None] = mapped_column(String(64))
     customer: Mapped[str | None] = mapped_column(String(255), index=True)
     payload: Mapped[str] = mapped_column(Text)  # the raw body, byte for byte as signed
@@ -97,6 +109,7 @@ class Customer(Base):
 
     __tablename__ = "customers"
 
+    account: Mapped[str] = account_column()
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320), index=True)
     account_status: Mapped[str] = mapped_column(String(16), default=AccountStatus.ACTIVE)
@@ -108,6 +121,7 @@ class Product(Base):
 
     __tablename__ = "products"
 
+    account: Mapped[str] = account_column()
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(255))
     category: Mapped[str | None] = mapped_column(String(32))
@@ -118,6 +132,7 @@ class Price(Base):
 
     __tablename__ = "prices"
 
+    account: Mapped[str] = account_column()
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     product_id: Mapped[str | None] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(16))  # recurring | one_time
@@ -133,6 +148,7 @@ class Invoice(Base):
 
     __tablename__ = "invoices"
 
+    account: Mapped[str] = account_column()
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     customer: Mapped[str] = mapped_column(String(255), index=True)
     number: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -157,6 +173,7 @@ class Invoice(Base):
 class InvoiceLine(Base):
     __tablename__ = "invoice_lines"
 
+    account: Mapped[str] = account_column()
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     invoice_id: Mapped[str] = mapped_column(String(255), index=True)
     position: Mapped[int] = mapped_column(Integer)
@@ -176,6 +193,7 @@ class Refund(Base):
 
     __tablename__ = "refunds"
 
+    account: Mapped[str] = account_column()
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -208,7 +226,9 @@ REFUND_REQUEST_STATUSES: tuple[str, ...] = tuple(status.value for status in Refu
 class RefundRequest(Base):
     __tablename__ = "refund_requests"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # ours: unique everywhere
+    # The account of the customer and invoice it names; its refund is made on that account.
+    account: Mapped[str] = mapped_column(String(255), default=PLATFORM, server_default="")
     customer: Mapped[str] = mapped_column(String(255), index=True)
     invoice_id: Mapped[str] = mapped_column(String(255), index=True)
     reason: Mapped[str] = mapped_column(String(32))
@@ -238,6 +258,7 @@ class Subscription(Base):
 
     __tablename__ = "subscriptions"
 
+    account: Mapped[str] = account_column()
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     customer: Mapped[str] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(32))
@@ -253,6 +274,7 @@ class Subscription(Base):
 class Dispute(Base):
     __tablename__ = "disputes"
 
+    account: Mapped[str] = account_column()
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     charge_id: Mapped[str | None] = mapped_column(String(255), index=True)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)

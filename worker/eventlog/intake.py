@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db.models import Event, EventStatus, utcnow
+from worker.db.models import PLATFORM, Event, EventStatus, utcnow
 from worker.db.session import once_more_after_disconnect
 
 
@@ -27,7 +27,7 @@ class IncomingEvent:
     type: str
     created: datetime
     livemode: bool
-    account: str | None
+    account: str  # `event.account` (a Connect endpoint's events), else PLATFORM
     api_version: str | None
     customer: str | None
     payload: str
@@ -89,7 +89,7 @@ def parse_event(body: str) -> IncomingEvent:
         type=data["type"],
         created=datetime.fromtimestamp(created, UTC),
         livemode=bool(data.get("livemode", False)),
-        account=_str_or_none(data.get("account")),
+        account=_str_or_none(data.get("account")) or PLATFORM,
         api_version=_str_or_none(data.get("api_version")),
         customer=customer_of(obj),
         payload=body,

@@ -114,10 +114,13 @@ def _context(
         event_id=event.id,
         event_type=event.type,
         event_created=event.created,
-        stripe=StripeGateway(runtime.stripe, session, event.id, event_id=event.id),
-        policy=runtime.policy,
+        stripe=StripeGateway(
+            runtime.stripe, session, event.id, event_id=event.id, account=event.account
+        ),
+        policy=runtime.policy_for(event.account),
         previous_attributes=(payload.get("data") or {}).get("previous_attributes") or {},
         request_key=request.get("idempotency_key") if isinstance(request, dict) else None,
+        account=event.account,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from worker.db.models import PLATFORM
 from worker.policy import Policy
 from worker.stripe_gateway import StripeGateway
 
@@ -26,6 +27,9 @@ class HandlerContext:
     previous_attributes: dict[str, Any] = field(default_factory=dict)
     # The idempotency key of the API request that caused the event, if any: ours start "bw:".
     request_key: str | None = None
+    # `event.account`: the connected account whose objects these are, or PLATFORM. Every row a
+    # handler reads or writes is of this account; `stripe` and `policy` are this account's too.
+    account: str = PLATFORM
 
 
 Handler = Callable[[HandlerContext, dict[str, Any]], None]

@@ -13,12 +13,12 @@ if TYPE_CHECKING:
 
 def record_product(ctx: HandlerContext, product: dict[str, Any]) -> None:
     """`product.created` / `product.updated`: its metadata `category` decides line categories."""
-    upsert(ctx.session, product_row(product))
+    upsert(ctx.session, product_row(product, ctx.account))
 
 
 def record_price(ctx: HandlerContext, price: dict[str, Any]) -> None:
     """`price.created` / `price.updated` (the product may be an id or expanded)."""
-    upsert(ctx.session, price_row(price))
+    upsert(ctx.session, price_row(price, ctx.account))
     product = price.get("product")
     if isinstance(product, dict):
-        upsert(ctx.session, product_row(product))
+        upsert(ctx.session, product_row(product, ctx.account))

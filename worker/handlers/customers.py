@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from worker.db.models import AccountStatus, Customer
@@ -21,9 +21,7 @@ def lock_customer(ctx: HandlerContext, customer_id: str, email: str | None = Non
     Handlers for one customer never run at the same time: the lock is `SELECT … FOR UPDATE`
     on PostgreSQL (across processes and hosts); SQLite serialises every write transaction.
     """
-    customer = ctx.session.scalar(
-        select(Customer).where(Customer.id == customer_id).with_for_update()
-    )
+    customer = ctx.session.scalar(_customer_row(ctx, customer_id).with_for_update())
     if customer is not None:
         return customer
     if email is None:
@@ -34,9 +32,12 @@ def lock_customer(ctx: HandlerContext, customer_id: str, email: str | None = Non
             )
         email = found.get("email")
     _insert_if_missing(ctx, customer_id, email)
-    return ctx.session.scalars(
-        select(Customer).where(Customer.id == customer_id).with_for_update()
-    ).one()
+    return ctx.session.scalars(_customer_row(ctx, customer_id).with_for_update()).one()
+
+
+def _customer_row(ctx: HandlerContext, customer_id: str) -> Select[Customer]:
+    """The customer of this event's account: the lock is per (account, customer)."""
+    return select(Customer).where(Customer.account == ctx.account, Customer.id == customer_id)
 
 
 def _insert_if_missing(ctx: HandlerContext, customer_id: str, email: str | None) -> None:
@@ -45,15 +46,15 @@ def _insert_if_missing(ctx: HandlerContext, customer_id: str, email: str | None)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     ctx.session.execute(
         insert(Customer)
-        .values(id=customer_id, email=email, account_status=AccountStatus.ACTIVE)
-        .on_conflict_do_nothing(index_elements=["id"])
+        .values(
+            account=ctx.account, id=customer_id, email=email, account_status=AccountStatus.ACTIVE
+        )
+        .on_conflict_do_nothing(index_elements=["account", "id"])
     )
 
 
 def record_customer(ctx: HandlerContext, customer: dict[str, Any]) -> None:
     """`customer.created` / `customer.updated`: keep the email a refund request may name."""
     _insert_if_missing(ctx, customer["id"], customer.get("email"))
-    row = ctx.session.scalars(
-        select(Customer).where(Customer.id == customer["id"]).with_for_update()
-    ).one()
+    row = ctx.session.scalars(_customer_row(ctx, customer["id"]).with_for_update()).one()
     row.email = customer.get("email") or row.email

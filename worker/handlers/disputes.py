@@ -43,7 +43,7 @@ def record_dispute(ctx: HandlerContext, dispute: dict[str, Any]) -> tuple[Custom
         raise MalformedPayload(f"{ctx.event_type} without dispute id")
     charge_id, payment_intent = ref_id(dispute.get("charge")), ref_id(dispute.get("payment_intent"))
     customer = lock_customer(ctx, _customer_of(ctx, dispute["id"], charge_id, payment_intent))
-    row = ctx.session.get(Dispute, dispute["id"])
+    row = ctx.session.get(Dispute, (ctx.account, dispute["id"]))
     order = order_of(row.state_created if row else None, ctx.event_created)
     if order == "tie" and row is not None and row.status != _seen(dispute).status:
         # event.created has 1-second granularity: two states of the same second cannot be
@@ -51,7 +51,7 @@ def record_dispute(ctx: HandlerContext, dispute: dict[str, Any]) -> tuple[Custom
         # again, as a replay brings it, needs no look.)
         dispute, order = ctx.stripe.dispute(dispute["id"]), "newer"
     if row is None:
-        row = Dispute(id=dispute["id"], funds_withdrawn=False, lost=False)
+        row = Dispute(account=ctx.account, id=dispute["id"], funds_withdrawn=False, lost=False)
         ctx.session.add(row)
     stored = _state_of(row) if row.status else None
     kept = remember(stored, _seen(dispute), order)
@@ -83,7 +83,9 @@ def _state_of(row: Dispute) -> DisputeState:
 
 
 def _disputes_of(ctx: HandlerContext, customer_id: str) -> list[DisputeState]:
-    rows = ctx.session.scalars(select(Dispute).where(Dispute.customer == customer_id))
+    rows = ctx.session.scalars(
+        select(Dispute).where(Dispute.account == ctx.account, Dispute.customer == customer_id)
+    )
     return [_state_of(row) for row in rows]
 
 
@@ -146,7 +148,8 @@ def _customer_of(
     if refs:
         customer = ctx.session.scalar(
             select(Invoice.customer).where(
-                or_(Invoice.charge_id.in_(refs), Invoice.payment_intent_id.in_(refs))
+                Invoice.account == ctx.account,
+                or_(Invoice.charge_id.in_(refs), Invoice.payment_intent_id.in_(refs)),
             )
         )
         if customer:

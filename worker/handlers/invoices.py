@@ -24,7 +24,7 @@ def record_invoice(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
     if not invoice.get("id") or not customer_id:
         raise MalformedPayload(f"{ctx.event_type} without invoice id or customer")
     lock_customer(ctx, customer_id, invoice.get("customer_email"))
-    stored = ctx.session.get(Invoice, invoice["id"])
+    stored = ctx.session.get(Invoice, (ctx.account, invoice["id"]))
     if stored is not None and stored.state_created > ctx.event_created:
         return  # an older state delivered late: keep the newer one
     paid_at = (invoice.get("status_transitions") or {}).get("paid_at")
@@ -33,6 +33,7 @@ def record_invoice(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
     payment_intent, charge = _payment(ctx, invoice, stored)
     ctx.session.merge(
         Invoice(
+            account=ctx.account,
             id=invoice["id"],
             customer=customer_id,
             number=invoice.get("number"),
@@ -58,16 +59,21 @@ def _replace_lines(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
     lines = listing.get("data") or []
     if listing.get("has_more"):
         lines = ctx.stripe.invoice_lines(invoice["id"])
-    ctx.session.execute(delete(InvoiceLine).where(InvoiceLine.invoice_id == invoice["id"]))
+    ctx.session.execute(
+        delete(InvoiceLine).where(
+            InvoiceLine.account == ctx.account, InvoiceLine.invoice_id == invoice["id"]
+        )
+    )
     for position, line in enumerate(lines):
         price_id = _price_of(line)
         if isinstance(line.get("price"), dict):  # older API versions embed the whole price
-            upsert(ctx.session, price_row(line["price"]))
+            upsert(ctx.session, price_row(line["price"], ctx.account))
         price, product = price_info(ctx.session, ctx.stripe, price_id) if price_id else (None, None)
         period = line.get("period") or {}
         metadata = line.get("metadata") or {}
         ctx.session.add(
             InvoiceLine(
+                account=ctx.account,
                 id=line["id"],
                 invoice_id=invoice["id"],
                 position=position,

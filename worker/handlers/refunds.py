@@ -59,7 +59,7 @@ def record_charge_refunds(ctx: HandlerContext, charge: dict[str, Any]) -> None:
 def keep_newest(ctx: HandlerContext, refund: dict[str, Any]) -> Refund | None:
     """Store the refund's state unless the stored one is newer; return the row now kept."""
     seen = refund_row(refund, ctx)
-    stored = ctx.session.get(Refund, seen.id, with_for_update=True)
+    stored = ctx.session.get(Refund, (ctx.account, seen.id), with_for_update=True)
     if stored is not None and not is_newer(seen, stored):
         return None
     if stored is not None and seen.request_id is None:
@@ -86,6 +86,7 @@ def refund_undone(ctx: HandlerContext, refund: Refund) -> None:
     request = ctx.session.scalar(
         select(RefundRequest)
         .where(
+            RefundRequest.account == ctx.account,
             or_(RefundRequest.refund_id == refund.id, RefundRequest.id == refund.request_id),
             RefundRequest.status == RefundRequestStatus.REFUNDED,
         )
@@ -111,6 +112,7 @@ def refund_undone(ctx: HandlerContext, refund: Refund) -> None:
 
 def refund_row(refund: dict[str, Any], ctx: HandlerContext) -> Refund:
     return Refund(
+        account=ctx.account,
         id=refund["id"],
         charge_id=ref_id(refund.get("charge")),
         payment_intent_id=ref_id(refund.get("payment_intent")),
@@ -130,7 +132,10 @@ def _invoices_paid_by(ctx: HandlerContext, refs: list[str]) -> list[Invoice]:
     return list(
         ctx.session.scalars(
             select(Invoice)
-            .where(or_(Invoice.charge_id.in_(refs), Invoice.payment_intent_id.in_(refs)))
+            .where(
+                Invoice.account == ctx.account,
+                or_(Invoice.charge_id.in_(refs), Invoice.payment_intent_id.in_(refs)),
+            )
             .with_for_update()
         )
     )
@@ -144,7 +149,8 @@ def _lock_payment_customer(ctx: HandlerContext, refund: dict[str, Any]) -> None:
         return
     customer = ctx.session.scalar(
         select(Invoice.customer).where(
-            or_(Invoice.charge_id.in_(refs), Invoice.payment_intent_id.in_(refs))
+            Invoice.account == ctx.account,
+            or_(Invoice.charge_id.in_(refs), Invoice.payment_intent_id.in_(refs)),
         )
     )
     if customer:

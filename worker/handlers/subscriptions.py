@@ -29,7 +29,7 @@ def record_subscription(ctx: HandlerContext, sub: dict[str, Any]) -> None:
     if not sub.get("id") or not customer_id:
         raise MalformedPayload(f"{ctx.event_type} without subscription id or customer")
     lock_customer(ctx, customer_id)
-    stored = ctx.session.get(Subscription, sub["id"])
+    stored = ctx.session.get(Subscription, (ctx.account, sub["id"]))
     if stored is not None and stored.state_created > ctx.event_created:
         return  # delivered out of order: we already hold a newer state
     if not _items_complete(sub):
@@ -50,6 +50,7 @@ def record_subscription(ctx: HandlerContext, sub: dict[str, Any]) -> None:
         state_items = [subscription_item(ctx, item) for item in _item_list(state.get("items"))]
     ctx.session.merge(
         Subscription(
+            account=ctx.account,
             id=sub["id"],
             customer=customer_id,
             status=state.get("status") or "unknown",
@@ -105,7 +106,7 @@ def subscription_item(ctx: HandlerContext, item: dict[str, Any]) -> dict[str, An
     price = item.get("price") or item.get("plan") or {}
     if isinstance(price, str):
         raise MalformedPayload("subscription item without its price object")
-    row: Price = price_row(price)
+    row: Price = price_row(price, ctx.account)
     upsert(ctx.session, row)
     product = product_info(ctx.session, ctx.stripe, row.product_id) if row.product_id else None
     return {
