@@ -42,8 +42,12 @@ class BillingWorld:
         previous: dict[str, Any] | None = None,
         request_key: str | None = None,
         statuses: tuple[str, ...] = ("received",),
+        account: str | None = None,
     ) -> tuple[str, str]:
+        """Store and process the event; with `account`, a connected account's (Connect)."""
         evt = samples.event(event_type, obj, created=created)
+        if account is not None:
+            evt["account"] = account
         if previous is not None:
             evt["data"]["previous_attributes"] = previous
         if request_key is not None:
@@ -59,22 +63,25 @@ class BillingWorld:
             statuses=("processed", "failed", "ignored", "received"),
         )
 
-    def customer(self, customer_id: str, email: str) -> None:
+    def customer(self, customer_id: str, email: str, account: str | None = None) -> None:
         self.deliver(
             "customer.created",
             {"id": customer_id, "object": "customer", "email": email, "metadata": {}},
+            account=account,
         )
 
-    def catalog(self, *prices: tuple[str, str | None, int, str | None, str]) -> dict[str, Any]:
+    def catalog(
+        self, *prices: tuple[str, str | None, int, str | None, str], account: str | None = None
+    ) -> dict[str, Any]:
         """(price id, product category, unit amount, interval, usage_type) → price objects."""
         made = {}
         for price_id, category, unit_amount, interval, usage_type in prices:
             product_id = f"prod_for_{price_id}"
-            self.deliver("product.created", samples.product(product_id, category))
+            self.deliver("product.created", samples.product(product_id, category), account=account)
             price = samples.price(
                 price_id, product_id, unit_amount, interval=interval, usage_type=usage_type
             )
-            self.deliver("price.created", price)
+            self.deliver("price.created", price, account=account)
             made[price_id] = price
         return made
 

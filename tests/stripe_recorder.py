@@ -19,6 +19,8 @@ class RecordingHTTPClient(stripe.RequestsClient):
     def __init__(self) -> None:
         super().__init__(timeout=10)
         self.sent: list[Sent] = []
+        # The Stripe-Account header of each request in `sent` (None: the platform's own).
+        self.stripe_accounts: list[str | None] = []
 
     def request(self, method: str, url: str, headers: Any, post_data: Any = None):  # type: ignore[override]
         body, status, response_headers = super().request(method, url, headers, post_data)
@@ -33,6 +35,7 @@ class RecordingHTTPClient(stripe.RequestsClient):
                 status=status,
             )
         )
+        self.stripe_accounts.append((headers or {}).get("Stripe-Account"))
         return body, status, response_headers
 
     def mutations(self) -> list[Sent]:
@@ -40,6 +43,7 @@ class RecordingHTTPClient(stripe.RequestsClient):
 
     def clear(self) -> None:
         self.sent.clear()
+        self.stripe_accounts.clear()
 
 
 def recording_client(api_base: str) -> tuple[stripe.StripeClient, RecordingHTTPClient]:

@@ -105,6 +105,16 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _endpoints_have_their_own_secrets(self) -> Settings:
+        # The secret tells which endpoint sent an event (webhooks/signature.py endpoint_mismatch).
+        if set(self.stripe_webhook_secrets) & set(self.stripe_connect_webhook_secrets):
+            raise ValueError(
+                "STRIPE_CONNECT_WEBHOOK_SECRETS repeats a secret of STRIPE_WEBHOOK_SECRETS: the "
+                "platform and Connect endpoints each have their own signing secret"
+            )
+        return self
+
     @field_validator("data_dir")
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:

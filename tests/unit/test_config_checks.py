@@ -71,3 +71,54 @@ def test_a_policy_file_path_is_accepted(tmp_path: Path) -> None:
     policy.write_text((resources.files("worker.policy.policies") / "dmly.toml").read_text())
     settings = load_settings(_env_file=None, data_dir=tmp_path, billing_policy=str(policy))
     assert settings.billing_policy == str(policy)
+
+
+def test_policies_by_connected_account_are_parsed_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib import resources
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text((resources.files("worker.policy.policies") / "dmly.toml").read_text())
+    monkeypatch.setenv("BILLING_POLICY_BY_ACCOUNT", f" acct_1=dmly , acct_2={policy},")
+    settings = load_settings(_env_file=None, data_dir=tmp_path)
+    assert settings.billing_policy_by_account == {"acct_1": "dmly", "acct_2": str(policy)}
+    unset = load_settings(_env_file=None, data_dir=tmp_path, billing_policy_by_account="")
+    assert unset.billing_policy_by_account == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ("acct_1", "'acct_1' is not acct_…=POLICY"),
+        ("cus_1=dmly", "'cus_1=dmly' is not acct_…=POLICY"),
+        ("acct_1=", "'acct_1=' is not acct_…=POLICY"),
+        ("acct_1=dmly,acct_1=mittrik", "acct_1 is given twice"),
+        ("acct_1=dmyl", "acct_1: unknown policy 'dmyl'"),
+        ("acct_1=/no/such/policy.toml", "acct_1: "),
+    ],
+)
+def test_a_bad_policy_by_account_names_the_variable_and_the_account(
+    tmp_path: Path, value: str, complaint: str
+) -> None:
+    with pytest.raises(ConfigError) as problem:
+        load_settings(_env_file=None, data_dir=tmp_path, billing_policy_by_account=value)
+    message = str(problem.value)
+    assert "- BILLING_POLICY_BY_ACCOUNT: " in message and complaint in message
+
+
+def test_the_connect_endpoints_secrets_are_its_own(tmp_path: Path) -> None:
+    settings = load_settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        stripe_webhook_secrets="whsec_platform",
+        stripe_connect_webhook_secrets="whsec_connect_new, whsec_connect_old",
+    )
+    assert settings.stripe_connect_webhook_secrets == ["whsec_connect_new", "whsec_connect_old"]
+    with pytest.raises(ConfigError, match="repeats a secret of STRIPE_WEBHOOK_SECRETS"):
+        load_settings(
+            _env_file=None,
+            data_dir=tmp_path,
+            stripe_webhook_secrets="whsec_same",
+            stripe_connect_webhook_secrets="whsec_same",
+        )

@@ -1,0 +1,94 @@
+"""Stripe Connect against stripe-mock: a connected account's refund request is decided by that
+account's policy (BILLING_POLICY_BY_ACCOUNT) and refunded on that account (Stripe-Account,
+its own key), while the platform's customer of the same id keeps the platform's policy."""
+
+from __future__ import annotations
+
+import pytest
+from billing_world import BillingWorld, days_ago, monthly_line
+from enforcement_scenarios import Catalog
+from harness.servers import StripeMock
+
+from worker import samples
+from worker.commands.refunds import RequestError, list_requests, request_refund
+from worker.db.models import PLATFORM, Refund
+
+DMLY_ACCOUNT = "acct_1DmlyShop"
+PLAIN_ACCOUNT = "acct_1PlainShop"  # no policy of its own: the platform's
+
+
+@pytest.fixture
+def w(make_settings, database_url: str, stripe_mock: StripeMock) -> BillingWorld:
+    settings = make_settings(
+        database_url=database_url,
+        billing_policy="mittrik",
+        billing_policy_by_account=f"{DMLY_ACCOUNT}=dmly",
+    )
+    return BillingWorld.create(settings, stripe_mock.url)
+
+
+def paid_yesterday(w: BillingWorld, account: str) -> None:
+    """cus_same paid in_same (a monthly plan, 100.00) a day ago, on `account`."""
+    connected = account or None
+    w.customer("cus_same", "same@example.com", account=connected)
+    w.catalog(Catalog.PLAN_MONTH, account=connected)
+    paid_at = days_ago(1)
+    invoice = samples.invoice_with_lines(
+        [monthly_line(paid_at)],
+        customer="cus_same",
+        paid_at=paid_at,
+        number="SAME-0001",
+        payment_intent="pi_same",
+    )
+    invoice["id"] = "in_same"
+    _, status = w.deliver("invoice.paid", invoice, account=connected)
+    assert status == "processed"
+
+
+def test_each_account_is_decided_by_its_policy_and_refunded_on_its_stripe_account(w) -> None:
+    for account in (DMLY_ACCOUNT, PLAIN_ACCOUNT, PLATFORM):
+        paid_yesterday(w, account)
+    w.stripe.clear()
+
+    decided = {}
+    for account in (DMLY_ACCOUNT, PLAIN_ACCOUNT, PLATFORM):
+        request = request_refund(
+            w.runtime,
+            customer="same@example.com",
+            invoice="SAME-0001",
+            reason="requested_by_customer",
+            account=account,
+        ).request
+        decided[account] = (request.policy, request.status, request.account)
+        assert request.clauses, "every decision names its clause"
+        assert all(clause[0] == request.policy[0].upper() for clause in request.clauses)
+        if request.status != "refunded":
+            assert not w.stripe.sent
+            continue
+        assert w.one(Refund, request.refund_id, account).request_id == request.id
+        [refund] = w.stripe.mutations()
+        assert refund.idempotency_key == ":".join(
+            part for part in ("bw", account, request.id, "refund", "pi_same") if part
+        )
+        assert set(w.stripe.stripe_accounts) == {account or None}
+        w.stripe.clear()
+
+    # The same facts: DMLY refunds a monthly plan a day old (D2.monthly), Mittrik does not.
+    assert decided == {
+        DMLY_ACCOUNT: ("dmly", "refunded", DMLY_ACCOUNT),
+        PLAIN_ACCOUNT: ("mittrik", "denied", PLAIN_ACCOUNT),
+        PLATFORM: ("mittrik", "denied", PLATFORM),
+    }
+    assert [r.account for r in list_requests(w.runtime, account=DMLY_ACCOUNT)] == [DMLY_ACCOUNT]
+
+
+def test_a_customer_of_one_account_is_unknown_to_another(w) -> None:
+    paid_yesterday(w, DMLY_ACCOUNT)
+    with pytest.raises(RequestError, match=f"unknown customer cus_same of {PLAIN_ACCOUNT}"):
+        request_refund(
+            w.runtime,
+            customer="cus_same",
+            invoice="SAME-0001",
+            reason="requested_by_customer",
+            account=PLAIN_ACCOUNT,
+        )
