@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import defer
 
 from webhooks.current import current_runtime
+from worker.accounts import account_named
 from worker.db.models import EVENT_STATUSES, Event
 from worker.eventlog.record import event_record
 from worker.eventlog.replay import ReplaySummary, operator_attempt, replay
@@ -123,7 +124,7 @@ def show_event(event_id: str) -> ResponseReturnValue:
 def replay_events() -> ResponseReturnValue:
     """Replay a selection, up to `limit` events or ~15 s; repeat with `next` until it is null.
 
-    Body: {"ids": [...]} or filters {"status", "type", "customer", "since", "until"} or
+    Body: {"ids": [...]} or filters {"status", "type", "account", "customer", "since", "until"} or
     {"all": true}; optional "dry_run", "limit", "cursor".
     """
     body = request.get_json(silent=True)
@@ -171,6 +172,7 @@ def _selection(
         ids=ids,
         status=status,
         type=_text(source, "type"),
+        account=_account(source),
         customer=_text(source, "customer"),
         since=_moment(source, "since"),
         until=_moment(source, "until"),
@@ -185,6 +187,14 @@ def _text(source: Any, key: str) -> str | None:
     if not isinstance(value, str):
         raise BadRequest(f"{key} must be a string")
     return value
+
+
+def _account(source: Any) -> str | None:
+    value = _text(source, "account")
+    try:
+        return account_named(value) if value is not None else None
+    except ValueError as exc:
+        raise BadRequest(f"account: {exc}") from None
 
 
 def _moment(source: Any, key: str) -> Any:

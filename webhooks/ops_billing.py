@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 
 from webhooks.current import current_runtime as runtime
 from webhooks.ops import ops_token_refusal
+from worker.accounts import account_named
 from worker.commands.refunds import (
     RequestError,
     approve,
@@ -20,6 +21,7 @@ from worker.commands.refunds import (
     request_refund,
 )
 from worker.commands.subscriptions import cancel_subscription, change_subscription
+from worker.db.models import PLATFORM
 from worker.errors import BillingWorkerError, NotFound
 from worker.policy import REASONS
 
@@ -54,7 +56,10 @@ def field(data: dict[str, Any], name: str, kind: type = str, required: bool = Tr
 
 @bp.get("/refunds")
 def list_refunds() -> ResponseReturnValue:
-    return jsonify([row.as_dict() for row in list_requests(runtime(), request.args.get("status"))])
+    text = request.args.get("account")
+    account = _account(text) if text else None
+    rows = list_requests(runtime(), request.args.get("status"), account)
+    return jsonify([row.as_dict() for row in rows])
 
 
 @bp.get("/refunds/<request_id>")
@@ -89,6 +94,7 @@ def create_refund() -> ResponseReturnValue:
         note=field(data, "note", required=False),
         line_ids=line_ids,
         support_override=bool(data.get("support_override", False)),
+        account=_acting(data),
     )
     return jsonify(result.as_dict()), (200 if result.duplicate else 201)
 
@@ -117,10 +123,27 @@ def change(subscription_id: str) -> ResponseReturnValue:
             price=field(data, "price", required=False),
             addon_item=field(data, "addon", required=False),
             quantity=field(data, "quantity", int, required=False),
+            account=_acting(data),
         ).as_dict()
     )
 
 
 @bp.post("/subscriptions/<subscription_id>/cancel")
 def cancel(subscription_id: str) -> ResponseReturnValue:
-    return jsonify(cancel_subscription(runtime(), subscription_id).as_dict())
+    data = request.get_json(silent=True)
+    account = _acting(data) if isinstance(data, dict) else PLATFORM
+    return jsonify(cancel_subscription(runtime(), subscription_id, account).as_dict())
+
+
+def _acting(data: dict[str, Any]) -> str:
+    """The body's `account`: the connected account the customer belongs to (default: the
+    platform's own)."""
+    text = field(data, "account", required=False)
+    return _account(text) if text else PLATFORM
+
+
+def _account(text: str) -> str:
+    try:
+        return account_named(text)
+    except ValueError as exc:
+        raise RequestError(f"account: {exc}") from None

@@ -380,6 +380,34 @@ def test_customers_page_lists_suspended_accounts_with_their_dispute(setup) -> No
     assert "M6.dispute" in page and "fraudulent" in page and "1,200.00 USD" in page
 
 
+def test_the_same_customer_on_two_accounts_is_shown_and_filtered_by_account(setup) -> None:
+    s = setup()
+    w = s.world
+    connected = "acct_1ConsoleShop"
+    for account in (connected, None):
+        w.customer("cus_twice", "twice@example.com", account=account)
+        w.deliver("product.created", fixed_product(PRICE), account=account)
+        w.deliver("price.created", annual_price(PRICE), account=account)
+        invoice = annual_invoice(
+            "cus_twice", PRICE, number="TW-1", payment_intent="pi_tw", days_ago=3
+        )
+        assert w.deliver("invoice.paid", invoice, account=account)[1] == "processed"
+    dispute = samples.dispute(charge="ch_tw", payment_intent="pi_tw", reason="fraudulent")
+    assert w.deliver("charge.dispute.created", dispute, account=connected)[1] == "processed"
+    s.console.sign_in()
+
+    held = s.console.get("/customers").text
+    assert held.count('data-customer="cus_twice"') == 1  # the platform's is not suspended
+    assert f'data-account="{connected}"' in held and dispute["id"] in held
+    assert "cus_twice" not in s.console.get("/customers", account="platform").text
+
+    events = s.console.get("/events", account=connected).text
+    assert events.count("<tr data-event=") == 5 and connected in events  # its dispute too
+    assert s.console.get("/events", account="platform").text.count("<tr data-event=") == 4
+    refused = s.console.get("/events", account="cus_twice").text
+    assert "account: &#39;cus_twice&#39; is not a Stripe account" in refused
+
+
 def test_event_page_never_shows_a_secret_in_the_payload(setup) -> None:
     s = setup()
     leaked = samples.event(

@@ -209,3 +209,18 @@ def test_a_replay_request_that_means_nothing_or_too_much_gets_400(
     response = client.post("/ops/events/replay", headers=AUTH, json=body)
     assert response.status_code == 400
     assert response.json["error"]
+
+
+def test_events_filter_by_account_and_name_a_connected_one(client: FlaskClient, settings) -> None:
+    connected = dict(unhandled(), account="acct_1OpsShop")
+    store(settings, connected, minutes=2)
+    platform = store(settings, unhandled(), minutes=1)
+
+    mine = client.get("/ops/events", query_string={"account": "acct_1OpsShop"}, headers=AUTH)
+    assert [(e["id"], e["account"]) for e in mine.json["events"]] == [
+        (connected["id"], "acct_1OpsShop")
+    ]
+    own = client.get("/ops/events", query_string={"account": "platform"}, headers=AUTH)
+    assert [(e["id"], e["account"]) for e in own.json["events"]] == [(platform, None)]
+    wrong = client.get("/ops/events", query_string={"account": "cus_ops"}, headers=AUTH)
+    assert wrong.status_code == 400 and "not a Stripe account" in wrong.json["error"]

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session, defer
 
+from worker.accounts import account_named
 from worker.db.models import EVENT_STATUSES, Event, EventStatus, Invoice, StripeCall, Subscription
 from worker.eventlog.selection import EventSelection, Position, earlier_than, later_than
 from worker.handlers import HANDLERS
@@ -29,6 +30,7 @@ class EventFilters:
 
     status: str = ""
     type: str = ""
+    account: str = ""  # acct_…, or `platform`
     customer: str = ""
     since: str = ""
     until: str = ""
@@ -41,9 +43,14 @@ class EventFilters:
     def selection(self) -> EventSelection:
         if self.status and self.status not in EVENT_STATUSES:
             raise FilterError(f"status must be one of {', '.join(EVENT_STATUSES)}")
+        try:
+            account = account_named(self.account) if self.account else None
+        except ValueError as problem:
+            raise FilterError(f"account: {problem}") from None
         selection = EventSelection(
             status=self.status or None,
             type=self.type or None,
+            account=account,
             customer=self.customer or None,
             since=_moment("since", self.since),
             until=_moment("until", self.until),

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webhooks.console import auth, bp
+from webhooks.console.accounts import account_arg
 from webhooks.console.formatting import money, parse_amount
 from webhooks.current import current_runtime
 from worker.commands.refunds import (
@@ -32,35 +33,46 @@ WHY_MAX = 500
 @bp.get("/refunds")
 def refunds() -> ResponseReturnValue:
     runtime = current_runtime()
+    account, error = account_arg()
     # A refund the bank failed waits for support like a review: approve issues it again.
-    queue = list_requests(runtime, RefundRequestStatus.REVIEW) + list_requests(
-        runtime, RefundRequestStatus.REFUND_FAILED
+    queue = list_requests(runtime, RefundRequestStatus.REVIEW, account) + list_requests(
+        runtime, RefundRequestStatus.REFUND_FAILED, account
     )
     with runtime.sessions() as session:
-        invoice_ids = {r.invoice for r in queue}
+        # Keyed by (account, id): two connected accounts may hold the same ids.
         invoices = {
-            i.id: i for i in session.scalars(select(Invoice).where(Invoice.id.in_(invoice_ids)))
+            (i.account, i.id): i
+            for i in session.scalars(
+                select(Invoice).where(Invoice.id.in_({r.invoice for r in queue}))
+            )
         }
-        emails = dict(
-            session.execute(
-                select(Customer.id, Customer.email).where(
-                    Customer.id.in_({r.customer for r in queue})
-                )
-            ).all()
-        )
+        emails = {
+            (c.account, c.id): c.email
+            for c in session.scalars(
+                select(Customer).where(Customer.id.in_({r.customer for r in queue}))
+            )
+        }
         reviews = [
-            _review(r, invoices.get(r.invoice), emails.get(r.customer), session) for r in queue
+            _review(
+                r,
+                invoices.get((r.account, r.invoice)),
+                emails.get((r.account, r.customer)),
+                session,
+            )
+            for r in queue
         ]
+        decided = select(RefundRequest).where(RefundRequest.decided_at.is_not(None))
+        if account is not None:
+            decided = decided.where(RefundRequest.account == account)
         recent = [
             RefundRequestSummary.of(row)
             for row in session.scalars(
-                select(RefundRequest)
-                .where(RefundRequest.decided_at.is_not(None))
-                .order_by(RefundRequest.decided_at.desc())
-                .limit(RECENT)
+                decided.order_by(RefundRequest.decided_at.desc()).limit(RECENT)
             )
         ]
-    return render_template("console/refunds.html", reviews=reviews, recent=recent)
+    return render_template(
+        "console/refunds.html", reviews=reviews, recent=recent, account=account, error=error
+    )
 
 
 def _review(

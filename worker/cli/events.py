@@ -8,6 +8,7 @@ from datetime import timedelta
 import click
 from sqlalchemy import select
 
+from worker.cli.accounts import account_filter, shown_account
 from worker.cli.recovery import backfill_command, replay_command
 from worker.cli.runtime import command_runtime
 from worker.cli.triggers import trigger, trigger_command
@@ -24,13 +25,18 @@ def events() -> None:
 @click.option("--status", type=click.Choice(EVENT_STATUSES))
 @click.option("--type", "event_type", help="Stripe event type, e.g. invoice.paid")
 @click.option("--limit", type=int, help="at most N events (default: all)")
+@account_filter()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def list_events(status: str | None, event_type: str | None, limit: int | None, fmt: str) -> None:
-    """List events, oldest first."""
+def list_events(
+    status: str | None, event_type: str | None, limit: int | None, account: str | None, fmt: str
+) -> None:
+    """List events, oldest first; a connected account's show its acct_… last."""
     sessions = command_runtime().sessions
     query = select(Event).order_by(Event.received_at, Event.id)
     if status:
         query = query.where(Event.status == status)
+    if account is not None:
+        query = query.where(Event.account == account)
     if event_type:
         query = query.where(Event.type == event_type)
     if limit is not None:
@@ -44,7 +50,7 @@ def list_events(status: str | None, event_type: str | None, limit: int | None, f
         for row in rows:
             click.echo(
                 f"{row['id']:<34} {row['type']:<38} {row['status']:<10} "
-                f"{row['attempts']:>5}  {row['received_at']}"
+                f"{row['attempts']:>5}  {row['received_at']}{shown_account(row['account'] or '')}"
             )
 
 

@@ -11,6 +11,7 @@ import click
 from sqlalchemy.exc import DBAPIError
 from tqdm import tqdm
 
+from worker.cli.accounts import account_filter
 from worker.cli.runtime import command_runtime
 from worker.db.models import EVENT_STATUSES, utcnow
 from worker.errors import RetryableError
@@ -49,6 +50,7 @@ def progress(total: int | None, unit: str) -> tqdm:
 @click.option("--status", type=click.Choice(EVENT_STATUSES), help="e.g. failed")
 @click.option("--type", "event_type", help="Stripe event type, e.g. invoice.paid")
 @click.option("--customer", help="Stripe customer id")
+@account_filter()
 @click.option("--since", type=MOMENT, help="received at or after (ISO 8601, or 6h / 2d ago)")
 @click.option("--until", type=MOMENT, help="received before")
 @click.option("--all", "everything", is_flag=True, help="every stored event")
@@ -64,6 +66,7 @@ def replay_command(
     status: str | None,
     event_type: str | None,
     customer: str | None,
+    account: str | None,
     since: datetime | None,
     until: datetime | None,
     everything: bool,
@@ -85,6 +88,7 @@ def replay_command(
         status=status,
         type=event_type,
         customer=customer,
+        account=account,
         since=since,
         until=until,
         everything=everything,

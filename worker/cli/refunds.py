@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from worker.cli.accounts import account_filter, acting_account, shown_account
 from worker.cli.runtime import command_runtime
 from worker.commands.refunds import (
     RefundRequestSummary,
@@ -45,7 +46,7 @@ def _show_text(request: RefundRequestSummary, duplicate: bool) -> None:
     amount = request.amount if request.amount is not None else request.proposed_amount
     click.echo(
         f"{request.id} {request.status}: {request.outcome} {amount} "
-        f"{request.currency} on {request.invoice} "
+        f"{request.currency} on {request.invoice}{_of(request.account)} "
         f"({request.policy} {request.policy_version or ''}; {', '.join(request.clauses)})"
     )
     for line in request.lines:
@@ -58,6 +59,10 @@ def _show_text(request: RefundRequestSummary, duplicate: bool) -> None:
         )
     if request.error:
         click.echo(f"  error: {request.error}")
+
+
+def _of(account: str) -> str:
+    return f" of {account}" if account else ""
 
 
 @click.group()
@@ -77,6 +82,7 @@ def refunds() -> None:
     is_flag=True,
     help="support asks to decide outside the window (DMLY D2.override)",
 )
+@acting_account()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def request_command(
     customer: str,
@@ -86,6 +92,7 @@ def request_command(
     note: str | None,
     lines: tuple[str, ...],
     support_override: bool,
+    account: str,
     fmt: str,
 ) -> None:
     """Decide a refund request; refund at once if the policy approves."""
@@ -101,6 +108,7 @@ def request_command(
         note=note,
         line_ids=list(lines) or None,
         support_override=support_override,
+        account=account,
     )
     show(result.request, fmt, result.duplicate)
 
@@ -127,10 +135,11 @@ def reject_command(request_id: str, why: str, by: str, fmt: str) -> None:
 
 @refunds.command("list")
 @click.option("--status", type=click.Choice(REFUND_REQUEST_STATUSES))
+@account_filter()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def list_command(status: str | None, fmt: str) -> None:
-    """Refund requests, oldest first."""
-    rows = list_requests(command_runtime(), status)
+def list_command(status: str | None, account: str | None, fmt: str) -> None:
+    """Refund requests, oldest first; a connected account's show its acct_… last."""
+    rows = list_requests(command_runtime(), status, account)
     if fmt == "json":
         click.echo(json.dumps([row.as_dict() for row in rows], indent=2))
         return
@@ -138,5 +147,5 @@ def list_command(status: str | None, fmt: str) -> None:
         amount = row.amount if row.amount is not None else row.proposed_amount
         click.echo(
             f"{row.id}  {row.status:<13} {amount:>10} {row.currency}  "
-            f"{row.customer}  {row.invoice}  {','.join(row.clauses)}"
+            f"{row.customer}  {row.invoice}  {','.join(row.clauses)}{shown_account(row.account)}"
         )

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from worker.cli.accounts import acting_account
 from worker.cli.runtime import command_runtime
 from worker.commands.subscriptions import (
     SubscriptionCancellation,
@@ -42,12 +43,14 @@ def subscriptions() -> None:
 @click.option("--price", help="switch the plan to this price")
 @click.option("--addon", "addon_item", help="the add-on's subscription item (si_...)")
 @click.option("--quantity", type=click.IntRange(min=0), help="the add-on's new quantity")
+@acting_account()
 @FORMAT
 def change_command(
     subscription_id: str,
     price: str | None,
     addon_item: str | None,
     quantity: int | None,
+    account: str,
     fmt: str,
 ) -> None:
     """Change the plan (--price) or an add-on's quantity (--addon ITEM --quantity N)."""
@@ -59,16 +62,18 @@ def change_command(
         price=price,
         addon_item=addon_item,
         quantity=quantity,
+        account=account,
     )
     click.echo(json.dumps(result.as_dict(), indent=2) if fmt == "json" else change_line(result))
 
 
 @subscriptions.command("cancel")
 @click.argument("subscription_id")
+@acting_account()
 @FORMAT
-def cancel_command(subscription_id: str, fmt: str) -> None:
+def cancel_command(subscription_id: str, account: str, fmt: str) -> None:
     """Cancel at the end of the current period."""
-    result = cancel_subscription(command_runtime(), subscription_id)
+    result = cancel_subscription(command_runtime(), subscription_id, account)
     click.echo(
         json.dumps(result.as_dict(), indent=2) if fmt == "json" else cancellation_line(result)
     )

@@ -14,6 +14,7 @@ def event_record(event: Event) -> dict[str, Any]:
         "status": event.status,
         "attempts": event.attempts,
         "customer": event.customer,
+        "account": event.account or None,  # a connected account's acct_…; null: the platform
         "created": event.created.isoformat(),
         "received_at": event.received_at.isoformat(),
         "processed_at": event.processed_at.isoformat() if event.processed_at else None,

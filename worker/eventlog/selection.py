@@ -46,12 +46,14 @@ class Partition:
 
 @dataclass(frozen=True)
 class EventSelection:
-    """Events by id, or by filters that all apply (status, type, customer, received between)."""
+    """Events by id, or by filters that all apply (status, type, account, customer, received
+    between)."""
 
     ids: tuple[str, ...] = ()
     status: str | None = None
     type: str | None = None
     customer: str | None = None
+    account: str | None = None  # a connected account's acct_…, PLATFORM for the platform's
     since: datetime | None = None  # received_at >= since
     until: datetime | None = None  # received_at < until
     everything: bool = False
@@ -61,7 +63,14 @@ class EventSelection:
     def has_filters(self) -> bool:
         return any(
             value is not None
-            for value in (self.status, self.type, self.customer, self.since, self.until)
+            for value in (
+                self.status,
+                self.type,
+                self.account,
+                self.customer,
+                self.since,
+                self.until,
+            )
         )
 
     def require_explicit(self) -> None:
@@ -83,6 +92,8 @@ class EventSelection:
             conditions.append(Event.status == self.status)
         if self.type is not None:
             conditions.append(Event.type == self.type)
+        if self.account is not None:
+            conditions.append(Event.account == self.account)
         if self.customer is not None:
             conditions.append(Event.customer == self.customer)
         if self.since is not None:
