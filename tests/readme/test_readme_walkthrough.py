@@ -5,15 +5,10 @@ default (a local stripe-mock for Stripe, no key set), the demo world, then every
 
 from __future__ import annotations
 
-import os
-import secrets
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 from harness.processes import CLI, ProcessGroup, wait_http_ok, wait_until
-from harness.servers import find_binary, free_port
 from sqlalchemy import func, select
 from transcripts import Values, transcripts
 
@@ -21,27 +16,6 @@ from worker.db.models import Event
 from worker.db.session import session_factory
 
 SECTIONS = ("Send a test event", "Refunds and subscriptions", "Replay and backfill")
-
-
-@pytest.fixture
-def walkthrough_env(tmp_path: Path) -> dict[str, str]:
-    """A new user's shell in a fresh checkout: nothing configured but the ops token."""
-    venv = Path(sys.executable).parent.parent
-    (tmp_path / ".venv").symlink_to(venv)  # README calls `.venv/bin/billing-worker` too
-    stripe_mock = Path(find_binary("stripe-mock", "~/go/bin/stripe-mock")).parent
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("STRIPE_", "DATABASE_", "BROKER_", "BILLING_", "OPS_"))
-    }
-    env.update(
-        PATH=os.pathsep.join([str(venv / "bin"), env.get("PATH", ""), str(stripe_mock)]),
-        PORT=str(free_port()),
-        DATA_DIR=str(tmp_path / "data"),
-        OPS_API_TOKEN=secrets.token_hex(16),
-        LOG_LEVEL="INFO",
-    )
-    return env
 
 
 def test_readme_transcripts_run_as_printed_on_the_demo_world(

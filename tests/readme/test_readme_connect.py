@@ -1,0 +1,50 @@
+"""README's "Stripe Connect" section, run as printed: `billing-worker run` with the settings the
+section shows (its Connect secret, a connected account's own policy), then its transcript."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from harness.processes import CLI, ProcessGroup, wait_http_ok
+from test_readme_walkthrough import _wait_until_quiet
+from transcripts import README, Values, section_text, transcripts
+
+SECTION = "Stripe Connect"
+
+
+def section_settings() -> dict[str, str]:
+    """The `NAME=value` lines of the section's settings block."""
+    text = section_text(README.read_text(), SECTION)
+    return dict(re.findall(r"^([A-Z_]+)=(\S+)$", text, re.M))
+
+
+def test_readme_connect_transcript_runs_as_printed(
+    tmp_path: Path, walkthrough_env: dict[str, str], processes: ProcessGroup
+) -> None:
+    settings = section_settings()
+    assert set(settings) == {"STRIPE_CONNECT_WEBHOOK_SECRETS", "BILLING_POLICY_BY_ACCOUNT"}
+    env = walkthrough_env | settings
+    everything = processes.spawn(CLI + ["run"], env, "run.log")
+    values = Values()
+    try:
+        wait_http_ok(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=180)
+        steps = transcripts(SECTION)
+        assert steps, "the section has a transcript"
+        for step in steps:
+            command = values.command(step.command)
+            ran = subprocess.run(
+                ["bash", "-c", command],
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=120,
+            )
+            difference = values.match(step.expected, ran.stdout)
+            assert difference is None, f"$ {command}\n{difference}"
+            _wait_until_quiet(Path(env["DATA_DIR"]))
+    finally:
+        processes.stop(everything)
