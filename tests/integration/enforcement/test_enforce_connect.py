@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import pytest
 from billing_world import BillingWorld, days_ago, monthly_line
-from enforcement_scenarios import Catalog
+from enforcement_scenarios import Catalog, subscription_with
 from harness.servers import StripeMock
 
 from worker import samples
 from worker.commands.refunds import RequestError, list_requests, request_refund
+from worker.commands.subscriptions import SubscriptionError, cancel_subscription
 from worker.db.models import PLATFORM, Refund
 
 DMLY_ACCOUNT = "acct_1DmlyShop"
@@ -92,3 +93,23 @@ def test_a_customer_of_one_account_is_unknown_to_another(w) -> None:
             reason="requested_by_customer",
             account=PLAIN_ACCOUNT,
         )
+
+
+def test_a_connected_accounts_subscription_is_cancelled_on_that_account_by_its_policy(w) -> None:
+    w.customer("cus_portal", "portal@example.com", account=DMLY_ACCOUNT)
+    prices = w.catalog(Catalog.PLAN_MONTH, account=DMLY_ACCOUNT)
+    sub = subscription_with(prices["price_growth_month"])
+    assert w.deliver("customer.subscription.created", sub, account=DMLY_ACCOUNT)[1] == "processed"
+    w.stripe.clear()
+
+    with pytest.raises(SubscriptionError, match="unknown subscription sub_portal:"):
+        cancel_subscription(w.runtime, "sub_portal")  # the platform has no such subscription
+    cancelled = cancel_subscription(w.runtime, "sub_portal", DMLY_ACCOUNT)
+
+    assert cancelled.clause.startswith("D")  # DMLY's cancellation rule, not Mittrik's
+    assert w.stripe.mutations()
+    assert set(w.stripe.stripe_accounts) == {DMLY_ACCOUNT}
+    assert all(
+        call.idempotency_key and call.idempotency_key.startswith(f"bw:{DMLY_ACCOUNT}:")
+        for call in w.stripe.mutations()
+    )
