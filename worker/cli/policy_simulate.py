@@ -18,7 +18,7 @@ import click
 
 from worker.cli.moments import MOMENT
 from worker.cli.policy import exit_invalid
-from worker.policy import Policy, PolicyFileError, UnknownPolicy, load_policy
+from worker.policy import BUILTIN_POLICIES, Policy, PolicyFileError, UnknownPolicy, load_policy
 
 SKIPPED_LISTED = 100  # a request whose invoice is gone is rare: list the first ones, count all
 
@@ -114,11 +114,22 @@ class Report(ABC):
 
 
 def _policy_line(chosen: Policy) -> str:
-    return f"{chosen.name} {chosen.version or 'undated'} ({chosen.source})"
+    return f"{chosen.name} {chosen.version or 'undated'} ({_where(chosen)})"
+
+
+def _where(chosen: Policy) -> str:
+    """A built-in policy is named so; its path inside the installed package says nothing."""
+    if chosen.name in BUILTIN_POLICIES and chosen.source == load_policy(chosen.name).source:
+        return "built in"
+    return str(chosen.source)
 
 
 def _verdict_text(verdict: Any, currency: str) -> str:
     return f"{verdict.outcome} {verdict.amount} {currency} ({', '.join(verdict.clauses)})"
+
+
+def _moment_text(iso: str | None) -> str | None:
+    return iso[:19].replace("T", " ") if iso else None
 
 
 def _signed(amount: int) -> str:
@@ -129,9 +140,9 @@ class TextReport(Report):
     def start(self, current: Policy, proposed: Policy, period: dict[str, str | None]) -> None:
         click.echo(f"policy in force: {_policy_line(current)}")
         click.echo(f"proposed:        {_policy_line(proposed)}")
-        since, until = period["since"], period["until"]
+        since, until = (_moment_text(period[end]) for end in ("since", "until"))
         if since or until:
-            click.echo(f"period:          {since or 'the start'} .. {until or 'now'} (UTC)")
+            click.echo(f"period:          {since or 'the start'} .. {until or 'now'} UTC")
         click.echo("")
 
     def requests(self, items: Iterable[Any]) -> None:
