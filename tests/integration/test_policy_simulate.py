@@ -26,7 +26,9 @@ from simulation_world import (
 )
 from stripe_double import StripeDouble
 
+from worker.commands.policy_simulation import Period, account_comparisons, request_comparisons
 from worker.db.models import RefundRequest
+from worker.policy import load_policy
 
 
 @pytest.fixture
@@ -268,3 +270,28 @@ def test_the_stored_requests_are_left_as_they_were_decided(
         "A-D": "denied",
     }
     assert amount == ANNUAL * 11 // 12
+
+
+def test_pages_of_any_size_give_the_same_answer(history, sqlite_url: str, tmp_path: Path) -> None:
+    """Keyset pages: a page boundary between two requests, or between two disputes of one
+    account, neither skips nor repeats anything."""
+    h = history("mittrik", sqlite_url)
+    proposed = load_policy(
+        proposed_file(tmp_path, "mittrik", THIRTY_DAY_WINDOW, FRAUD_NO_LONGER_SUSPENDS)
+    )
+    current, sessions = load_policy("mittrik"), h.world.runtime.sessions
+
+    def answer(page_size: int) -> tuple[list[object], list[object]]:
+        requests = request_comparisons(sessions, current, proposed, Period(), page_size=page_size)
+        accounts = account_comparisons(sessions, current, proposed, Period(), page_size=page_size)
+        return list(requests), list(accounts)
+
+    whole = answer(500)
+    assert [r.request_id for r in whole[0]] == sorted(h.requests.values(), key=_received(h))
+    assert len(whole[1]) == 3
+    assert answer(1) == answer(2) == whole
+
+
+def _received(h: History):
+    by_id = {rid: h.received[number] for number, rid in h.requests.items()}
+    return lambda rid: by_id[rid]

@@ -17,7 +17,7 @@ from webhooks.current import current_runtime
 from worker.commands.policy_simulation import (
     Period,
     SimulationError,
-    Skipped,
+    Summary,
     account_comparisons,
     request_comparisons,
 )
@@ -28,7 +28,7 @@ from worker.policy import (
     load_policy,
     policy_from_text,
 )
-from worker.policy.simulation import AccountComparison, RequestComparison, Tally
+from worker.policy.simulation import AccountComparison, RequestComparison
 from worker.timespec import parse_moment
 
 POLICY_TEXT_MAX = 64 * 1024  # a policy file is a few KiB
@@ -103,36 +103,25 @@ def _moment(text: str, field: str) -> Any:
 
 
 def _run(sessions: Any, current: Policy, proposed: Policy, period: Period) -> dict[str, Any]:
-    tally = Tally()
+    summary = Summary()
     changed: list[RequestComparison] = []
-    skipped: list[Skipped] = []
-    skipped_count = 0
-    for item in request_comparisons(sessions, current, proposed, period):
-        if isinstance(item, Skipped):
-            skipped_count += 1
-            if len(skipped) < LISTED:
-                skipped.append(item)
-            continue
-        tally.add(item)
-        if item.changed and len(changed) < LISTED:
-            changed.append(item)
+    for request_change in summary.changed_requests(
+        request_comparisons(sessions, current, proposed, period)
+    ):
+        if len(changed) < LISTED:  # the rest are counted, not kept
+            changed.append(request_change)
     accounts: list[AccountComparison] = []
-    with_disputes = accounts_changed = 0
-    for account in account_comparisons(sessions, current, proposed, period):
-        with_disputes += 1
-        if account.changed:
-            accounts_changed += 1
-            if len(accounts) < LISTED:
-                accounts.append(account)
+    for account_change in summary.changed_accounts(
+        account_comparisons(sessions, current, proposed, period)
+    ):
+        if len(accounts) < LISTED:
+            accounts.append(account_change)
     return {
         "current": current,
         "proposed": proposed,
-        "tally": tally,
+        "summary": summary,
+        "tally": summary.tally,
         "requests": changed,
-        "skipped": skipped,
-        "skipped_count": skipped_count,
         "accounts": accounts,
-        "with_disputes": with_disputes,
-        "accounts_changed": accounts_changed,
         "listed": LISTED,
     }

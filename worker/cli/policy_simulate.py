@@ -10,9 +10,9 @@ import importlib
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,7 +20,9 @@ from worker.cli.moments import MOMENT
 from worker.cli.policy import exit_invalid
 from worker.policy import BUILTIN_POLICIES, Policy, PolicyFileError, UnknownPolicy, load_policy
 
-SKIPPED_LISTED = 100  # a request whose invoice is gone is rare: list the first ones, count all
+if TYPE_CHECKING:
+    from worker.commands.policy_simulation import Summary
+    from worker.policy.simulation import AccountComparison, RequestComparison, Verdict
 
 
 @click.command("simulate")
@@ -47,6 +49,7 @@ def simulate(proposed_name: str, since: datetime | None, until: datetime | None,
     from worker.commands.policy_simulation import (
         Period,
         SimulationError,
+        Summary,
         account_comparisons,
         request_comparisons,
     )
@@ -60,54 +63,30 @@ def simulate(proposed_name: str, since: datetime | None, until: datetime | None,
     logging = importlib.import_module("worker.logging")
     logging.configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     runtime = command_runtime()
-    report = JsonReport() if fmt == "json" else TextReport()
-    report.start(runtime.policy, proposed, period.to_json())
-    requests = request_comparisons(runtime.sessions, runtime.policy, proposed, period)
-    report.requests(requests)
-    report.accounts(account_comparisons(runtime.sessions, runtime.policy, proposed, period))
+    current, sessions, summary = runtime.policy, runtime.sessions, Summary()
+    report = JsonReport(summary) if fmt == "json" else TextReport(summary)
+    report.start(current, proposed, period.to_json())
+    requests = request_comparisons(sessions, current, proposed, period)
+    report.requests(summary.changed_requests(requests))
+    accounts = account_comparisons(sessions, current, proposed, period)
+    report.accounts(summary.changed_accounts(accounts))
     report.finish()
 
 
 class Report(ABC):
-    """Counts what streams through; subclasses print it."""
+    """Prints what `Summary` lets through, and its counts at the end."""
 
-    def __init__(self) -> None:
-        from worker.policy.simulation import Tally
-
-        self.tally = Tally()
-        self.skipped: list[Any] = []
-        self.skipped_count = 0
-        self.accounts_seen = 0
-        self.accounts_changed = 0
-
-    def _requests(self, items: Iterable[Any], changed: Callable[[Any], None]) -> None:
-        from worker.commands.policy_simulation import Skipped
-
-        for item in items:
-            if isinstance(item, Skipped):
-                self.skipped_count += 1
-                if len(self.skipped) < SKIPPED_LISTED:
-                    self.skipped.append(item)
-                continue
-            self.tally.add(item)
-            if item.changed:
-                changed(item)
-
-    def _accounts(self, items: Iterable[Any], changed: Callable[[Any], None]) -> None:
-        for item in items:
-            self.accounts_seen += 1
-            if item.changed:
-                self.accounts_changed += 1
-                changed(item)
+    def __init__(self, summary: Summary) -> None:
+        self.summary = summary
 
     @abstractmethod
     def start(self, current: Policy, proposed: Policy, period: dict[str, str | None]) -> None: ...
 
     @abstractmethod
-    def requests(self, items: Iterable[Any]) -> None: ...
+    def requests(self, changed: Iterable[RequestComparison]) -> None: ...
 
     @abstractmethod
-    def accounts(self, items: Iterable[Any]) -> None: ...
+    def accounts(self, changed: Iterable[AccountComparison]) -> None: ...
 
     @abstractmethod
     def finish(self) -> None: ...
@@ -124,7 +103,7 @@ def _where(chosen: Policy) -> str:
     return str(chosen.source)
 
 
-def _verdict_text(verdict: Any, currency: str) -> str:
+def _verdict_text(verdict: Verdict, currency: str) -> str:
     return f"{verdict.outcome} {verdict.amount} {currency} ({', '.join(verdict.clauses)})"
 
 
@@ -145,22 +124,19 @@ class TextReport(Report):
             click.echo(f"period:          {since or 'the start'} .. {until or 'now'} UTC")
         click.echo("")
 
-    def requests(self, items: Iterable[Any]) -> None:
-        def show(item: Any) -> None:
-            click.echo(
-                f"{item.request_id}  {item.customer}  {item.invoice}  received "
-                f"{item.received_at[:19].replace('T', ' ')}"
-            )
+    def requests(self, changed: Iterable[RequestComparison]) -> None:
+        for item in changed:
+            received = _moment_text(item.received_at)
+            click.echo(f"{item.request_id}  {item.customer}  {item.invoice}  received {received}")
             click.echo(f"  before  {_verdict_text(item.before, item.currency)}")
             click.echo(f"  after   {_verdict_text(item.after, item.currency)}")
-
-        self._requests(items, show)
-        for skipped in self.skipped:
+        summary = self.summary
+        for skipped in summary.skipped:
             click.echo(f"skipped {skipped.request_id}: {skipped.reason}")
-        t = self.tally
+        t = summary.tally
         click.echo(f"{t.requests} refund request(s) decided again, {t.changed} differently")
-        if self.skipped_count:
-            click.echo(f"{self.skipped_count} request(s) skipped")
+        if summary.skipped_count:
+            click.echo(f"{summary.skipped_count} request(s) skipped")
         for totals in t.totals():
             change = _signed(totals.refunded_after - totals.refunded_before)
             click.echo(
@@ -170,19 +146,17 @@ class TextReport(Report):
             )
         click.echo("")
 
-    def accounts(self, items: Iterable[Any]) -> None:
-        def show(item: Any) -> None:
+    def accounts(self, changed: Iterable[AccountComparison]) -> None:
+        for item in changed:
             clauses = dict.fromkeys((item.before.clause, item.after.clause))
             disputes = ", ".join(item.before.disputes or item.after.disputes)
             click.echo(
                 f"{item.customer}  {item.before.state} -> {item.after.state}  "
                 f"({' -> '.join(clauses)}: {disputes})"
             )
-
-        self._accounts(items, show)
         click.echo(
-            f"{self.accounts_seen} account(s) with disputes, "
-            f"{self.accounts_changed} in another state"
+            f"{self.summary.accounts_with_disputes} account(s) with disputes, "
+            f"{self.summary.accounts_changed} in another state"
         )
 
     def finish(self) -> None:
@@ -198,17 +172,20 @@ class JsonReport(Report):
         self._field("proposed", _policy_json(proposed))
         self._field("period", period)
 
-    def requests(self, items: Iterable[Any]) -> None:
-        self._list("requests_changed", lambda show: self._requests(items, show))
-        t = self.tally
+    def requests(self, changed: Iterable[RequestComparison]) -> None:
+        self._list("requests_changed", changed)
+        summary, t = self.summary, self.summary.tally
         self._field("requests", {"decided": t.requests, "changed": t.changed})
-        self._field("skipped", [s.to_json() for s in self.skipped])
-        self._field("skipped_count", self.skipped_count)
+        self._field("skipped", [s.to_json() for s in summary.skipped])
+        self._field("skipped_count", summary.skipped_count)
         self._field("totals", [totals.to_json() for totals in t.totals()])
 
-    def accounts(self, items: Iterable[Any]) -> None:
-        self._list("accounts_changed", lambda show: self._accounts(items, show))
-        counts = {"with_disputes": self.accounts_seen, "changed": self.accounts_changed}
+    def accounts(self, changed: Iterable[AccountComparison]) -> None:
+        self._list("accounts_changed", changed)
+        counts = {
+            "with_disputes": self.summary.accounts_with_disputes,
+            "changed": self.summary.accounts_changed,
+        }
         self._field("accounts", counts, last=True)
 
     def finish(self) -> None:
@@ -218,17 +195,13 @@ class JsonReport(Report):
         text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
         click.echo(f"  {json.dumps(name)}: {text}{'' if last else ','}")
 
-    def _list(self, name: str, fill: Callable[[Callable[[Any], None]], None]) -> None:
+    def _list(self, name: str, items: Iterable[Any]) -> None:
         click.echo(f"  {json.dumps(name)}: [", nl=False)
         written = 0
-
-        def write(item: Any) -> None:
-            nonlocal written
+        for item in items:
             text = json.dumps(item.to_json(), indent=2, ensure_ascii=False)
             click.echo(("," if written else "") + "\n    " + text.replace("\n", "\n    "), nl=False)
             written += 1
-
-        fill(write)
         click.echo("\n  ]," if written else "],")
 
 

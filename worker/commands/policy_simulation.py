@@ -26,7 +26,7 @@ import itertools
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -42,11 +42,13 @@ from worker.policy.parameters import RULEBOOKS, Policy
 from worker.policy.simulation import (
     AccountComparison,
     RequestComparison,
+    Tally,
     compare_account,
     compare_request,
 )
 
 PAGE_SIZE = 500
+SKIPPED_LISTED = 100  # a request whose invoice is gone is rare: keep the first ones, count all
 # Refunds that count against what remains refundable (as `amount_refunded` counts them).
 COUNTED_REFUNDS = ("succeeded", "pending", "requires_action")
 DISPUTE_CLAUSES = frozenset(rulebook.dispute for rulebook in RULEBOOKS.values())
@@ -92,6 +94,38 @@ class Skipped:
 
     def to_json(self) -> dict[str, str]:
         return {"id": self.request_id, "reason": self.reason}
+
+
+@dataclass
+class Summary:
+    """Counts what streams through `request_comparisons` and `account_comparisons`, and lets
+    the changes through as they come: memory grows by currency, not by request."""
+
+    tally: Tally = field(default_factory=Tally)
+    skipped: list[Skipped] = field(default_factory=list)  # the first SKIPPED_LISTED
+    skipped_count: int = 0
+    accounts_with_disputes: int = 0
+    accounts_changed: int = 0
+
+    def changed_requests(
+        self, items: Iterator[RequestComparison | Skipped]
+    ) -> Iterator[RequestComparison]:
+        for item in items:
+            if isinstance(item, Skipped):
+                self.skipped_count += 1
+                if len(self.skipped) < SKIPPED_LISTED:
+                    self.skipped.append(item)
+                continue
+            self.tally.add(item)
+            if item.changed:
+                yield item
+
+    def changed_accounts(self, items: Iterator[AccountComparison]) -> Iterator[AccountComparison]:
+        for item in items:
+            self.accounts_with_disputes += 1
+            if item.changed:
+                self.accounts_changed += 1
+                yield item
 
 
 @contextmanager
