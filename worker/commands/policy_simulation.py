@@ -18,6 +18,9 @@ request` derives them (`facts_of`), without Stripe, as of the request's `receive
 - lines, their amounts and `consumed`: as stored now (an add-on used since reads as used).
 Each request is decided on its own history: an approval the proposed policy would have added
 does not lower what a later request on the same invoice could refund.
+
+Every request is decided under one policy in force (`BILLING_POLICY`); once Connect accounts carry
+a policy of their own, "in force" is the policy of each request's account.
 """
 
 from __future__ import annotations
