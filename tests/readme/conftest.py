@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 from harness.servers import find_binary, free_port
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture
 def walkthrough_env(tmp_path: Path) -> dict[str, str]:
     """A new user's shell in a fresh checkout: nothing configured but the ops token."""
     venv = Path(sys.executable).parent.parent
     (tmp_path / ".venv").symlink_to(venv)  # README calls `.venv/bin/billing-worker` too
+    (tmp_path / "docs").symlink_to(CHECKOUT / "docs")  # and names docs/examples/ files
     stripe_mock = Path(find_binary("stripe-mock", "~/go/bin/stripe-mock")).parent
     env = {
         key: value
