@@ -10,9 +10,12 @@ from enforcement_scenarios import Catalog, subscription_with
 from harness.servers import StripeMock
 
 from worker import samples
+from worker.commands.policy_simulation import Period, Skipped, request_comparisons
 from worker.commands.refunds import RequestError, list_requests, request_refund
 from worker.commands.subscriptions import SubscriptionError, cancel_subscription
 from worker.db.models import PLATFORM, Refund
+from worker.policy import load_policy
+from worker.policy.simulation import RequestComparison
 
 DMLY_ACCOUNT = "acct_1DmlyShop"
 PLAIN_ACCOUNT = "acct_1PlainShop"  # no policy of its own: the platform's
@@ -113,3 +116,30 @@ def test_a_connected_accounts_subscription_is_cancelled_on_that_account_by_its_p
         call.idempotency_key and call.idempotency_key.startswith(f"bw:{DMLY_ACCOUNT}:")
         for call in w.stripe.mutations()
     )
+
+
+def test_policy_simulate_decides_each_request_on_its_own_accounts_invoice(w) -> None:
+    for account in (DMLY_ACCOUNT, PLATFORM):
+        paid_yesterday(w, account)
+    made = {
+        account: request_refund(
+            w.runtime,
+            customer="cus_same",
+            invoice="SAME-0001",
+            reason="requested_by_customer",
+            account=account,
+        ).request
+        for account in (DMLY_ACCOUNT, PLATFORM)
+    }
+    assert (made[DMLY_ACCOUNT].status, made[PLATFORM].status) == ("refunded", "denied")
+
+    dmly = load_policy("dmly")
+    compared = list(request_comparisons(w.runtime.sessions, dmly, dmly, Period()))
+
+    assert not [c for c in compared if isinstance(c, Skipped)]
+    by_id = {c.request_id: c for c in compared if isinstance(c, RequestComparison)}
+    mine, theirs = by_id[made[DMLY_ACCOUNT].id], by_id[made[PLATFORM].id]
+    assert (mine.customer, theirs.customer) == (f"cus_same ({DMLY_ACCOUNT})", "cus_same")
+    # The connected account's refund of pi_same is not the platform's: under DMLY the
+    # platform's request is refundable in full, as the connected account's was.
+    assert (mine.before.amount, theirs.after.amount) == (10000, 10000)
