@@ -1,6 +1,7 @@
 """README's hands-on path, run as printed: `./scripts/run`'s `billing-worker run` on the embedded
 default (a local stripe-mock for Stripe, no key set), the demo world, then every transcript of
-"Send a test event", "Refunds and subscriptions" and "Replay and backfill", compared with README.
+"Send a test event", "Refunds and subscriptions", "Replay and backfill" and "Thin events",
+compared with README.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from transcripts import Values, transcripts
 from worker.db.models import Event
 from worker.db.session import session_factory
 
-SECTIONS = ("Send a test event", "Refunds and subscriptions", "Replay and backfill")
+SECTIONS = (
+    "Send a test event",
+    "Refunds and subscriptions",
+    "Replay and backfill",
+    "Thin events",
+)
 
 
 @pytest.fixture
