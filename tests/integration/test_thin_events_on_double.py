@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from worker.db.models import (
     Refund,
     Subscription,
 )
+from worker.db.session import session_factory
 from worker.eventlog.processing import process_event
 from worker.handlers import HANDLERS
 
@@ -301,3 +303,62 @@ def test_a_thin_event_signed_with_an_unknown_secret_is_refused_and_not_stored(
     assert "signature" in response.json["error"]
     with thin.w.world.runtime.sessions() as session:
         assert session.get(Event, evt["id"]) is None
+
+
+def test_a_thin_event_and_its_snapshot_twin_make_each_stripe_call_once(thin: ThinWorld) -> None:
+    """While both destinations run, one portal downgrade arrives twice: as a thin event naming
+    its snapshot twin (`snapshot_event`), and as that snapshot. M3.downgrade takes the
+    proration credit back from the balance once, whichever comes first."""
+    thin.send_thin("customer.subscription.created", {"id": SUBSCRIPTION, "object": "subscription"})
+    thin.double.price("price_dbl_lite", 60000, interval="year")
+    items = [{"id": "si_dbl", "price": "price_dbl_lite"}]
+    after, previous = thin.double.change_items(SUBSCRIPTION, items, "always_invoice")
+    credit = thin.double.get("customer", CUSTOMER)["balance"]
+    assert credit < 0  # the portal's proration, credited to the customer
+    snapshot = samples.event(
+        "customer.subscription.updated", after, created=thin.double.clock.now()
+    )
+    snapshot["data"]["previous_attributes"] = previous
+    twin = samples.thin_event(snapshot, twin=True)
+    for evt in (twin, snapshot):
+        assert thin.post(samples.body(evt)).status_code == 200
+        assert process_event(thin.w.world.runtime, evt["id"]) == "processed"
+    debits = thin.double.state.all("customer_balance_transaction", customer=CUSTOMER)
+    assert [d["amount"] for d in debits] == [-credit]
+    assert thin.double.get("customer", CUSTOMER)["balance"] == 0
+
+
+def test_a_thin_event_is_stored_with_its_kind_time_account_and_customer(
+    make_settings, database_url: str
+) -> None:
+    receiver = create_app(make_settings(database_url=database_url)).test_client()
+    customer = {"id": "cus_thin", "object": "customer"}
+    snapshot = samples.event("customer.updated", customer, created=1764640800)
+    snapshot["account"] = "acct_connected"
+    evt = samples.thin_event(snapshot)
+    evt["created"] = "2025-12-02T02:00:00.250Z"  # thin events keep milliseconds
+    body = samples.body(evt)
+    response = receiver.post(URL, data=body.encode(), headers=signed_headers(body))
+    assert response.status_code == 200
+    with session_factory(database_url)() as session:
+        row = session.get_one(Event, evt["id"])
+        assert (row.type, row.payload_type, row.status) == (
+            "v1.customer.updated",
+            "thin",
+            "received",
+        )
+        assert row.created == datetime(2025, 12, 2, 2, 0, 0, 250000, tzinfo=UTC)
+        assert (row.account, row.customer, row.api_version) == ("acct_connected", "cus_thin", None)
+        assert row.payload == body
+
+
+def test_a_connected_accounts_thin_event_reads_its_object_in_that_account(
+    thin: ThinWorld,
+) -> None:
+    snapshot = samples.event("customer.updated", {"id": CUSTOMER, "object": "customer"})
+    snapshot["account"] = "acct_connected"
+    evt = samples.thin_event(snapshot)  # `context`: the connected account
+    assert thin.post(samples.body(evt)).status_code == 200
+    assert process_event(thin.w.world.runtime, evt["id"]) == "processed"
+    [read] = [s for s in thin.double.sent if s.path == f"/v1/customers/{CUSTOMER}"]
+    assert read.context == "acct_connected"
