@@ -251,8 +251,10 @@ class StripeGateway:
         connected account it is of), through our paced client like any read."""
         try:
             notice = self.client.parse_event_notification_without_verification(notification)
-        except (KeyError, ValueError) as exc:
-            raise MalformedPayload(f"not a thin event stripe-python can read: {exc!r}") from None
+        except KeyError as exc:  # a field its type must have: `related_object` for a v1 type
+            raise MalformedPayload(f"thin event without {exc.args[0]}") from None
+        except ValueError as exc:
+            raise MalformedPayload(f"not a thin event: {exc}") from None
         if getattr(notice, "related_object", None) is None:
             raise MalformedPayload(f"thin {notice.type} names no related_object to fetch")
         fetch: Callable[[], Any] = notice.fetch_related_object  # type: ignore[attr-defined]

@@ -362,3 +362,13 @@ def test_a_connected_accounts_thin_event_reads_its_object_in_that_account(
     assert process_event(thin.w.world.runtime, evt["id"]) == "processed"
     [read] = [s for s in thin.double.sent if s.path == f"/v1/customers/{CUSTOMER}"]
     assert read.context == "acct_connected"
+
+
+def test_a_thin_event_naming_no_object_is_kept_and_fails_saying_so(thin: ThinWorld) -> None:
+    evt = samples.thin_event(samples.event("invoice.paid", {"id": "in_1", "object": "invoice"}))
+    del evt["related_object"]  # nothing lost: stored, then failed with its reason, replayable
+    assert thin.post(samples.body(evt)).status_code == 200
+    assert process_event(thin.w.world.runtime, evt["id"]) == "failed"
+    assert thin.row(Event, evt["id"]).last_error == (
+        "MalformedPayload: thin event without related_object"
+    )
