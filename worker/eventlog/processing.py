@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.db.models import Event, EventStatus, PayloadType, StripeCall, utcnow
 from worker.db.session import once_more_after_disconnect
 from worker.errors import MalformedPayload, RetryableError
-from worker.eventlog import thin
-from worker.eventlog.intake import customer_of
+from worker.eventlog.thin import fetched_object, thin_context
 from worker.handlers import HANDLERS, Handler, HandlerContext, handled_type
 from worker.logging import bind_event
 from worker.runtime import Runtime
@@ -83,9 +82,11 @@ def _handle(
         if handler is None:
             event.status = EventStatus.IGNORED
         else:
-            context = (_thin_context if is_thin else _context)(session, event, payload, runtime)
+            context = (thin_context if is_thin else _context)(session, event, payload, runtime)
             failed[0] = context.stripe.failed_calls  # appended to while it runs
-            handler(context, _object_of(context, event, payload, is_thin))
+            # A thin event holds no object: its snapshot type's handler gets Stripe's, now.
+            obj = fetched_object(context, event) if is_thin else payload_object(event.type, payload)
+            handler(context, obj)
             event.status = EventStatus.PROCESSED
         event.processed_at = utcnow()
         event.last_error = None
@@ -99,17 +100,6 @@ def refund_request_id_in(payload: dict[str, Any]) -> str | None:
     metadata = obj.get("metadata") if isinstance(obj, dict) else None
     value = metadata.get("refund_request_id") if isinstance(metadata, dict) else None
     return value if isinstance(value, str) and value else None
-
-
-def _object_of(
-    context: HandlerContext, event: Event, payload: dict[str, Any], is_thin: bool
-) -> dict[str, Any]:
-    """The handler's object: the snapshot's, or a thin event's fetched from Stripe now."""
-    if not is_thin:
-        return payload_object(event.type, payload)
-    obj = context.stripe.related_object(event.payload)
-    event.customer = event.customer or customer_of(obj)  # now known: `events list` shows it
-    return obj
 
 
 def payload_object(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -132,22 +122,6 @@ def _context(
         policy=runtime.policy,
         previous_attributes=(payload.get("data") or {}).get("previous_attributes") or {},
         request_key=request.get("idempotency_key") if isinstance(request, dict) else None,
-    )
-
-
-def _thin_context(
-    session: Session, event: Event, payload: dict[str, Any], runtime: Runtime
-) -> HandlerContext:
-    return HandlerContext(
-        session=session,
-        event_id=event.id,
-        event_type=handled_type(event.type, thin=True),
-        event_created=event.created,
-        stripe=StripeGateway(
-            runtime.stripe, session, thin.source_id(event.id, payload), event_id=event.id
-        ),
-        policy=runtime.policy,
-        request_key=thin.request_key(payload),
     )
 
 

@@ -9,6 +9,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from worker.db.models import Event
+from worker.eventlog.intake import customer_of
+from worker.handlers import HandlerContext, handled_type
+from worker.runtime import Runtime
+from worker.stripe_gateway import StripeGateway
+
+
+def thin_context(
+    session: Session, event: Event, payload: dict[str, Any], runtime: Runtime
+) -> HandlerContext:
+    """The handler's context, as its snapshot type's handler expects it."""
+    return HandlerContext(
+        session=session,
+        event_id=event.id,
+        event_type=handled_type(event.type, thin=True),
+        event_created=event.created,
+        stripe=StripeGateway(
+            runtime.stripe, session, source_id(event.id, payload), event_id=event.id
+        ),
+        policy=runtime.policy,
+        request_key=request_key(payload),
+    )
+
+
+def fetched_object(context: HandlerContext, event: Event) -> dict[str, Any]:
+    """The event's object read from Stripe now; the event learns its customer from it."""
+    obj = context.stripe.related_object(event.payload)
+    event.customer = event.customer or customer_of(obj)  # `events list --customer` finds it
+    return obj
+
 
 def request_key(payload: dict[str, Any]) -> str | None:
     """The idempotency key of the API request that caused the event (ours start "bw:")."""
