@@ -1,4 +1,4 @@
-"""Migration 0004 (Stripe Connect) on SQLite and PostgreSQL: what was stored becomes the
+"""Migration 0005 (Stripe Connect) on SQLite and PostgreSQL: what was stored becomes the
 platform's, and afterwards two accounts may hold objects of the same id."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def test_rows_stored_before_connect_become_the_platforms_and_accounts_then_never_mix(
     fresh_url: str,
 ) -> None:
-    upgrade(fresh_url, "0003")
+    upgrade(fresh_url, "0004")
     engine = create_engine(fresh_url)
     with engine.begin() as conn:
         conn.execute(

@@ -1,7 +1,7 @@
 """README's hands-on path, run as printed: `./scripts/run`'s `billing-worker run` on the embedded
 default (a local stripe-mock for Stripe, no key set), the demo world, then every transcript of
-"Send a test event", "Refunds and subscriptions", "Replay and backfill" and "Trying a policy change
-on the past", compared with README.
+"Send a test event", "Refunds and subscriptions", "Replay and backfill", "Trying a policy change
+on the past" and "Thin events", compared with README.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ SECTIONS = (
     "Refunds and subscriptions",
     "Replay and backfill",
     "Trying a policy change on the past",
+    "Thin events",
 )
 
 

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from worker import samples
 from worker.config import Settings, load_settings
 from worker.fixtures.delivery import (
     Delivery,
@@ -20,10 +21,14 @@ from worker.fixtures.delivery import (
 from worker.fixtures.triggers import TRIGGERS
 
 
-def trigger(name: str, url: str | None, fmt: str, account: str | None = None) -> None:
+def trigger(
+    name: str, url: str | None, fmt: str, thin: bool = False, account: str | None = None
+) -> None:
     """Post the fixture's events in order; a prerequisite is processed before the next is sent,
-    as Stripe would have sent it earlier. Exit 1 unless every post was answered 2xx. With
-    `account`, they are that connected account's, as a Connect endpoint delivers them."""
+    as Stripe would have sent it earlier. With `thin`, each as its thin version (`v1.` + type,
+    naming its object, which the worker then reads from Stripe). With `account`, they are that
+    connected account's, as a Connect endpoint delivers them (thin: in its `context`). Exit 1
+    unless every post was answered 2xx."""
     fixture = TRIGGERS.get(name)
     if fixture is None:
         raise click.BadParameter(
@@ -34,6 +39,8 @@ def trigger(name: str, url: str | None, fmt: str, account: str | None = None) ->
     events = fixture()
     if account:
         events = [{**evt, "account": account} for evt in events]
+    if thin:
+        events = [samples.thin_event(evt) for evt in events]
     deliveries: list[Delivery] = []
     try:
         for position, evt in enumerate(events):
@@ -63,13 +70,14 @@ def _wait_quietly(settings: Settings, event_id: str) -> None:
 @click.argument("name", metavar="TYPE")
 @click.option("--url", help="receiver URL (default: this machine's HOST:PORT)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--thin", is_flag=True, help="send thin events (v1.TYPE), as an event destination")
 @click.option(
     "--account",
     metavar="ACCT",
     help="a connected account's acct_… id: its events, signed as a Connect endpoint signs them "
     "(STRIPE_CONNECT_WEBHOOK_SECRETS)",
 )
-def trigger_command(name: str, url: str | None, fmt: str, account: str | None) -> None:
+def trigger_command(name: str, url: str | None, fmt: str, thin: bool, account: str | None) -> None:
     """Sign and post a realistic event of TYPE (e.g. charge.dispute.created), with the events
     it depends on; TYPE:variant picks another case (customer.subscription.updated:addon)."""
-    trigger(name, url, fmt, account)
+    trigger(name, url, fmt, thin, account)
