@@ -28,6 +28,7 @@ TOP = 10
 # py-spy's own frame for a process: `process 123:"python -m worker.cli serve"`.
 _PROCESS = re.compile(r'process (?P<pid>\d+):"(?P<cmdline>.*?)"$', re.S)
 _LINE = re.compile(r":\d+\)$")
+_IMPORTING = "(<frozen importlib._bootstrap>"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class Component:
 
     name: str
     matches: Callable[[int, str], bool]  # (pid, command line)
+    # Whether importing modules is part of what it does: for a cold CLI command it is; for a
+    # server it is its start, not the path measured, and those stacks are left out.
+    imports: bool = False
 
 
 @dataclass
@@ -107,6 +111,8 @@ def summarize(raw: str, component: Component, top: int = TOP) -> Profile:
     samples = 0
     for pid, cmdline, frames, count in stacks(raw):
         if not frames or not component.matches(pid, cmdline):
+            continue
+        if not component.imports and any(_IMPORTING in frame for frame in frames):
             continue
         samples += count
         processes[" ".join(cmdline.split())[:120]] += count

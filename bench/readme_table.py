@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.report import RESULTS_DIR, row, table, verdict
+from bench.report import RESULTS_DIR, number, table, verdict
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -34,14 +34,18 @@ def render(document: dict[str, Any], path: str) -> str:
     """The README block, both markers included, for the results `document` kept at `path`."""
     figures = document["figures"]
     parts = [BEGIN.format(path=path), "", machine_line(document), "", table(figures), ""]
-    missed = [figure for figure in figures if verdict(figure)[0] is False]
+    missed: dict[str, list[dict[str, Any]]] = {}
+    for figure in figures:
+        if verdict(figure)[0] is False:
+            missed.setdefault(figure["bench"], []).append(figure)
     if missed:
         parts += [
             "Targets missed, with where the time went (py-spy, top functions by own CPU):",
             "",
         ]
-        for figure in missed:
-            parts += missed_entry(figure, document.get("profiles", {}).get(figure["bench"]))
+        for bench, its_figures in missed.items():
+            parts += [missed_line(figure) for figure in its_figures]
+            parts += profile_lines(document.get("profiles", {}).get(bench))
         parts.append("")
     parts.append(END)
     return "\n".join(parts)
@@ -64,27 +68,31 @@ def machine_line(document: dict[str, Any]) -> str:
     return line
 
 
-def missed_entry(figure: dict[str, Any], profile: dict[str, Any] | None) -> list[str]:
-    cells = row(figure)
-    lines = [
-        f"- **{figure['bench']}, {figure['name']}**: {cells[2]} against {cells[5]} "
-        f"(floor {cells[3]}): {verdict(figure)[1]}."
-    ]
-    if profile is None:
-        return [*lines, "  No profile recorded (`--profile-misses` was off)."]
-    if profile.get("error"):
-        return [*lines, f"  No profile of {profile['component']}: {profile['error']}"]
-    lines.append(
-        f"  {profile['component']}, {profile['samples']:,} samples"
-        + (f" ({profile['sizes']})" if profile.get("sizes") else "")
-        + ":"
+def missed_line(figure: dict[str, Any]) -> str:
+    value, floor = number(figure["value"], figure["unit"]), number(figure["floor"], figure["unit"])
+    floor_name = f", {figure['floor_name']}" if figure.get("floor_name") else ""
+    return (
+        f"- **{figure['bench']}, {figure['name']}**: {value} against {figure['target']} "
+        f"(floor {floor}{floor_name}): {verdict(figure)[1]}."
     )
-    lines.append("  ```")
-    lines.append("    own  total  function (file)")
+
+
+def profile_lines(profile: dict[str, Any] | None) -> list[str]:
+    """The top of the profile of the benchmark's component, under its missed figures."""
+    if profile is None:
+        return ["  No profile recorded (`--profile-misses` was off)."]
+    if profile.get("error"):
+        return [f"  No profile of {profile['component']}: {profile['error']}"]
+    lines = [
+        f"  Profile of {profile['component']}, {profile['samples']:,} samples"
+        + (f" ({profile['sizes']})" if profile.get("sizes") else "")
+        + ":",
+        "  ```",
+        "    own  total  function (file)",
+    ]
     for entry in profile["top"][:PROFILE_LINES]:
         lines.append(f"  {entry['own']:5.1%} {entry['total']:6.1%}  {entry['function']}")
-    lines.append("  ```")
-    return lines
+    return [*lines, "  ```"]
 
 
 def cited(readme: str) -> tuple[str, str] | None:

@@ -79,7 +79,7 @@ def events_per_second_beside_no_handler(
     )
 
 
-def _number(value: float | None, unit: str) -> str:
+def number(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
     text = (
@@ -118,8 +118,8 @@ def row(figure: dict[str, Any]) -> tuple[str, ...]:
     return (
         figure["bench"],
         figure["name"],
-        _number(value, unit),
-        "—" if floor is None else _number(floor, unit) + (f" ({floor_name})" if floor_name else ""),
+        number(value, unit),
+        "—" if floor is None else number(floor, unit) + (f" ({floor_name})" if floor_name else ""),
         "—" if ratio is None else f"{ratio:.2f}",
         figure.get("target") or "—",
         verdict(figure)[1],

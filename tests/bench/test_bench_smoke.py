@@ -1,6 +1,7 @@
 """Every benchmark at tiny sizes, so `python -m bench` cannot rot. No time is asserted: only that
-each benchmark ran against real servers, produced its figures beside a floor, and stopped
-everything it started."""
+each benchmark ran against real servers, produced its figures beside a floor and each target's
+margin, and stopped everything it started. At these sizes its time goes to starting processes
+(servers, gunicorn, Celery, each CLI command), not to measuring."""
 
 from __future__ import annotations
 
