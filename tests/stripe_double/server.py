@@ -33,6 +33,7 @@ class Sent:
     idempotency_key: str | None
     status: int
     replayed: bool = False
+    context: str | None = None  # Stripe-Context: the account a call was made in, if not ours
 
 
 @dataclass
@@ -93,7 +94,10 @@ class DoubleServer:
         key = request.headers.get("Idempotency-Key")
         status, body, replayed = self.answer(request.method, request.path, params, key)
         with self.lock:
-            self.sent.append(Sent(request.method, request.path, params, key, status, replayed))
+            context = request.headers.get("Stripe-Context")
+            self.sent.append(
+                Sent(request.method, request.path, params, key, status, replayed, context)
+            )
         headers = {"Request-Id": self.state.new_id("req")}
         if replayed:
             headers["Idempotent-Replayed"] = "true"

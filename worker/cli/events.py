@@ -103,9 +103,12 @@ def sweep_command(older_than: int | None) -> None:
 @events.command("send-test")
 @click.option("--type", "event_type", default="invoice.paid", show_default=True)
 @click.option("--url", help="receiver URL (default: this machine's HOST:PORT)")
-def send_test(event_type: str, url: str | None) -> None:
+@click.option(
+    "--thin", is_flag=True, help="send its thin version (v1.TYPE), as an event destination"
+)
+def send_test(event_type: str, url: str | None, thin: bool) -> None:
     """Sign a realistic fixture event with the configured secret and post it (`trigger`)."""
-    trigger(event_type, url, "text")
+    trigger(event_type, url, "text", thin)
 
 
 events.add_command(replay_command)

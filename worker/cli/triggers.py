@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from worker import samples
 from worker.config import Settings, load_settings
 from worker.fixtures.delivery import (
     Delivery,
@@ -20,9 +21,11 @@ from worker.fixtures.delivery import (
 from worker.fixtures.triggers import TRIGGERS
 
 
-def trigger(name: str, url: str | None, fmt: str) -> None:
+def trigger(name: str, url: str | None, fmt: str, thin: bool = False) -> None:
     """Post the fixture's events in order; a prerequisite is processed before the next is sent,
-    as Stripe would have sent it earlier. Exit 1 unless every post was answered 2xx."""
+    as Stripe would have sent it earlier. With `thin`, each as its thin version (`v1.` + type,
+    naming its object, which the worker then reads from Stripe). Exit 1 unless every post was
+    answered 2xx."""
     fixture = TRIGGERS.get(name)
     if fixture is None:
         raise click.BadParameter(
@@ -30,7 +33,7 @@ def trigger(name: str, url: str | None, fmt: str) -> None:
         )
     settings = load_settings()
     target = receiver_url(settings, url)
-    events = fixture()
+    events = [samples.thin_event(evt) for evt in fixture()] if thin else fixture()
     deliveries: list[Delivery] = []
     try:
         for position, evt in enumerate(events):
@@ -60,7 +63,8 @@ def _wait_quietly(settings: Settings, event_id: str) -> None:
 @click.argument("name", metavar="TYPE")
 @click.option("--url", help="receiver URL (default: this machine's HOST:PORT)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def trigger_command(name: str, url: str | None, fmt: str) -> None:
+@click.option("--thin", is_flag=True, help="send thin events (v1.TYPE), as an event destination")
+def trigger_command(name: str, url: str | None, fmt: str, thin: bool) -> None:
     """Sign and post a realistic event of TYPE (e.g. charge.dispute.created), with the events
     it depends on; TYPE:variant picks another case (customer.subscription.updated:addon)."""
-    trigger(name, url, fmt)
+    trigger(name, url, fmt, thin)

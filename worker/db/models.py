@@ -48,6 +48,13 @@ class Base(DeclarativeBase):
     pass
 
 
+class PayloadType(StrEnum):
+    """How Stripe sent the event (an event destination's `event_payload`)."""
+
+    SNAPSHOT = "snapshot"  # `object: "event"`: the object as it was, in `data.object`
+    THIN = "thin"  # `object: "v2.core.event"`: names the object; its state is fetched
+
+
 class EventStatus(StrEnum):
     RECEIVED = "received"
     PROCESSED = "processed"
@@ -72,6 +79,9 @@ class Event(Base):
     api_version: Mapped[str | None] = mapped_column(String(64))
     customer: Mapped[str | None] = mapped_column(String(255), index=True)
     payload: Mapped[str] = mapped_column(Text)  # the raw body, byte for byte as signed
+    payload_type: Mapped[str] = mapped_column(
+        String(16), default=PayloadType.SNAPSHOT, server_default=PayloadType.SNAPSHOT
+    )
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

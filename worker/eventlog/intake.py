@@ -13,8 +13,10 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db.models import Event, EventStatus, utcnow
+from worker.db.models import Event, EventStatus, PayloadType, utcnow
 from worker.db.session import once_more_after_disconnect
+
+THIN_OBJECT = "v2.core.event"
 
 
 class MalformedEvent(ValueError):
@@ -31,6 +33,7 @@ class IncomingEvent:
     api_version: str | None
     customer: str | None
     payload: str
+    payload_type: str = PayloadType.SNAPSHOT
 
     def row(self, received_at: datetime, status: str = EventStatus.RECEIVED) -> dict[str, Any]:
         """The `events` row of this event, as intake (or a bulk loader) inserts it."""
@@ -43,6 +46,7 @@ class IncomingEvent:
             "api_version": self.api_version,
             "customer": self.customer,
             "payload": self.payload,
+            "payload_type": self.payload_type,
             "received_at": received_at,
             "status": status,
             "attempts": 0,
@@ -62,19 +66,27 @@ class StoreOutcome:
 
 
 def parse_event(body: str) -> IncomingEvent:
+    """A snapshot event (`object: "event"`) or a thin one (`"v2.core.event"`), as one row."""
     try:
         data = json.loads(body)
     except ValueError:
         raise MalformedEvent("body is not valid JSON") from None
     if not isinstance(data, dict):
         raise MalformedEvent("body is not a JSON object")
-    if data.get("object") != "event":
-        raise MalformedEvent('body is not a Stripe event (object must be "event")')
+    kind = data.get("object")
+    if kind not in ("event", THIN_OBJECT):
+        raise MalformedEvent(
+            f'body is not a Stripe event (object must be "event" or "{THIN_OBJECT}")'
+        )
     for key in ("id", "type"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise MalformedEvent(f"event has no {key}")
     if len(data["id"]) > 255 or len(data["type"]) > 255:
         raise MalformedEvent("event id or type is too long")
+    return _thin_event(data, body) if kind == THIN_OBJECT else _snapshot_event(data, body)
+
+
+def _snapshot_event(data: dict[str, Any], body: str) -> IncomingEvent:
     # Stripe always sends these; an event without them is still stored (nothing is lost), and
     # a handler that needs its object fails it with the reason, ready to replay.
     created = data.get("created", int(time.time()))
@@ -93,6 +105,42 @@ def parse_event(body: str) -> IncomingEvent:
         api_version=_str_or_none(data.get("api_version")),
         customer=customer_of(obj),
         payload=body,
+    )
+
+
+def _thin_event(data: dict[str, Any], body: str) -> IncomingEvent:
+    """A thin event names its object (`related_object`) and carries no state: processing
+    fetches the object. Its `created` is an RFC 3339 time; `context`, the account it is of."""
+    created = data.get("created")
+    try:
+        at = datetime.fromisoformat(created) if isinstance(created, str) else None
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise MalformedEvent("thin event created must be an RFC 3339 timestamp with its zone")
+    related = data.get("related_object")
+    if related is not None and not (
+        isinstance(related, dict)
+        and all(isinstance(related.get(k), str) and related[k] for k in ("id", "type", "url"))
+        and related["url"].startswith(("/v1/", "/v2/"))
+    ):
+        raise MalformedEvent(
+            "thin event related_object must have an id, a type and an API path url (/v1/…)"
+        )
+    context = data.get("context")
+    if context is not None and not isinstance(context, str):
+        raise MalformedEvent("thin event context must be a string")
+    is_customer = related is not None and related["type"] == "customer"
+    return IncomingEvent(
+        id=data["id"],
+        type=data["type"],
+        created=at.astimezone(UTC),
+        livemode=bool(data.get("livemode", False)),
+        account=_str_or_none(context),
+        api_version=None,  # thin events are unversioned: the object is read at our version
+        customer=related["id"] if is_customer else None,
+        payload=body,
+        payload_type=PayloadType.THIN,
     )
 
 

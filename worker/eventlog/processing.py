@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db.models import Event, EventStatus, StripeCall, utcnow
+from worker.db.models import Event, EventStatus, PayloadType, StripeCall, utcnow
 from worker.db.session import once_more_after_disconnect
 from worker.errors import MalformedPayload, RetryableError
-from worker.handlers import HANDLERS, Handler, HandlerContext
+from worker.eventlog.thin import fetched_object, thin_context
+from worker.handlers import HANDLERS, Handler, HandlerContext, handled_type
 from worker.logging import bind_event
 from worker.runtime import Runtime
 from worker.stripe_gateway import StripeGateway
@@ -76,13 +77,16 @@ def _handle(
         if event.status not in statuses:
             return event.status  # already done: a duplicate delivery or a second doorbell
         event.attempts += 1
-        handler = handlers.get(event.type)
+        is_thin = event.payload_type == PayloadType.THIN
+        handler = handlers.get(handled_type(event.type, is_thin))
         if handler is None:
             event.status = EventStatus.IGNORED
         else:
-            context = _context(session, event, payload, runtime)
+            context = (thin_context if is_thin else _context)(session, event, payload, runtime)
             failed[0] = context.stripe.failed_calls  # appended to while it runs
-            handler(context, payload_object(event.type, payload))
+            # A thin event holds no object: its snapshot type's handler gets Stripe's, now.
+            obj = fetched_object(context, event) if is_thin else payload_object(event.type, payload)
+            handler(context, obj)
             event.status = EventStatus.PROCESSED
         event.processed_at = utcnow()
         event.last_error = None

@@ -18,4 +18,5 @@ def event_record(event: Event) -> dict[str, Any]:
         "received_at": event.received_at.isoformat(),
         "processed_at": event.processed_at.isoformat() if event.processed_at else None,
         "last_error": event.last_error,
+        "payload_type": event.payload_type,  # snapshot, or thin: its object read from Stripe
     }

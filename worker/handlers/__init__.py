@@ -61,3 +61,13 @@ def _registry() -> dict[str, Handler]:
 
 
 HANDLERS: dict[str, Handler] = _registry()
+
+# Stripe's thin events for these objects (an event destination with `event_payload: thin`) are
+# named as the snapshot types with `v1.` in front: `v1.invoice.paid`. They name the object only,
+# and processing fetches it (worker/eventlog/thin.py), so the snapshot type's handler serves both.
+THIN_PREFIX = "v1."
+
+
+def handled_type(event_type: str, thin: bool) -> str:
+    """The handler table's name for an event: a thin `v1.invoice.paid` is `invoice.paid`."""
+    return event_type.removeprefix(THIN_PREFIX) if thin else event_type
