@@ -10,17 +10,29 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bench import cli_startup, decide, embedded, intake, processing, replay, stripe_budget
+from bench import (
+    cli_startup,
+    decide,
+    embedded,
+    intake,
+    processing,
+    readme_table,
+    replay,
+    stripe_budget,
+)
+from bench.profile import Component, profile
 from bench.report import RESULTS_DIR, Figure, table, write_json
 from bench.stack import (
     REPO,
@@ -34,6 +46,9 @@ from bench.stack import (
 from tests.harness.processes import CLI, ProcessGroup
 from worker.config import Settings
 
+FULL_RUN = (
+    "30 to 45 minutes: the budget's 5,000-chargeback wave takes 10 of them paced, 10 to 21 unpaced"
+)
 BENCHMARKS = ("intake", "processing", "replay", "decide", "embedded", "budget", "cli")
 # stripe-mock has no rate budget: benchmarks of our own code keep the budget's bookkeeping (one
 # Redis or SQLite round trip per call) but set a limit that never makes a call wait. The
@@ -45,6 +60,27 @@ UNLIMITED = {
 }
 
 
+def _product(pid: int, cmdline: str) -> bool:
+    """Our product's processes: neither the bench itself nor its helpers (`python -m bench.…`)."""
+    return pid != os.getpid() and "bench." not in cmdline
+
+
+# What each benchmark's profile is of, when one of its targets is missed.
+COMPONENTS = {
+    "intake": Component("the receiver (gunicorn, its workers)", _product),
+    "embedded": Component("`billing-worker worker` and `run` on SQLite", _product),
+    "processing": Component("the Celery worker (its main process and children)", _product),
+    "replay": Component("`billing-worker events replay` (and its --jobs processes)", _product),
+    "budget": Component("the Celery worker (its main process and children)", _product),
+    "decide": Component(
+        "the engine, in the bench's own process", lambda pid, _: pid == os.getpid()
+    ),
+    "cli": Component("each command's cold process", _product, imports=True),
+}
+# A figure's `bench` label where it is not the benchmark's name.
+BENCHMARK_OF = {"cli startup": "cli"}
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -52,14 +88,15 @@ def log(message: str) -> None:
 def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         return {
-            "intake": intake.IntakeSizes(duration=0.5, warmup=0.1, concurrency=4, rates=(100,)),
+            # A loaded machine answers nothing in the first half second: 1 s gets a figure.
+            "intake": intake.IntakeSizes(duration=1.0, warmup=0.2, concurrency=4, rates=(100,)),
             "processing": processing.ProcessingSizes(
                 events=30, rate=50.0, rate_seconds=0.6, timeout=60.0
             ),
-            "replay": replay.ReplaySizes(events=300, customers=5, timeout=120.0),
+            "replay": replay.ReplaySizes(events=60, customers=5, timeout=120.0),
             "decide": decide.DecideSizes(seconds=0.2),
-            "embedded": embedded.EmbeddedSizes(events=40, concurrency=4, timeout=120.0),
-            "budget": stripe_budget.BudgetSizes(chargebacks=10, timeout=120.0),
+            "embedded": embedded.EmbeddedSizes(events=12, concurrency=4, timeout=120.0),
+            "budget": stripe_budget.BudgetSizes(chargebacks=4, timeout=120.0),
             "cli": cli_startup.CliSizes(runs=1, warmup=0),
         }
     return {
@@ -74,6 +111,23 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
             concurrency=args.budget_concurrency,
         ),
         "cli": cli_startup.CliSizes(runs=args.cli_runs),
+    }
+
+
+def profile_sizes(sizes: dict[str, Any]) -> dict[str, Any]:
+    """A short pass of each benchmark, long enough for py-spy's top entries to settle."""
+    return {
+        "intake": replace(sizes["intake"], duration=5.0, warmup=1.0, rates=()),
+        "processing": replace(
+            sizes["processing"],
+            events=min(sizes["processing"].events, 300),
+            rate_seconds=min(sizes["processing"].rate_seconds, 2.0),
+        ),
+        "replay": replace(sizes["replay"], events=min(sizes["replay"].events, 5000)),
+        "decide": replace(sizes["decide"], seconds=2.0),
+        "embedded": replace(sizes["embedded"], events=min(sizes["embedded"].events, 300)),
+        "budget": replace(sizes["budget"], chargebacks=min(sizes["budget"].chargebacks, 50)),
+        "cli": replace(sizes["cli"], runs=2, warmup=0),
     }
 
 
@@ -189,8 +243,99 @@ def _flush_redis(svc: Services) -> None:
     redis.Redis.from_url(svc.redis.url).flushall()
 
 
+def run_benchmarks(
+    chosen: list[str],
+    sizes: dict[str, Any],
+    workdir: Path,
+    *,
+    bare: dict[str, Any] | None = None,
+    profiles_in: Path | None = None,
+) -> tuple[list[Figure], dict[str, Any], dict[str, Any]]:
+    """Each chosen benchmark in turn: (figures, profiles, the bare route's floor).
+
+    With `profiles_in`, each benchmark runs under py-spy: a pass for profiles, whose figures
+    are not the run's (sampling costs CPU). `bare` reuses a floor already measured."""
+    figures: list[Figure] = []
+    profiles: dict[str, Any] = {}
+
+    def each(name: str, measure: Callable[[], list[Figure]]) -> None:
+        if profiles_in is None:
+            figures.extend(measure())
+            return
+        found: list[Figure] = []
+        log(f"profile: {name} under py-spy")
+        try:
+            sampled = asdict(profile(profiles_in / f"{name}.txt", COMPONENTS[name],
+                                     lambda: found.extend(measure())))  # fmt: skip
+        except Exception as error:  # noqa: BLE001 - a failed profile pass costs only its profile
+            sampled = {"component": COMPONENTS[name].name, "error": repr(error)[:500]}
+        sampled["sizes"] = _describe(sizes[name])
+        for label in {figure.bench for figure in found} or {name}:
+            profiles[label] = sampled
+
+    needs_servers = set(chosen) & {"intake", "processing", "replay", "embedded", "budget"}
+    if profiles_in is not None:
+        profiles_in.mkdir(parents=True, exist_ok=True)
+    if needs_servers:
+        with (
+            services(
+                redis=bool(set(chosen) & {"intake", "processing", "budget"}),
+                stripe_fixtures=processing.STRIPE_FIXTURES,
+            ) as svc,
+            run_dir(workdir) as run,
+        ):
+            if bare is None and set(chosen) & {"intake", "embedded"}:
+                log("intake floor: bare Flask route under the receiver's gunicorn settings")
+                bare = intake.floor(run, service_env(run.workdir), sizes["intake"])
+            floor = bare or {}
+            if "intake" in chosen:
+                each("intake", lambda: run_intake(run, svc, sizes["intake"], floor))
+            if "embedded" in chosen:
+                each(
+                    "embedded",
+                    lambda: run_embedded(run, sizes["intake"], floor, sizes["embedded"]),
+                )
+            if "processing" in chosen:
+                each("processing", lambda: run_processing(run, svc, sizes["processing"]))
+            if "replay" in chosen:
+                each("replay", lambda: run_replay(run, svc, sizes["replay"]))
+            if "budget" in chosen:
+                each("budget", lambda: run_budget(run, svc, sizes["budget"]))
+    if "decide" in chosen:
+        log("decide: in-process")
+        each("decide", lambda: decide.figures(decide.measure(sizes["decide"])))
+    if "cli" in chosen:
+        log("cli startup: each command as a cold process")
+
+        def cli() -> list[Figure]:
+            started = cli_startup.measure(workdir / "cli", sizes["cli"])
+            log(cli_startup.summary(started))
+            return cli_startup.figures(started)
+
+        each("cli", cli)
+    return figures, profiles, bare or {}
+
+
+def _describe(sizes: object) -> str:
+    return "a pass of " + ", ".join(f"{k}={v}" for k, v in asdict(sizes).items())  # type: ignore[call-overload]
+
+
+def missed_benchmarks(figures: list[Figure], chosen: list[str]) -> list[str]:
+    missed = {
+        BENCHMARK_OF.get(figure.bench, figure.bench)
+        for figure in figures
+        if figure.as_dict()["met"] is False  # a target's verdict, where the benchmark gave none
+    }
+    return [name for name in chosen if name in missed]
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        epilog=f"The full run takes {FULL_RUN}.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per intake load")
@@ -200,74 +345,76 @@ def main(argv: list[str] | None = None) -> int:
         "--replay-jobs", type=int, default=None, help="events replay --jobs (default: its own)"
     )
     parser.add_argument("--embedded-events", type=int, default=2000, help="the burst's size")
-    parser.add_argument("--chargebacks", type=int, default=500, help="the budget's wave")
+    parser.add_argument(
+        "--chargebacks",
+        type=int,
+        default=stripe_budget.BudgetSizes.chargebacks,
+        help="the budget's wave, 3 calls each (default %(default)s: 600 s at 25/s, paced)",
+    )
     parser.add_argument(
         "--budget-limit", type=float, default=25.0, help="calls/s the budget's proxy allows"
     )
     parser.add_argument("--budget-concurrency", type=int, default=2, help="its Celery processes")
     parser.add_argument("--cli-runs", type=int, default=10, help="cold starts per command")
+    parser.add_argument(
+        "--profile-misses",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="after the run, a short pass of each benchmark that missed a target under py-spy,"
+        " its top entries in the results (default: on, off with --quick)",
+    )
+    parser.add_argument(
+        "--write-readme",
+        action="store_true",
+        help="render README's Performance table from this run (python -m bench.readme_table)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON goes")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)  # unwind, so every server is stopped
+    # Our processes compile their bytecode once, as an installed copy has it, not at every start.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     chosen = args.only or list(BENCHMARKS)
     sizes = sizes_for(args)
-    figures: list[Figure] = []
+    profile_misses = not args.quick if args.profile_misses is None else args.profile_misses
     load_before = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="billing-worker-bench-"))
     log(f"work directory {workdir}")
-    needs_servers = set(chosen) & {"intake", "processing", "replay", "embedded", "budget"}
     try:
-        if needs_servers:
-            with (
-                services(
-                    redis=bool(set(chosen) & {"intake", "processing", "budget"}),
-                    stripe_fixtures=processing.STRIPE_FIXTURES,
-                ) as svc,
-                run_dir(workdir) as run,
-            ):
-                bare: dict = {}
-                if set(chosen) & {"intake", "embedded"}:
-                    env = service_env(run.workdir)
-                    log("intake floor: bare Flask route under the receiver's gunicorn settings")
-                    bare = intake.floor(run, env, sizes["intake"])
-                if "intake" in chosen:
-                    figures += run_intake(run, svc, sizes["intake"], bare)
-                if "embedded" in chosen:
-                    figures += run_embedded(run, sizes["intake"], bare, sizes["embedded"])
-                if "processing" in chosen:
-                    figures += run_processing(run, svc, sizes["processing"])
-                if "replay" in chosen:
-                    figures += run_replay(run, svc, sizes["replay"])
-                if "budget" in chosen:
-                    figures += run_budget(run, svc, sizes["budget"])
-        if "decide" in chosen:
-            log("decide: in-process")
-            figures += decide.figures(decide.measure(sizes["decide"]))
-        if "cli" in chosen:
-            log("cli startup: each command as a cold process")
-            started = cli_startup.measure(workdir / "cli", sizes["cli"])
-            log(cli_startup.summary(started))
-            figures += cli_startup.figures(started)
+        figures, _, bare = run_benchmarks(chosen, sizes, workdir)
+        load_after = os.getloadavg()
+        profiles: dict[str, Any] = {}
+        missed = missed_benchmarks(figures, chosen)
+        if profile_misses and missed:
+            log(f"targets missed by {', '.join(missed)}: a short pass of each under py-spy")
+            _, profiles, _ = run_benchmarks(
+                missed, profile_sizes(sizes), workdir / "profiled", bare=bare,
+                profiles_in=workdir / "profiles",
+            )  # fmt: skip
     finally:
         if args.keep:
             log(f"logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     settings = {
+        "command": shlex.join(["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)]),
         "quick": args.quick,
         "benchmarks": chosen,
         "sizes": {name: asdict(value) for name, value in sizes.items()},
         "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
+        "load_average_after": load_after,
+        "profile_misses": profile_misses,
         "load_generator": "python -m bench.loadgen (asyncio, aiohttp), its own process",
         "receiver": "billing-worker serve --workers 2 (gunicorn, webhooks/gunicorn_conf.py)",
         "celery": "billing-worker worker --concurrency 2",
         "postgresql": "durable (fsync, synchronous_commit on)",
     }
-    path = write_json(figures, settings, args.out)
-    print(table(figures))
+    path = write_json(figures, settings, args.out, profiles)
+    print(table([figure.as_dict() for figure in figures]))
     print(f"\nfigures written to {path}")
+    if args.write_readme:
+        kept = readme_table.publish(path)
+        print(f"README.md's Performance table rendered from {kept}")
     return 0
 
 

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import targets
+
 RESULTS_DIR = Path(__file__).parent / "results"
 
 
@@ -38,6 +40,12 @@ class Figure:
         if self.value is None or not self.floor:
             return None
         return self.value / self.floor
+
+    def as_dict(self) -> dict[str, Any]:
+        """As the results file holds it: the fields, the ratio, and the verdict on the target."""
+        found = dict(asdict(self), ratio=self.ratio)
+        found["met"], found["margin"] = verdict(found)
+        return found
 
 
 def at_least(value: float | None, minimum: float) -> bool | None:
@@ -71,7 +79,7 @@ def events_per_second_beside_no_handler(
     )
 
 
-def _number(value: float | None, unit: str) -> str:
+def number(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
     text = (
@@ -84,27 +92,47 @@ def _number(value: float | None, unit: str) -> str:
     return f"{text} {unit}".rstrip()
 
 
-def table(figures: list[Figure]) -> str:
-    rows = [("benchmark", "figure", "value", "floor", "ratio", "target", "met")]
-    for fig in figures:
-        ratio = fig.ratio
-        rows.append(
-            (
-                fig.bench,
-                fig.name,
-                _number(fig.value, fig.unit),
-                _number(fig.floor, fig.unit) + (f" ({fig.floor_name})" if fig.floor_name else "")
-                if fig.floor is not None
-                else "—",
-                "—" if ratio is None else f"{ratio:.2f}",
-                fig.target or "—",
-                {True: "yes", False: "NO", None: "—"}[fig.met],
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+def verdict(figure: dict[str, Any]) -> tuple[bool | None, str]:
+    """Met or missed, and the margin in words, from a figure as the results file holds it.
+
+    The benchmark's own `met` wins where it has one: it may know what the number does not (a
+    wave that never finished is a miss however short it was)."""
+    value, floor, met = figure.get("value"), figure.get("floor"), figure.get("met")
+    target = targets.parse(figure.get("target") or "")
+    quantity = None if target is None else targets.compared(value, floor, target)
+    if target is None or quantity is None:
+        return met, {True: "met", False: "missed", None: "—"}[met]
+    reached = targets.meets(quantity, target)
+    if met is not None and met != reached:
+        return met, "met" if met else "missed"
+    return reached, targets.margin(quantity, target)
+
+
+HEADER = ("benchmark", "figure", "value", "floor", "ratio", "target", "met / missed by")
+
+
+def row(figure: dict[str, Any]) -> tuple[str, ...]:
+    value, floor, unit = figure.get("value"), figure.get("floor"), figure.get("unit", "")
+    ratio = value / floor if value is not None and floor else None
+    floor_name = figure.get("floor_name") or ""
+    return (
+        figure["bench"],
+        figure["name"],
+        number(value, unit),
+        "—" if floor is None else number(floor, unit) + (f" ({floor_name})" if floor_name else ""),
+        "—" if ratio is None else f"{ratio:.2f}",
+        figure.get("target") or "—",
+        verdict(figure)[1],
+    )
+
+
+def table(figures: list[dict[str, Any]]) -> str:
+    """The Markdown table of figures as the results file holds them (`Figure.as_dict`)."""
+    rows = [HEADER, *(row(figure) for figure in figures)]
+    widths = [max(len(cells[i]) for cells in rows) for i in range(len(HEADER))]
     lines = [
-        "| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |"
-        for row in rows
+        "| " + " | ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)) + " |"
+        for cells in rows
     ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
@@ -127,13 +155,17 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "cpu_model": cpu,
         "memory": memory.strip(),
+        "memory_total_mib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20,
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
 
 
 def write_json(
-    figures: list[Figure], settings: dict[str, Any], directory: Path = RESULTS_DIR
+    figures: list[Figure],
+    settings: dict[str, Any],
+    directory: Path = RESULTS_DIR,
+    profiles: dict[str, Any] | None = None,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -142,7 +174,8 @@ def write_json(
         "ran_at": stamp,
         "machine": machine(),
         "settings": settings,
-        "figures": [dict(asdict(fig), ratio=fig.ratio) for fig in figures],
+        "figures": [fig.as_dict() for fig in figures],
+        "profiles": profiles or {},
     }
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
     return path

@@ -31,10 +31,20 @@ CALLS_PER_CHARGEBACK = 3
 
 @dataclass(frozen=True)
 class BudgetSizes:
-    chargebacks: int = 500  # 1,500 calls: 60 s at 25/s; README has a 5,000 run
+    chargebacks: int = 5000  # issue 15's burst: 15,000 calls, 600 s at 25/s
     limit: float = 25.0  # Stripe's sandbox limit, which the proxy enforces
     concurrency: int = 2  # Celery worker processes: enough to want more than the limit
-    timeout: float = 1200.0  # unpaced retries back off for minutes
+    # The longest a phase may take; None: twice the floor and a minute. Unpaced retries back off
+    # for minutes, so an unpaced wave may still be unfinished then: the figures count what is.
+    timeout: float | None = None
+
+    @property
+    def floor_seconds(self) -> float:
+        return self.chargebacks * CALLS_PER_CHARGEBACK / self.limit
+
+    @property
+    def wait_seconds(self) -> float:
+        return self.timeout if self.timeout is not None else 2 * self.floor_seconds + 60
 
 
 # Start the Celery worker with this environment; return a function that stops it.
@@ -104,11 +114,11 @@ def measure_once(
         stop = start_worker({"STRIPE_API_BASE": proxy.url, **paced_env(sizes.limit, paced)})
         try:
             proc = Processing(settings)
-            seed(proc, sizes.chargebacks, sizes.timeout)
+            seed(proc, sizes.chargebacks, sizes.wait_seconds)
             time.sleep(1.5)  # seeding's calls, if any, leave the proxy's bucket full again
             forwarded, rejected = proxy.forwarded, proxy.rejected
             log(f"budget: {sizes.chargebacks} chargebacks, {'paced' if paced else 'unpaced'}")
-            result = wave(proc, sizes.chargebacks, sizes.timeout)
+            result = wave(proc, sizes.chargebacks, sizes.wait_seconds)
         finally:
             stop()
         result["calls_forwarded"] = proxy.forwarded - forwarded
@@ -118,8 +128,7 @@ def measure_once(
 
 
 def figures(paced: dict[str, Any], unpaced: dict[str, Any], sizes: BudgetSizes) -> list[Figure]:
-    calls = sizes.chargebacks * CALLS_PER_CHARGEBACK
-    floor = calls / sizes.limit
+    floor = sizes.floor_seconds
     wave = f"{sizes.chargebacks:,} chargebacks at {sizes.limit:g}/s"
     detail = {"paced": paced, "unpaced": unpaced}
     return [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from celery import Celery
 
 from tasks import observability  # noqa: F401 - connects Celery's logging and metrics signals
@@ -71,10 +73,9 @@ def _transport_options(broker_url: str) -> dict[str, object]:
     return {}
 
 
-def enqueuer(app: Celery):  # noqa: ANN201 - returns Callable[[str], None]
-    """A function that queues one event id by task name, failing fast if the broker is down."""
+def enqueuer(app: Celery) -> Callable[[str], None]:
+    """A function that queues one event id by task name, failing fast if the broker is down:
+    the same message `app.send_task(PROCESS_EVENT, args=[event_id])` sends, built once."""
+    from tasks.publisher import TaskPublisher
 
-    def enqueue(event_id: str) -> None:
-        app.send_task(PROCESS_EVENT, args=[event_id], retry=False)
-
-    return enqueue
+    return TaskPublisher(app, PROCESS_EVENT)

@@ -1,0 +1,102 @@
+"""The doorbell's pre-built message (tasks/publisher.py) is the message Celery itself would send,
+and our Celery worker runs it; a broker outage fails the doorbell fast, and the next one after
+the broker is back gets through."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+from harness.processes import ProcessGroup, wait_until
+from harness.servers import RedisServer
+from sqlalchemy import select
+
+from tasks.celery_app import create_celery, enqueuer
+from tasks.names import PROCESS_EVENT
+from worker import samples
+from worker.config import Settings
+from worker.db.models import Event
+from worker.db.session import session_factory
+from worker.eventlog.intake import parse_event, store_event
+
+pytestmark = pytest.mark.services
+
+# What differs between any two messages of the same task: its id, and the id of the event.
+PER_MESSAGE = {"id", "root_id", "argsrepr", "correlation_id", "delivery_tag"}
+
+
+def popped(url: str) -> dict[str, Any]:
+    raw = redis.Redis.from_url(url).rpop("celery")  # kombu LPUSHes: the oldest is on the right
+    assert raw is not None, "nothing queued"
+    return json.loads(raw)
+
+
+def without_ids(message: dict[str, Any]) -> dict[str, Any]:
+    def strip(part: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in part.items() if k not in PER_MESSAGE}
+
+    return {
+        **strip(message),
+        "headers": strip(message["headers"]),
+        "properties": strip(message["properties"]),
+        "body": json.loads(base64.b64decode(message["body"])),
+    }
+
+
+def test_the_prebuilt_message_is_the_one_send_task_sends(
+    make_settings: Callable[..., Settings], sqlite_url: str, redis_url: str
+) -> None:
+    app = create_celery(make_settings(database_url=sqlite_url, broker_url=redis_url))
+    app.send_task(PROCESS_EVENT, args=["evt_same"], retry=False)
+    enqueuer(app)("evt_same")
+
+    by_celery, prebuilt = popped(redis_url), popped(redis_url)
+    assert without_ids(prebuilt) == without_ids(by_celery)
+    headers = prebuilt["headers"]
+    assert headers["task"] == PROCESS_EVENT and headers["argsrepr"] == "['evt_same']"
+    assert headers["id"] == headers["root_id"] == prebuilt["properties"]["correlation_id"]
+    assert headers["id"] != by_celery["headers"]["id"]
+
+
+def test_a_celery_worker_runs_the_prebuilt_message(
+    make_settings: Callable[..., Settings],
+    pg_url: str,
+    redis_url: str,
+    processes: ProcessGroup,
+    service_env: Callable[..., dict[str, str]],
+) -> None:
+    # A type without a handler: the worker marks it `ignored`, no Stripe call needed.
+    evt = samples.event("customer.tax_id.created", {"id": "txi_1", "customer": "cus_M1"})
+    sessions = session_factory(pg_url)
+    store_event(sessions, parse_event(samples.body(evt)))
+    enqueuer(create_celery(make_settings(database_url=pg_url, broker_url=redis_url)))(evt["id"])
+
+    processes.worker(service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url))
+
+    def status() -> str | None:
+        with sessions() as session:
+            found = session.scalar(select(Event.status).where(Event.id == evt["id"]))
+        return found if found != "received" else None
+
+    assert wait_until(status, timeout=60, what="the worker to run the task") == "ignored"
+
+
+def test_with_the_broker_down_the_doorbell_fails_fast_and_rings_once_it_is_back(
+    make_settings: Callable[..., Settings], sqlite_url: str, redis_server: RedisServer
+) -> None:
+    url = redis_server.emptied()
+    enqueue = enqueuer(create_celery(make_settings(database_url=sqlite_url, broker_url=url)))
+    enqueue("evt_before")  # a connection is now open...
+    assert popped(url)["headers"]["argsrepr"] == "['evt_before']"
+    redis_server.stop()  # ...and dies with the server
+    try:
+        with pytest.raises(Exception):  # noqa: B017, PT011 - whatever the transport raises
+            enqueue("evt_during")
+    finally:
+        redis_server.start()
+    enqueue("evt_after")  # the same publisher reconnects
+    assert popped(url)["headers"]["argsrepr"] == "['evt_after']"
