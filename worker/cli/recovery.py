@@ -20,7 +20,7 @@ from worker.timespec import parse_moment
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from worker.eventlog.replay import Process
+    from worker.eventlog.replay import ProcessMany
 
 
 class Moment(click.ParamType):
@@ -78,7 +78,7 @@ def replay_command(
     events in order.
     """
     from worker.eventlog.parallel_replay import default_jobs, replay_parallel
-    from worker.eventlog.replay import ReplaySummary, operator_attempt, replay
+    from worker.eventlog.replay import ReplaySummary, operator_batches, replay
 
     selection = EventSelection(
         ids=event_ids,
@@ -108,7 +108,9 @@ def replay_command(
             outcomes = (
                 replay_parallel(selection, jobs, operator_worker)
                 if parallel
-                else replay(sessions, selection, dry_run=dry_run, process=operator_attempt(runtime))
+                else replay(
+                    sessions, selection, dry_run=dry_run, process_many=operator_batches(runtime)
+                )
             )
             for outcome in outcomes:
                 summary.add(outcome)
@@ -207,11 +209,11 @@ def _echo_backfill(summary: Any, fmt: str) -> None:
         click.echo(f"  skipped {event_id}: not a well-formed event")
 
 
-def operator_worker() -> tuple[sessionmaker[Session], Process]:
+def operator_worker() -> tuple[sessionmaker[Session], ProcessMany]:
     """Each `events replay --jobs N` process's runtime, built from the environment as this
     command builds its own (module level, so a spawned process can import it)."""
     from worker.bootstrap import bootstrap
-    from worker.eventlog.replay import operator_attempt
+    from worker.eventlog.replay import operator_batches
 
     runtime = bootstrap()
-    return runtime.sessions, operator_attempt(runtime)
+    return runtime.sessions, operator_batches(runtime)
