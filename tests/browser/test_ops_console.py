@@ -6,6 +6,7 @@ tests/artifacts/."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +39,7 @@ from worker.config import Settings
 from worker.db.models import Customer, Event, RefundRequest, StripeCall
 
 pytestmark = pytest.mark.services
+POLICIES = Path(__file__).resolve().parents[2] / "worker" / "policy" / "policies"
 
 
 @pytest.fixture(scope="module")
@@ -361,3 +363,34 @@ def test_events_page_charts_two_days_and_replay_all_failed_runs_in_batches(
     screenshot(page, "replay-all")
     with s.sessions()() as session:
         assert session.scalar(select(func.count()).where(Event.status == "failed")) == 0
+
+
+def test_policy_what_if_shows_the_account_a_pasted_policy_would_release(
+    context: BrowserContext, console_stack: ConsoleStack
+) -> None:
+    s = console_stack
+    price = "price_browser_whatif"
+    s.deliver("customer.created", customer("cus_whatif_b", "whatif@example.com"))
+    s.deliver("product.created", fixed_product(price))
+    s.deliver("price.created", annual_price(price))
+    invoice = annual_invoice(
+        "cus_whatif_b", price, number="WI-B", payment_intent="pi_wi_b", days_ago=2
+    )
+    assert s.deliver("invoice.paid", invoice)[1] == "processed"
+    dispute = samples.dispute(charge="ch_wi_b", payment_intent="pi_wi_b", reason="fraudulent")
+    assert s.deliver("charge.dispute.created", dispute)[1] == "processed"
+    mittrik = (POLICIES / "mittrik.toml").read_text()
+    suspends = 'dispute_suspend_reasons = ["fraudulent", "unrecognized", "general"]'
+    no_fraud = mittrik.replace(suspends, 'dispute_suspend_reasons = ["unrecognized", "general"]')
+
+    page = context.new_page()
+    sign_in(page)
+    nav(page, "Policy what-if").click()
+    page.get_by_label("or paste it").fill(no_fraud)
+    page.get_by_role("button", name="Simulate").click()
+
+    row = page.locator("tr[data-customer='cus_whatif_b']")
+    expect(row).to_contain_text("suspended")
+    expect(row).to_contain_text("active")
+    expect(row).to_contain_text(dispute["id"])
+    screenshot(page, "simulate")

@@ -1,6 +1,7 @@
 """README's hands-on path, run as printed: `./scripts/run`'s `billing-worker run` on the embedded
 default (a local stripe-mock for Stripe, no key set), the demo world, then every transcript of
-"Send a test event", "Refunds and subscriptions" and "Replay and backfill", compared with README.
+"Send a test event", "Refunds and subscriptions", "Replay and backfill" and "Trying a policy change
+on the past", compared with README.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from transcripts import Values, transcripts
 from worker.db.models import Event
 from worker.db.session import session_factory
 
-SECTIONS = ("Send a test event", "Refunds and subscriptions", "Replay and backfill")
+CHECKOUT = Path(__file__).resolve().parents[2]
+SECTIONS = (
+    "Send a test event",
+    "Refunds and subscriptions",
+    "Replay and backfill",
+    "Trying a policy change on the past",
+)
 
 
 @pytest.fixture
@@ -28,6 +35,7 @@ def walkthrough_env(tmp_path: Path) -> dict[str, str]:
     """A new user's shell in a fresh checkout: nothing configured but the ops token."""
     venv = Path(sys.executable).parent.parent
     (tmp_path / ".venv").symlink_to(venv)  # README calls `.venv/bin/billing-worker` too
+    (tmp_path / "docs").symlink_to(CHECKOUT / "docs")  # and names docs/examples/ files
     stripe_mock = Path(find_binary("stripe-mock", "~/go/bin/stripe-mock")).parent
     env = {
         key: value

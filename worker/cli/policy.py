@@ -6,6 +6,7 @@ import textwrap
 
 import click
 
+from worker.cli.lazy import Lazy, LazyGroup
 from worker.policy import (
     InvalidFacts,
     Policy,
@@ -18,7 +19,7 @@ from worker.policy import (
 INVALID_FACTS_EXIT = 2
 
 
-def _fail(message: str) -> None:
+def exit_invalid(message: str) -> None:
     """One line on stderr, exit 2: what scripts and support read when facts are wrong."""
     click.echo(" ".join(message.split()), err=True)
     sys.exit(INVALID_FACTS_EXIT)
@@ -29,7 +30,9 @@ def _read_facts(source: str) -> str:
         with click.open_file(source, "r", encoding="utf-8") as stream:  # "-" is stdin
             return stream.read()
     except (OSError, UnicodeDecodeError) as problem:
-        _fail(f"cannot read facts file {source}: {getattr(problem, 'strerror', None) or problem}")
+        exit_invalid(
+            f"cannot read facts file {source}: {getattr(problem, 'strerror', None) or problem}"
+        )
         return ""
 
 
@@ -40,20 +43,28 @@ def decide(source: str) -> None:
     try:
         raw = json.loads(_read_facts(source))
     except json.JSONDecodeError as problem:
-        _fail(f"invalid facts: not valid JSON: {problem}")
+        exit_invalid(f"invalid facts: not valid JSON: {problem}")
         return
     try:
         decision = decide_json(raw)
     except InvalidFacts as problem:
-        _fail(f"invalid facts: {problem}")
+        exit_invalid(f"invalid facts: {problem}")
         return
     except PolicyFileError as problem:
-        _fail(f"invalid policy file: {problem}")
+        exit_invalid(f"invalid policy file: {problem}")
         return
     click.echo(json.dumps(decision, indent=2, ensure_ascii=False))
 
 
-@click.group()
+@click.group(
+    cls=LazyGroup,
+    lazy_subcommands={
+        "simulate": Lazy(
+            "worker.cli.policy_simulate:simulate",
+            "Decide the stored past again under a proposed policy: what would change.",
+        )
+    },
+)
 def policy() -> None:
     """Billing policies: their parameters and clauses."""
 
@@ -66,7 +77,7 @@ def show(name: str, fmt: str) -> None:
     try:
         chosen = load_policy(name)
     except (UnknownPolicy, PolicyFileError) as problem:
-        _fail(f"policy show: {problem}")
+        exit_invalid(f"policy show: {problem}")
         return
     if fmt == "json":
         click.echo(json.dumps(policy_document(chosen), indent=2, ensure_ascii=False))

@@ -11,11 +11,11 @@ import click
 from sqlalchemy.exc import DBAPIError
 from tqdm import tqdm
 
+from worker.cli.moments import MOMENT
 from worker.cli.runtime import command_runtime
 from worker.db.models import EVENT_STATUSES, utcnow
 from worker.errors import RetryableError
 from worker.eventlog.selection import EventSelection, SelectionError, count
-from worker.timespec import parse_moment
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -23,19 +23,6 @@ if TYPE_CHECKING:
     from worker.eventlog.replay import ProcessMany
 
 
-class Moment(click.ParamType):
-    name = "moment"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, datetime):
-            return value
-        try:
-            return parse_moment(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-MOMENT = Moment()
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 
 

@@ -8,6 +8,7 @@ the request id, so a second submission or a replay never refunds twice.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
@@ -347,6 +348,26 @@ def invoice_facts(session: Session, paid: Invoice, policy: str, request: Request
     lines = session.scalars(
         select(InvoiceLine).where(InvoiceLine.invoice_id == paid.id).order_by(InvoiceLine.position)
     ).all()
+    return facts_of(
+        paid,
+        lines,
+        policy,
+        request,
+        amount_refunded=amount_refunded(session, paid),
+        disputed=is_disputed(session, paid),
+    )
+
+
+def facts_of(
+    paid: Invoice,
+    lines: Sequence[InvoiceLine],
+    policy: str,
+    request: RequestFacts,
+    *,
+    amount_refunded: int,
+    disputed: bool,
+) -> Facts:
+    """The decision's facts from a stored invoice and its lines (in invoice order)."""
     return Facts(
         policy=policy,
         request=request,
@@ -358,8 +379,8 @@ def invoice_facts(session: Session, paid: Invoice, policy: str, request: Request
             billing_reason=paid.billing_reason or "manual",
             paid_at=paid.paid_at or request.received_at,
             amount_paid=paid.amount_paid,
-            amount_refunded=min(paid.amount_paid, amount_refunded(session, paid)),
-            disputed=is_disputed(session, paid),
+            amount_refunded=min(paid.amount_paid, amount_refunded),
+            disputed=disputed,
             lines=tuple(
                 LineFacts(
                     id=line.id,
@@ -378,7 +399,7 @@ def invoice_facts(session: Session, paid: Invoice, policy: str, request: Request
 
 def amount_refunded(session: Session, paid: Invoice) -> int:
     """What is already refunded on the payment: our refunds and the Dashboard's alike."""
-    refs = _payment_refs(paid)
+    refs = payment_refs(paid)
     total = 0
     if refs:
         total = (
@@ -405,7 +426,7 @@ def refundable_remainder(session: Session, paid: Invoice) -> int:
 
 
 def is_disputed(session: Session, paid: Invoice) -> bool:
-    refs = _payment_refs(paid)
+    refs = payment_refs(paid)
     if not refs:
         return False
     return (
@@ -468,7 +489,7 @@ def _check_lines(session: Session, paid: Invoice, line_ids: list[str]) -> None:
         )
 
 
-def _payment_refs(paid: Invoice) -> list[str]:
+def payment_refs(paid: Invoice) -> list[str]:
     return [ref for ref in (paid.charge_id, paid.payment_intent_id) if ref]
 
 

@@ -45,6 +45,7 @@ from worker.policy.loader import (
     UnknownPolicy,
     load_policy,
     policy_from_document,
+    policy_from_text,
 )
 from worker.policy.money import format_money, minor_unit_digits
 from worker.policy.parameters import DmlyParameters, MittrikParameters, Policy
@@ -105,6 +106,7 @@ __all__ = [
     "parse_facts",
     "parse_timestamp",
     "policy_from_document",
+    "policy_from_text",
     "proration_plan",
     "purchase_kind",
     "unused_months",

@@ -235,6 +235,11 @@ def _builtin(name: str) -> Policy:
     return policy_from_document(_decode(resource.read_text("utf-8"), str(resource)), str(resource))
 
 
+def policy_from_text(text: str, source: str) -> Policy:
+    """A checked `Policy` from a policy file's text that came from no file (the console's form)."""
+    return policy_from_document(_decode(text, source), source)
+
+
 def load_policy(name_or_path: str | Path) -> Policy:
     """The policy `BILLING_POLICY` (or a `policy` fact) names: `mittrik`, `dmly`, or a file path."""
     if isinstance(name_or_path, str) and name_or_path.strip().lower() in BUILTIN_POLICIES:
