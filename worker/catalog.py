@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from worker.catalog_cache import cached_price, cached_product, same_row, written
 from worker.db.models import Price, Product
 from worker.db.upsert import upsert
 from worker.policy import SubscriptionItem, line_category
@@ -44,26 +45,38 @@ def price_row(price: dict[str, Any]) -> Price:
 def price_info(
     session: Session, stripe: StripeGateway, price_id: str
 ) -> tuple[Price, Product | None]:
-    """The price and its product from our catalog, fetched from Stripe the first time."""
-    price = session.get(Price, price_id)
+    """The price and its product from our catalog, fetched from Stripe the first time.
+    Read-only rows (worker/catalog_cache.py): the process keeps them between transactions."""
+    price = cached_price(session, price_id)
     if price is None:
         fetched = stripe.price(price_id)
         upsert(session, price_row(fetched))
         expanded = fetched.get("product")
         if isinstance(expanded, dict):
             upsert(session, product_row(expanded), update=False)
-        price = session.get_one(Price, price_id)
-    product = session.get(Product, price.product_id) if price.product_id else None
+        price = cached_price(session, price_id)
+        assert price is not None  # just written
+    product = cached_product(session, price.product_id) if price.product_id else None
     return price, product
 
 
 def product_info(session: Session, stripe: StripeGateway, product_id: str) -> Product:
-    """The product from our catalog, fetched from Stripe the first time."""
-    product = session.get(Product, product_id)
+    """The product from our catalog, fetched from Stripe the first time (read-only, cached)."""
+    product = cached_product(session, product_id)
     if product is None:
         upsert(session, product_row(stripe.product(product_id)))
-        product = session.get_one(Product, product_id)
+        product = cached_product(session, product_id)
+        assert product is not None  # just written
     return product
+
+
+def keep_price(session: Session, price: Price) -> None:
+    """Store a price as a payload shows it, unless that very row is stored already: the upsert
+    would change nothing, yet lock the price's row to the end of the transaction."""
+    stored = cached_price(session, price.id)
+    if stored is None or not same_row(stored, price):
+        upsert(session, price)
+        written(session, price)
 
 
 def category_of(price: Price | None, product: Product | None) -> str:
