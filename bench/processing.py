@@ -7,6 +7,10 @@ The mix does Stripe calls, under the Mittrik policy:
   (invoiceitems.list, invoiceitems.delete), M3.downgrade — stripe-mock's invoice item is made
   a credit proration for this;
 - `invoice.paid` with a known catalog and its payment expanded (database work, no call).
+Beside it a call-free mix (issue 15), events that need no Stripe call, in turn: a refund
+recorded (`refund.created`, succeeded, on a seeded customer's payment), an event of a type
+without a handler, and `invoice.paid`; one in 100 is a `product.updated` (the catalog as it
+is: the catalog cache of every worker process starts again after it).
 The floor is the same pipeline with handlers doing nothing: events of a type without a handler,
 which the task marks `ignored` (row lock, status update, commit).
 
@@ -39,6 +43,10 @@ STRIPE_FIXTURES: dict[str, dict[str, object]] = {
 }
 MIX = ("charge.dispute.created", "customer.subscription.updated", "invoice.paid")
 NO_HANDLER = "balance.available"
+# A customer whose index is a multiple of 3 has a paid invoice (seeded for MIX's disputes): the
+# refund falls on it.
+CALL_FREE = ("refund.created", NO_HANDLER, "invoice.paid")
+CATALOG_EVERY = 100  # one catalog event in this many of the call-free mix
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,30 @@ class Processing:
                 events.append(payloads.invoice_paid(customer, number=2 + index))
         return events
 
+    def call_free(self, count: int) -> list[dict[str, Any]]:
+        """`count` events that need no Stripe call, the kinds of CALL_FREE in turn, each for
+        a customer of its own, with a catalog event now and then."""
+        events = []
+        for index in range(count):
+            customer = payloads.customer_id(index)
+            kind = CALL_FREE[index % len(CALL_FREE)]
+            if index % CATALOG_EVERY == CATALOG_EVERY - 1:
+                price = payloads.CATALOG[index % len(payloads.CATALOG)]
+                product = samples.product(payloads.product_id(price[0]), price[1])
+                events.append(samples.event("product.updated", product))
+            elif kind == "refund.created":
+                refund = samples.refund(
+                    payment_intent=payloads.payment_intent_of(customer), amount=1500
+                )
+                events.append(samples.event("refund.created", refund))
+            elif kind == NO_HANDLER:
+                evt = payloads.invoice_paid(customer, number=2 + index)
+                evt["type"] = NO_HANDLER
+                events.append(evt)
+            else:
+                events.append(payloads.invoice_paid(customer, number=2 + index))
+        return events
+
     def rate(self, events: list[dict[str, Any]], timeout: float) -> dict[str, Any]:
         """Store all, then queue all at once; events/s until the last one is processed."""
         ids = self.store(events)
@@ -203,10 +235,13 @@ def measure(proc: Processing, sizes: ProcessingSizes, log: Callable[[str], None]
     floor_latency = proc.latency(no_handler_events(latency_events), sizes.rate, sizes.timeout)
     log(f"processing: {sizes.events} events of the mix at once")
     mix_rate = proc.rate(proc.mix(sizes.events, 0), sizes.timeout)
+    log(f"processing: {sizes.events} call-free events at once")
+    call_free_rate = proc.rate(proc.call_free(sizes.events), sizes.timeout)
     log(f"processing: {latency_events} events of the mix at {sizes.rate:g}/s")
     mix_latency = proc.latency(proc.mix(latency_events, first), sizes.rate, sizes.timeout)
     return {
         "rate": mix_rate,
+        "call_free_rate": call_free_rate,
         "latency": mix_latency,
         "floor_rate": floor_rate,
         "floor_latency": floor_latency,
@@ -225,6 +260,14 @@ def figures(measured: dict[str, Any], sizes: ProcessingSizes) -> list[Figure]:
             floor_rate,
             300,
             detail={"mix": rate, "floor": floor_rate},
+        ),
+        events_per_second_beside_no_handler(
+            "processing",
+            "events/s, call-free mix",
+            measured["call_free_rate"],
+            floor_rate,
+            600,
+            detail={"call_free": measured["call_free_rate"], "floor": floor_rate},
         ),
         Figure(
             "processing",

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from worker.eventlog.selection import PAGE_SIZE
 TEMPLATES = 64
 INSERT_BATCH = 2000
 MIB = 1024 * 1024
+LOG_SECONDS = 200_000  # the seeded log spans this long (past), one event a second at most
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,16 @@ def _row(template: tuple[str, list[str]], index: int, now: Any) -> dict[str, Any
             f"/{unique}", f"/{unique}{suffix}"
         )
     row = parse_event(body).row(received_at=now, status=EventStatus.PROCESSED.value)
-    return row | {"processed_at": now, "attempts": 1}
+    # A busy account's events a second apart, received in that order: a customer's events are
+    # replayed oldest first, each newer than the state the one before stored. (All in one
+    # second, every subscription update would tie with the stored state and re-read Stripe.)
+    created = row["created"] - timedelta(seconds=LOG_SECONDS - index)
+    return row | {
+        "created": created,
+        "received_at": now + timedelta(microseconds=index),
+        "processed_at": now,
+        "attempts": 1,
+    }
 
 
 def run_measured(args: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:

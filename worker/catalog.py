@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from worker.catalog_cache import cached_price, cached_product, same_row, written
 from worker.db.models import Price, Product
 from worker.db.upsert import upsert
 from worker.policy import SubscriptionItem, line_category
@@ -47,27 +48,40 @@ def price_info(
     session: Session, stripe: StripeGateway, price_id: str
 ) -> tuple[Price, Product | None]:
     """The price and its product from the catalog of the gateway's account, fetched from Stripe
-    the first time."""
+    the first time. Read-only rows (worker/catalog_cache.py): the process keeps them between
+    transactions."""
     account = stripe.account
-    price = session.get(Price, (account, price_id))
+    price = cached_price(session, account, price_id)
     if price is None:
         fetched = stripe.price(price_id)
         upsert(session, price_row(fetched, account))
         expanded = fetched.get("product")
         if isinstance(expanded, dict):
             upsert(session, product_row(expanded, account), update=False)
-        price = session.get_one(Price, (account, price_id))
-    product = session.get(Product, (account, price.product_id)) if price.product_id else None
+        price = cached_price(session, account, price_id)
+        assert price is not None  # just written
+    product = cached_product(session, account, price.product_id) if price.product_id else None
     return price, product
 
 
 def product_info(session: Session, stripe: StripeGateway, product_id: str) -> Product:
-    """The product from the catalog of the gateway's account, fetched from Stripe the first time."""
-    product = session.get(Product, (stripe.account, product_id))
+    """The product from the catalog of the gateway's account, fetched from Stripe the first time
+    (read-only, cached)."""
+    product = cached_product(session, stripe.account, product_id)
     if product is None:
         upsert(session, product_row(stripe.product(product_id), stripe.account))
-        product = session.get_one(Product, (stripe.account, product_id))
+        product = cached_product(session, stripe.account, product_id)
+        assert product is not None  # just written
     return product
+
+
+def keep_price(session: Session, price: Price) -> None:
+    """Store a price as a payload shows it, unless that very row is stored already: the upsert
+    would change nothing, yet lock the price's row to the end of the transaction."""
+    stored = cached_price(session, price.account, price.id)
+    if stored is None or not same_row(stored, price):
+        upsert(session, price)
+        written(session, price)
 
 
 def category_of(price: Price | None, product: Product | None) -> str:

@@ -26,6 +26,7 @@ EXPECTED = {
     },
     "processing": {
         "events/s, mix with Stripe calls",
+        "events/s, call-free mix",
         "p50 received→processed at 50/s",
         "p99 received→processed at 50/s",
     },
@@ -86,6 +87,8 @@ def test_every_benchmark_runs_at_tiny_sizes_and_writes_its_figures(tmp_path: Pat
     # 30 events: 10 disputes (pause_collection + customers.update), 10 downgrades (delete).
     assert rate["detail"]["mix"]["stripe_calls_audited"] == 30
     assert rate["detail"]["floor"]["stripe_calls_audited"] == 0
+    [free] = [f for f in document["figures"] if f["name"] == "events/s, call-free mix"]
+    assert free["detail"]["call_free"]["stripe_calls_audited"] == 0  # it is call-free
     [paced] = [f for f in document["figures"] if f["name"].endswith("chargebacks at 25/s, paced")]
     # 4 chargebacks, 3 calls each, all through the proxy: the wave was really processed.
     assert paced["detail"]["paced"]["calls_forwarded"] == 12

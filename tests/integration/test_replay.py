@@ -28,7 +28,7 @@ from worker.db.models import Event
 from worker.db.session import session_factory
 from worker.errors import FinalError
 from worker.eventlog.intake import parse_event, store_event
-from worker.eventlog.processing import process_event
+from worker.eventlog.processing import process_event, process_events
 from worker.eventlog.replay import REPLAYABLE, ReplaySummary, replay
 from worker.eventlog.selection import EventSelection, Position
 from worker.runtime import Runtime
@@ -63,6 +63,14 @@ class Ledger:
             process_event,
             runtime_on(url),
             last_attempt=True,
+            statuses=REPLAYABLE,
+            handlers={"invoice.paid": self.handle},
+        )
+
+    def process_many(self, url: str) -> Callable[[list[str]], list[str]]:
+        return partial(
+            process_events,
+            runtime_on(url),
             statuses=REPLAYABLE,
             handlers={"invoice.paid": self.handle},
         )
@@ -130,6 +138,41 @@ def test_a_replay_that_fails_again_names_the_event_and_its_reason(database_url: 
     assert summary.missing_ids == ["evt_never_stored"]
     assert not summary.ok
     assert row(database_url, bad).status == "failed"
+
+
+def test_a_batched_replay_keeps_the_others_work_when_one_event_in_the_batch_fails(
+    database_url: str,
+) -> None:
+    ids = [store(database_url, samples.invoice_paid_event()) for _ in range(5)]
+    store(database_url, samples.event("balance.available", {"object": "balance"}))
+    for event_id in ids:
+        set_status(database_url, event_id, "failed")
+    ledger = Ledger(failing={ids[2]})  # in the middle of the batch
+
+    summary = ReplaySummary(dry_run=False)
+    for outcome in replay(
+        session_factory(database_url),
+        EventSelection(everything=True),
+        process_many=ledger.process_many(database_url),
+        batch_size=4,
+    ):
+        summary.add(outcome)
+
+    assert (summary.selected, summary.replayed, summary.failed) == (6, 5, 1)
+    assert summary.failures == [
+        {"id": ids[2], "error": "FinalError: Stripe refused: card_declined"}
+    ]
+    assert [row(database_url, i).status for i in ids] == [
+        "processed", "processed", "failed", "processed", "processed"
+    ]  # fmt: skip
+    assert [row(database_url, i).attempts for i in ids] == [1, 1, 1, 1, 1]
+    assert ledger.calls == ids  # each ran once, in the order received
+    assert ledger.effects == Counter(i for i in ids if i != ids[2])
+
+    second = Ledger()
+    again = run(database_url, EventSelection(ids=tuple(ids)), second)
+    assert (again.replayed, again.unchanged, again.failed) == (1, 4, 0)
+    assert second.effects == Counter({ids[2]: 1})  # the done ones repeat no effect
 
 
 def test_an_ignored_event_whose_type_gained_a_handler_is_replayed_into_processed(

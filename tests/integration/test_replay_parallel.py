@@ -22,8 +22,8 @@ from worker.db.models import Event, StripeCall
 from worker.db.session import session_factory
 from worker.eventlog.intake import parse_event, store_event
 from worker.eventlog.parallel_replay import replay_parallel
-from worker.eventlog.processing import process_event
-from worker.eventlog.replay import REPLAYABLE, Process, ReplaySummary
+from worker.eventlog.processing import process_events
+from worker.eventlog.replay import REPLAYABLE, ProcessMany, ReplaySummary
 from worker.eventlog.selection import EventSelection
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -37,16 +37,12 @@ def effect_once(ctx: Any, _obj: dict[str, Any]) -> None:
     ctx.stripe._mutate("ledger.effect", event_id, "effect", lambda _o: SimpleNamespace(id=event_id))
 
 
-def ledger_worker() -> tuple[Any, Process]:
+def ledger_worker() -> tuple[Any, ProcessMany]:
     """Built in each replaying process (spawned: a module-level function, found by name)."""
     settings = Settings(_env_file=None, broker_url="memory://")  # type: ignore[call-arg]
     runtime = bootstrap(settings)
     process = partial(
-        process_event,
-        runtime,
-        last_attempt=True,
-        statuses=REPLAYABLE,
-        handlers={"invoice.paid": effect_once},
+        process_events, runtime, statuses=REPLAYABLE, handlers={"invoice.paid": effect_once}
     )
     return runtime.sessions, process
 

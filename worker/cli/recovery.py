@@ -21,7 +21,7 @@ from worker.eventlog.selection import EventSelection, SelectionError, count
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from worker.eventlog.replay import Process
+    from worker.eventlog.replay import ProcessMany
 
 
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
@@ -68,7 +68,7 @@ def replay_command(
     events in order.
     """
     from worker.eventlog.parallel_replay import default_jobs, replay_parallel
-    from worker.eventlog.replay import ReplaySummary, operator_attempt, replay
+    from worker.eventlog.replay import ReplaySummary, operator_batches, replay
 
     selection = EventSelection(
         ids=event_ids,
@@ -99,7 +99,9 @@ def replay_command(
             outcomes = (
                 replay_parallel(selection, jobs, operator_worker)
                 if parallel
-                else replay(sessions, selection, dry_run=dry_run, process=operator_attempt(runtime))
+                else replay(
+                    sessions, selection, dry_run=dry_run, process_many=operator_batches(runtime)
+                )
             )
             for outcome in outcomes:
                 summary.add(outcome)
@@ -198,11 +200,11 @@ def _echo_backfill(summary: Any, fmt: str) -> None:
         click.echo(f"  skipped {event_id}: not a well-formed event")
 
 
-def operator_worker() -> tuple[sessionmaker[Session], Process]:
+def operator_worker() -> tuple[sessionmaker[Session], ProcessMany]:
     """Each `events replay --jobs N` process's runtime, built from the environment as this
     command builds its own (module level, so a spawned process can import it)."""
     from worker.bootstrap import bootstrap
-    from worker.eventlog.replay import operator_attempt
+    from worker.eventlog.replay import operator_batches
 
     runtime = bootstrap()
-    return runtime.sessions, operator_attempt(runtime)
+    return runtime.sessions, operator_batches(runtime)

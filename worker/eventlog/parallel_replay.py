@@ -1,10 +1,11 @@
 """Replay with several processes: each replays one partition of the selection by customer.
 
 One customer's events all fall in one partition (`Partition`), and each process replays its
-partition exactly as a one-process replay does (keyset pages, oldest received first, one event
-at a time under its row lock), so a customer's events keep their order and every selected event
-runs once. The processes send their outcomes to this one through a bounded queue, so memory
-stays one page of keys per process plus the queue, whatever the selection's size.
+partition exactly as a one-process replay does (keyset pages, oldest received first, batches
+of events in one transaction, each under its row lock), so a customer's events keep their
+order and every selected event runs once. The processes send their outcomes to this one
+through a bounded queue, so memory stays one page of keys per process plus the queue, whatever
+the selection's size.
 
 The processes are spawned, not forked: each builds its own runtime (engine, pool, Stripe
 client) from the same settings, and a forked copy of this process's open connections could
@@ -24,15 +25,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.eventlog.replay import Process, ReplayOutcome, replay
+from worker.eventlog.replay import ProcessMany, ReplayOutcome, replay
 from worker.eventlog.selection import EventSelection, Partition
 
 # Outcomes waiting for the parent: enough to keep the processes busy, few enough to stay small.
 QUEUE_SIZE = 2000
 POLL_SECONDS = 1.0  # how often a parent waiting on outcomes checks that no process died
 
-# Built in each replaying process: the sessions to page with and the process that runs an event.
-Worker = Callable[[], tuple[sessionmaker[Session], Process]]
+# Built in each replaying process: the sessions to page with and what runs a batch of events.
+Worker = Callable[[], tuple[sessionmaker[Session], ProcessMany]]
 
 
 def default_jobs(dialect: str) -> int:
@@ -86,8 +87,8 @@ def _keep_queue(outcomes: Queue[ReplayOutcome | None]) -> None:
 def _replay_partition(selection: EventSelection, worker: Worker) -> None:
     assert _outcomes is not None  # set by the pool's initializer
     try:
-        sessions, process = worker()
-        for outcome in replay(sessions, selection, process=process):
+        sessions, process_many = worker()
+        for outcome in replay(sessions, selection, process_many=process_many):
             _outcomes.put(outcome)
     finally:
         _outcomes.put(None)  # this partition is done, or stopped by the error raised

@@ -7,6 +7,7 @@ import logging
 import traceback
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,31 +68,144 @@ def _handle(
 ) -> str:
     failed[:] = [[]]
     with runtime.sessions.begin() as session:
-        bind_event(event_id)  # every line of this event's work says which event it is
-        event = session.get(Event, event_id, with_for_update=True)
-        if event is None:
-            log.error("event %s is not stored", event_id)
-            return "missing"
-        payload = json.loads(event.payload)  # parsed once: for the log context and the handler
-        bind_event(event.id, event.type, event.customer, refund_request_id_in(payload))
-        if event.status not in statuses:
-            return event.status  # already done: a duplicate delivery or a second doorbell
-        event.attempts += 1
-        is_thin = event.payload_type == PayloadType.THIN
-        handler = handlers.get(handled_type(event.type, is_thin))
-        if handler is None:
-            event.status = EventStatus.IGNORED
-        else:
-            context = (thin_context if is_thin else _context)(session, event, payload, runtime)
-            failed[0] = context.stripe.failed_calls  # appended to while it runs
-            # A thin event holds no object: its snapshot type's handler gets Stripe's, now.
-            obj = fetched_object(context, event) if is_thin else payload_object(event.type, payload)
-            handler(context, obj)
-            event.status = EventStatus.PROCESSED
-        event.processed_at = utcnow()
-        event.last_error = None
-        event.last_traceback = None
-        return event.status
+        return _run_in(session, runtime, event_id, statuses, handlers, failed)
+
+
+def _run_in(
+    session: Session,
+    runtime: Runtime,
+    event_id: str,
+    statuses: tuple[str, ...],
+    handlers: dict[str, Handler],
+    failed: list[list[StripeCall]],
+) -> str:
+    """The event's work inside the caller's transaction: its row lock, handler and outcome."""
+    bind_event(event_id)  # every line of this event's work says which event it is
+    event = session.get(Event, event_id, with_for_update=True)
+    if event is None:
+        log.error("event %s is not stored", event_id)
+        return "missing"
+    return _run_locked(session, runtime, event, statuses, handlers, failed)
+
+
+def _run_locked(
+    session: Session,
+    runtime: Runtime,
+    event: Event,
+    statuses: tuple[str, ...],
+    handlers: dict[str, Handler],
+    failed: list[list[StripeCall]],
+) -> str:
+    payload = json.loads(event.payload)  # parsed once: for the log context and the handler
+    bind_event(event.id, event.type, event.customer, refund_request_id_in(payload))
+    if event.status not in statuses:
+        return event.status  # already done: a duplicate delivery or a second doorbell
+    is_thin = event.payload_type == PayloadType.THIN
+    handler = handlers.get(handled_type(event.type, is_thin))
+    if handler is None:
+        event.status = EventStatus.IGNORED
+    else:
+        context = (thin_context if is_thin else _context)(session, event, payload, runtime)
+        failed[0] = context.stripe.failed_calls  # appended to while it runs
+        # A thin event holds no object: its snapshot type's handler gets Stripe's, now.
+        obj = fetched_object(context, event) if is_thin else payload_object(event.type, payload)
+        handler(context, obj)
+        event.status = EventStatus.PROCESSED
+    # Counted with the outcome, in one UPDATE of the row (before the handler, the handler's
+    # first query would flush it as an UPDATE of its own); a failure counts its own attempt.
+    event.attempts += 1
+    event.processed_at = utcnow()
+    event.last_error = None
+    event.last_traceback = None
+    return event.status
+
+
+def process_events(
+    runtime: Runtime,
+    event_ids: list[str],
+    *,
+    statuses: tuple[str, ...] = PENDING,
+    handlers: dict[str, Handler] = HANDLERS,
+) -> list[str]:
+    """Run several events in turn in one transaction, each a final attempt (a replay's): one
+    commit (and its WAL flush) for all, their row locks taken in one statement, and the
+    catalog checked once (worker/catalog_cache.py).
+
+    The locks are held to the commit, taken in the order given (replay's), and the events run
+    in that order, so each customer's events still run in order. Each handler runs in a
+    savepoint: an error rolls back that event's work only, and its failure (reason, failed
+    Stripe calls) is written on its row in the same transaction, so the others keep their work
+    and their own outcome. Only if the transaction itself is lost (the database gone) is every
+    event run again alone by `process_event`: a Stripe call rolled back with it is repeated
+    under the same idempotency key, as after a crash between the call and the commit
+    (DESIGN.md guarantee 2).
+    """
+    try:
+        return once_more_after_disconnect(
+            lambda: _handle_all(runtime, event_ids, statuses, handlers)
+        )
+    except DBAPIError as exc:
+        log.warning("batch of %d events lost (%s): running each alone", len(event_ids), exc)
+    return [
+        process_event(runtime, event_id, last_attempt=True, statuses=statuses, handlers=handlers)
+        for event_id in event_ids
+    ]
+
+
+def _handle_all(
+    runtime: Runtime,
+    event_ids: list[str],
+    statuses: tuple[str, ...],
+    handlers: dict[str, Handler],
+) -> list[str]:
+    with runtime.sessions.begin() as session:
+        # Every event's row lock in one statement, in the order given (replay's keyset order),
+        # held to the commit; the rows are kept referenced so each event finds its own in the
+        # session without a query (its identity map holds rows weakly).
+        locked = {
+            event.id: event
+            for event in session.scalars(
+                select(Event)
+                .where(Event.id.in_(event_ids))
+                .order_by(Event.received_at, Event.id)
+                .with_for_update()
+            )
+        }
+        return [
+            _run_guarded(session, runtime, locked.get(event_id), event_id, statuses, handlers)
+            for event_id in event_ids
+        ]
+
+
+def _run_guarded(
+    session: Session,
+    runtime: Runtime,
+    event: Event | None,
+    event_id: str,
+    statuses: tuple[str, ...],
+    handlers: dict[str, Handler],
+) -> str:
+    bind_event(event_id)
+    if event is None:
+        log.error("event %s is not stored", event_id)
+        return "missing"
+    is_thin = event.payload_type == PayloadType.THIN
+    if event.status not in statuses or handled_type(event.type, is_thin) not in handlers:
+        # Nothing here can fail but the database itself, which loses the whole batch anyway.
+        return _run_locked(session, runtime, event, statuses, handlers, [[]])
+    failed: list[list[StripeCall]] = [[]]
+    savepoint = session.begin_nested()
+    try:
+        status = _run_locked(session, runtime, event, statuses, handlers, failed)
+        savepoint.commit()
+        return status
+    except Exception as exc:  # noqa: BLE001 - a final attempt: any error parks the event
+        savepoint.rollback()  # this event's work only; its row lock was taken before
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            raise
+        log.warning("event %s failed: %s", event_id, _reason(exc))
+        _mark(session, event, exc, EventStatus.FAILED, failed[0])
+        return EventStatus.FAILED
 
 
 def refund_request_id_in(payload: dict[str, Any]) -> str | None:
@@ -136,18 +250,33 @@ def _record_failure(
     failed_calls: list[StripeCall],
 ) -> None:
     """Write the reason in a fresh transaction, since the handler's own was rolled back."""
-    reason = f"{type(exc).__name__}: {exc}"[:2000]
-    log.warning("event %s %s: %s", event_id, status, reason)
+    log.warning("event %s %s: %s", event_id, status, _reason(exc))
     try:
         with sessions.begin() as session:
-            session.add_all(failed_calls)
             event = session.get(Event, event_id, with_for_update=True)
             if event is None:
+                session.add_all(failed_calls)
                 return
-            event.attempts += 1
-            event.status = status
-            event.last_error = reason
-            event.last_traceback = "".join(traceback.format_exception(exc))[-8000:]
+            _mark(session, event, exc, status, failed_calls)
     except DBAPIError as db_exc:
         # The database itself is down: let the task retry rather than lose the outcome.
         raise RetryableError(f"cannot record failure: {db_exc}") from db_exc
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _mark(
+    session: Session,
+    event: Event,
+    exc: BaseException,
+    status: str,
+    failed_calls: list[StripeCall],
+) -> None:
+    """The attempt's outcome on the event's row, and the Stripe calls it made that failed."""
+    session.add_all(failed_calls)
+    event.attempts += 1
+    event.status = status
+    event.last_error = _reason(exc)
+    event.last_traceback = "".join(traceback.format_exception(exc))[-8000:]

@@ -17,6 +17,7 @@ event's row lock makes the two runs take turns, so that changes the count, never
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.db.models import EVENT_STATUSES, Event, EventStatus
-from worker.eventlog.processing import process_event
+from worker.eventlog.processing import process_event, process_events
 from worker.eventlog.selection import PAGE_SIZE, EventSelection, Position, iter_keys
 from worker.runtime import Runtime
 
@@ -39,12 +40,24 @@ MAX_LISTED_IDS = 1000  # the summary names this many failures; counts are always
 
 Kind = Literal["replayed", "unchanged", "failed", "missing", "selected"]
 Process = Callable[[str], str]  # runs one stored event by id, returns its new status
+# Runs several stored events in one transaction, in order; returns each one's new status.
+ProcessMany = Callable[[list[str]], list[str]]
+# Events per transaction in a batched replay: one commit (a WAL flush) for this many. Few
+# enough to stay within the 64 subtransactions (a savepoint per event) PostgreSQL caches per
+# transaction, and that a live worker waits little for a customer's lock the batch holds.
+BATCH_SIZE = 50
 
 
 def operator_attempt(runtime: Runtime) -> Process:
     """One deliberate operator attempt per event on `runtime`: a retryable error (Stripe down)
     ends `failed` at once, to be replayed again, instead of waiting in the task's back-off."""
     return partial(process_event, runtime, last_attempt=True, statuses=REPLAYABLE)
+
+
+def operator_batches(runtime: Runtime) -> ProcessMany:
+    """`operator_attempt` for several events in one transaction (worker/eventlog/processing.py
+    `process_events`: an event's error rolls back its own work only, and is recorded)."""
+    return partial(process_events, runtime, statuses=REPLAYABLE)
 
 
 @dataclass(frozen=True)
@@ -127,35 +140,47 @@ def replay(
     deadline: float | None = None,
     page_size: int = PAGE_SIZE,
     process: Process | None = None,
+    process_many: ProcessMany | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> Iterator[ReplayOutcome]:
     """Yield one outcome per selected event, oldest received first, as each one is run by
-    `process` (usually `operator_attempt(runtime)`; a dry run runs nothing and needs none).
+    `process` (usually `operator_attempt(runtime)`; a dry run runs nothing and needs none), or
+    by `process_many` in batches of `batch_size` (`operator_batches(runtime)`: outcomes come
+    when their batch is committed).
 
     Memory holds one page of keys, never the selection. `limit` and `deadline` (a
     `time.monotonic()` value) stop early, for callers that must answer in bounded time; the
     last outcome's `position` is where to start next. Ids asked for but not stored come
     first, as `missing` (on the first call only, `start` being None).
     """
-    if process is None and not dry_run:
+    if process is None and process_many is None and not dry_run:
         raise ValueError("a replay that runs events needs a process")
     if selection.ids and start is None:
         for event_id in _missing(sessions, selection.ids):
             yield ReplayOutcome(event_id, "missing", "missing", None)
     keys = iter_keys(sessions, selection, start=start, page_size=page_size)
-    for done, key in enumerate(keys):
+    size = 1 if dry_run or process_many is None else batch_size
+    done = 0
+    while True:
         if (limit is not None and done >= limit) or (
             deadline is not None and time.monotonic() >= deadline
         ):
             return
-        position = Position(key.received_at, key.id)
+        batch = list(itertools.islice(keys, size if limit is None else min(size, limit - done)))
+        if not batch:
+            return
+        done += len(batch)
         if dry_run:
-            outcome = ReplayOutcome(key.id, key.status, "dry-run", position)
+            afters = ["dry-run"] * len(batch)
+        elif process_many is not None:
+            afters = process_many([key.id for key in batch])
         else:
             assert process is not None  # checked above
-            after = process(key.id)
+            afters = [process(key.id) for key in batch]
+        for key, after in zip(batch, afters, strict=True):
             error = _last_error(sessions, key.id) if after == EventStatus.FAILED else None
-            outcome = ReplayOutcome(key.id, key.status, after, position, error)
-        yield outcome
+            position = Position(key.received_at, key.id)
+            yield ReplayOutcome(key.id, key.status, after, position, error)
 
 
 def _missing(sessions: sessionmaker[Session], ids: tuple[str, ...]) -> list[str]:

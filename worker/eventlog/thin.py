@@ -28,10 +28,15 @@ def thin_context(
         event_type=handled_type(event.type, thin=True),
         event_created=event.created,
         stripe=StripeGateway(
-            runtime.stripe, session, source_id(event.id, payload), event_id=event.id
+            runtime.stripe,
+            session,
+            source_id(event.id, payload),
+            event_id=event.id,
+            account=event.account,  # its `context`: a connected account's calls name it
         ),
-        policy=runtime.policy,
+        policy=runtime.policy_for(event.account),
         request_key=request_key(payload),
+        account=event.account,
     )
 
 

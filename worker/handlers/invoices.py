@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete
 
-from worker.catalog import category_of, price_info, price_row
+from worker.catalog import category_of, keep_price, price_info, price_row
 from worker.db.models import Invoice, InvoiceLine
-from worker.db.upsert import upsert
 from worker.errors import MalformedPayload
 from worker.handlers.customers import lock_customer
 from worker.handlers.line_amounts import paid_for_line
@@ -67,7 +66,7 @@ def _replace_lines(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
     for position, line in enumerate(lines):
         price_id = _price_of(line)
         if isinstance(line.get("price"), dict):  # older API versions embed the whole price
-            upsert(ctx.session, price_row(line["price"], ctx.account))
+            keep_price(ctx.session, price_row(line["price"], ctx.account))
         price, product = price_info(ctx.session, ctx.stripe, price_id) if price_id else (None, None)
         period = line.get("period") or {}
         metadata = line.get("metadata") or {}

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from worker.catalog import category_of, policy_items, price_row, product_info
+from worker.catalog import category_of, keep_price, policy_items, price_row, product_info
 from worker.db.models import Price, Subscription
-from worker.db.upsert import upsert
 from worker.errors import MalformedPayload
 from worker.handlers.change_prorations import changed_item_ids, undo_change_prorations
 from worker.handlers.customers import lock_customer
@@ -107,7 +106,7 @@ def subscription_item(ctx: HandlerContext, item: dict[str, Any]) -> dict[str, An
     if isinstance(price, str):
         raise MalformedPayload("subscription item without its price object")
     row: Price = price_row(price, ctx.account)
-    upsert(ctx.session, row)
+    keep_price(ctx.session, row)
     product = product_info(ctx.session, ctx.stripe, row.product_id) if row.product_id else None
     return {
         "id": item.get("id"),
