@@ -295,3 +295,28 @@ def test_pages_of_any_size_give_the_same_answer(history, sqlite_url: str, tmp_pa
 def _received(h: History):
     by_id = {rid: h.received[number] for number, rid in h.requests.items()}
     return lambda rid: by_id[rid]
+
+
+def test_a_connected_account_is_simulated_on_its_own_past_under_its_own_policy(
+    history, sqlite_url: str, tmp_path: Path
+) -> None:
+    history("mittrik", sqlite_url)  # the platform's requests and disputes, under Mittrik
+    proposed = proposed_file(tmp_path, "mittrik", THIRTY_DAY_WINDOW)
+    env = cli_env(
+        tmp_path,
+        DATABASE_URL=sqlite_url,
+        BILLING_POLICY="mittrik",
+        BILLING_POLICY_BY_ACCOUNT="acct_1Other=dmly",
+    )
+
+    done = cli(
+        ["policy", "simulate", "--policy", str(proposed), "--account", "acct_1Other"],
+        env,
+        tmp_path,
+    )
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("policy in force: dmly ")  # the account's, not BILLING_POLICY
+    assert "0 refund request(s) decided again, 0 differently" in lines  # none of the platform's
+    assert not [line for line in lines if line.startswith("rr_")]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from worker.cli.accounts import acting_account
 from worker.cli.moments import MOMENT
 from worker.cli.policy import exit_invalid
 from worker.policy import BUILTIN_POLICIES, Policy, PolicyFileError, UnknownPolicy, load_policy
@@ -36,9 +37,13 @@ if TYPE_CHECKING:
 @click.option("--since", type=MOMENT, help="requests received at or after (ISO 8601, or 2d ago)")
 @click.option("--until", type=MOMENT, help="received before")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def simulate(proposed_name: str, since: datetime | None, until: datetime | None, fmt: str) -> None:
-    """Decide the stored refund requests and disputes of a period again, under the policy in
-    force ($BILLING_POLICY) and the proposed one, and show what would change. Reads only."""
+@acting_account()
+def simulate(
+    proposed_name: str, since: datetime | None, until: datetime | None, fmt: str, account: str
+) -> None:
+    """Decide an account's stored refund requests and disputes of a period again, under its
+    policy in force ($BILLING_POLICY, or its $BILLING_POLICY_BY_ACCOUNT entry) and the proposed
+    one, and show what would change. Reads only."""
     try:
         proposed = load_policy(proposed_name)
     except (UnknownPolicy, PolicyFileError) as problem:
@@ -63,12 +68,12 @@ def simulate(proposed_name: str, since: datetime | None, until: datetime | None,
     logging = importlib.import_module("worker.logging")
     logging.configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     runtime = command_runtime()
-    current, sessions, summary = runtime.policy, runtime.sessions, Summary()
+    current, sessions, summary = runtime.policy_for(account), runtime.sessions, Summary()
     report = JsonReport(summary) if fmt == "json" else TextReport(summary)
     report.start(current, proposed, period.to_json())
-    requests = request_comparisons(sessions, current, proposed, period)
+    requests = request_comparisons(sessions, current, proposed, period, account=account)
     report.requests(summary.changed_requests(requests))
-    accounts = account_comparisons(sessions, current, proposed, period)
+    accounts = account_comparisons(sessions, current, proposed, period, account=account)
     report.accounts(summary.changed_accounts(accounts))
     report.finish()
 

@@ -19,8 +19,9 @@ request` derives them (`facts_of`), without Stripe, as of the request's `receive
 Each request is decided on its own history: an approval the proposed policy would have added
 does not lower what a later request on the same invoice could refund.
 
-Every request is decided under one policy in force (`BILLING_POLICY`); once Connect accounts carry
-a policy of their own, "in force" is the policy of each request's account.
+One account is simulated at a time (the platform's by default): a proposed policy replaces that
+account's policy in force (`BILLING_POLICY`, or its `BILLING_POLICY_BY_ACCOUNT` entry), and the
+other accounts' requests and disputes are not read.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from worker.commands.refunds import facts_of, payment_refs
-from worker.db.models import Dispute, Invoice, InvoiceLine, Refund, RefundRequest
+from worker.db.models import PLATFORM, Dispute, Invoice, InvoiceLine, Refund, RefundRequest
 from worker.policy import RefundRequest as RequestFacts
 from worker.policy.disputes import DisputeState
 from worker.policy.facts import Facts, InvalidFacts
@@ -148,10 +149,12 @@ def request_comparisons(
     proposed: Policy,
     period: Period,
     *,
+    account: str = PLATFORM,
     page_size: int = PAGE_SIZE,
 ) -> Iterator[RequestComparison | Skipped]:
-    """Every stored request of the period, oldest received first, under both policies."""
-    for request_id, customer, facts in _stored_facts(sessions, period, page_size):
+    """Every stored request of the account in the period, oldest received first, under both
+    policies."""
+    for request_id, customer, facts in _stored_facts(sessions, period, account, page_size):
         if isinstance(facts, str):
             yield Skipped(request_id, facts)
             continue
@@ -169,10 +172,12 @@ def account_comparisons(
     proposed: Policy,
     period: Period,
     *,
+    account: str = PLATFORM,
     page_size: int = PAGE_SIZE,
 ) -> Iterator[AccountComparison]:
-    """Every account with a dispute in the period: its state from those disputes, both ways."""
-    rows = _disputes(sessions, period, page_size)
+    """Every customer of the account with a dispute in the period: its state from those
+    disputes, both ways."""
+    rows = _disputes(sessions, period, account, page_size)
     for customer, disputes in itertools.groupby(rows, key=lambda row: row[0]):
         yield compare_account(customer, (state for _, state in disputes), current, proposed)
 
@@ -184,7 +189,7 @@ def _customer_label(account: str, customer: str) -> str:
 
 
 def _disputes(
-    sessions: sessionmaker[Session], period: Period, page_size: int
+    sessions: sessionmaker[Session], period: Period, account: str, page_size: int
 ) -> Iterator[tuple[str, DisputeState]]:
     """(customer label, dispute state), one (account, customer)'s disputes after another."""
     last: tuple[str, str, str] | None = None
@@ -198,7 +203,9 @@ def _disputes(
             Dispute.lost,
         )
         query = query.where(
-            Dispute.customer.is_not(None), *period.conditions(Dispute.state_created)
+            Dispute.account == account,
+            Dispute.customer.is_not(None),
+            *period.conditions(Dispute.state_created),
         )
         if last is not None:
             query = query.where(
@@ -227,12 +234,14 @@ def _disputes(
 
 
 def _stored_facts(
-    sessions: sessionmaker[Session], period: Period, page_size: int
+    sessions: sessionmaker[Session], period: Period, account: str, page_size: int
 ) -> Iterator[tuple[str, str, Facts | str]]:
     """(request id, customer, facts or why there are none), page by page."""
     last: tuple[datetime, str] | None = None
     while True:
-        query = select(RefundRequest).where(*period.conditions(RefundRequest.received_at))
+        query = select(RefundRequest).where(
+            RefundRequest.account == account, *period.conditions(RefundRequest.received_at)
+        )
         if last is not None:
             query = query.where(
                 or_(

@@ -134,11 +134,19 @@ def test_policy_simulate_decides_each_request_on_its_own_accounts_invoice(w) -> 
     assert (made[DMLY_ACCOUNT].status, made[PLATFORM].status) == ("refunded", "denied")
 
     dmly = load_policy("dmly")
-    compared = list(request_comparisons(w.runtime.sessions, dmly, dmly, Period()))
+    compared = {
+        account: list(
+            request_comparisons(w.runtime.sessions, dmly, dmly, Period(), account=account)
+        )
+        for account in (DMLY_ACCOUNT, PLATFORM)
+    }
 
-    assert not [c for c in compared if isinstance(c, Skipped)]
-    by_id = {c.request_id: c for c in compared if isinstance(c, RequestComparison)}
-    mine, theirs = by_id[made[DMLY_ACCOUNT].id], by_id[made[PLATFORM].id]
+    assert not [c for cs in compared.values() for c in cs if isinstance(c, Skipped)]
+    # One account at a time: each sees its own request only.
+    assert [c.request_id for c in compared[DMLY_ACCOUNT]] == [made[DMLY_ACCOUNT].id]
+    assert [c.request_id for c in compared[PLATFORM]] == [made[PLATFORM].id]
+    mine, theirs = compared[DMLY_ACCOUNT][0], compared[PLATFORM][0]
+    assert isinstance(mine, RequestComparison) and isinstance(theirs, RequestComparison)
     assert (mine.customer, theirs.customer) == (f"cus_same ({DMLY_ACCOUNT})", "cus_same")
     # The connected account's refund of pi_same is not the platform's: under DMLY the
     # platform's request is refundable in full, as the connected account's was.
