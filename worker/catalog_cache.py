@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from worker.db.models import Event, Price, Product
+from worker.db.models import THIN_PREFIX, Event, Price, Product
 
-CATALOG_EVENTS = ("product.created", "product.updated", "price.created", "price.updated")
+Row = TypeVar("Row", Price, Product)
+
+_CATALOG_TYPES = ("product.created", "product.updated", "price.created", "price.updated")
+# A thin catalog event (`v1.product.updated`) changes the catalog as its snapshot twin does.
+CATALOG_EVENTS = _CATALOG_TYPES + tuple(THIN_PREFIX + name for name in _CATALOG_TYPES)
 _INFO = "catalog_cache"  # the session's view of the cache, in `session.info`
 
 
@@ -56,30 +60,35 @@ _lock = threading.Lock()  # a Celery thread pool may share the process
 def cached_price(session: Session, account: str, price_id: str) -> Price | None:
     """`account`'s price, from the cache or the database (then kept); None if not stored."""
     view = _view(session)
-    key = (account, price_id)
-    if view.usable and key in view.cache.prices:
-        return view.cache.prices[key]
-    found = view.prices.get(key)
-    if found is None:
-        row = session.get(Price, key)
-        if row is None:
-            return None
-        found = view.prices[key] = _copy(row)
-    return found
+    return _cached(session, Price, view.usable, view.cache.prices, view.prices, (account, price_id))
 
 
 def cached_product(session: Session, account: str, product_id: str) -> Product | None:
     """`account`'s product, from the cache or the database (then kept); None if not stored."""
     view = _view(session)
-    key = (account, product_id)
-    if view.usable and key in view.cache.products:
-        return view.cache.products[key]
-    found = view.products.get(key)
+    return _cached(
+        session, Product, view.usable, view.cache.products, view.products, (account, product_id)
+    )
+
+
+def _cached(
+    session: Session,
+    model: type[Row],
+    usable: bool,
+    shared: dict[tuple[str, str], Row],
+    read: dict[tuple[str, str], Row],
+    key: tuple[str, str],
+) -> Row | None:
+    """The process's copy if the cache is usable, else this transaction's, else the database's
+    (kept for this transaction, published if it commits)."""
+    if usable and key in shared:
+        return shared[key]
+    found = read.get(key)
     if found is None:
-        row = session.get(Product, key)
+        row = session.get(model, key)
         if row is None:
             return None
-        found = view.products[key] = _copy(row)
+        found = read[key] = _copy(row)
     return found
 
 

@@ -13,7 +13,8 @@ from harness.servers import StripeMock
 from sqlalchemy import select
 
 from worker import samples
-from worker.db.models import InvoiceLine
+from worker.catalog_cache import cached_product
+from worker.db.models import PLATFORM, Event, InvoiceLine, Product
 from worker.eventlog.intake import parse_event, store_event
 
 
@@ -50,3 +51,24 @@ def _paid_line_category(w: BillingWorld) -> str:
         return session.scalars(
             select(InvoiceLine.category).where(InvoiceLine.invoice_id == invoice["id"])
         ).one()
+
+
+def test_a_thin_catalog_event_handled_elsewhere_empties_this_processs_cache(
+    make_settings, sqlite_url: str
+) -> None:
+    w = BillingWorld.create(make_settings(database_url=sqlite_url), "http://127.0.0.1:9")
+    with w.runtime.sessions.begin() as session:
+        session.add(Product(id="prod_cat", name="Seats", category="addon"))
+    with w.runtime.sessions.begin() as session:
+        assert cached_product(session, PLATFORM, "prod_cat").category == "addon"  # now cached
+
+    # Another process handles a thin `v1.product.updated`: its handler writes the product and
+    # counts an attempt on the event's row, in one transaction.
+    thin = samples.thin_event(samples.event("product.updated", samples.product("prod_cat", "plan")))
+    event_id = store_event(w.runtime.sessions, parse_event(samples.body(thin))).event_id
+    with w.runtime.sessions.begin() as session:
+        session.get(Product, (PLATFORM, "prod_cat")).category = "plan"
+        session.get(Event, event_id).attempts += 1
+
+    with w.runtime.sessions.begin() as session:
+        assert cached_product(session, PLATFORM, "prod_cat").category == "plan"

@@ -66,6 +66,12 @@ class PayloadType(StrEnum):
     THIN = "thin"  # `object: "v2.core.event"`: names the object; its state is fetched
 
 
+# Stripe's thin events for v1 objects are named as the snapshot types with `v1.` in front
+# (`v1.invoice.paid`); processing fetches the object (worker/eventlog/thin.py), so the snapshot
+# type's handler serves both.
+THIN_PREFIX = "v1."
+
+
 class EventStatus(StrEnum):
     RECEIVED = "received"
     PROCESSED = "processed"

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from worker.db.models import PLATFORM
+from worker.db.models import PLATFORM, THIN_PREFIX
 from worker.policy import Policy
 from worker.stripe_gateway import StripeGateway
 
@@ -65,11 +65,6 @@ def _registry() -> dict[str, Handler]:
 
 
 HANDLERS: dict[str, Handler] = _registry()
-
-# Stripe's thin events for these objects (an event destination with `event_payload: thin`) are
-# named as the snapshot types with `v1.` in front: `v1.invoice.paid`. They name the object only,
-# and processing fetches it (worker/eventlog/thin.py), so the snapshot type's handler serves both.
-THIN_PREFIX = "v1."
 
 
 def handled_type(event_type: str, thin: bool) -> str:
