@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis
 from click.testing import CliRunner
+from harness.recording_proxy import RecordingProxy
 from harness.servers import StripeMock
 from sqlalchemy import select
 
@@ -158,3 +159,29 @@ def test_the_cli_says_when_stripe_cannot_be_reached(sqlite_url: str, tmp_path) -
     assert result.exit_code == 1
     assert "Stripe's Events API failed: APIConnectionError" in result.stderr
     assert result.stdout == ""  # no summary of zeros for a script to read
+
+
+def test_a_backfill_of_a_connected_account_reads_its_events_api_and_stores_them_as_its(
+    sqlite_url: str, make_settings, stripe_mock: StripeMock
+) -> None:
+    with RecordingProxy(stripe_mock.url) as proxy:
+        client = build_client(make_settings(stripe_api_base=proxy.url))
+        source = StripeEventsSource(client, account="acct_1Connected")
+        now = utcnow()
+        outcomes = list(
+            backfill(
+                session_factory(sqlite_url),
+                source,
+                lambda _: None,
+                now - timedelta(days=2),
+                now,
+                "acct_1Connected",
+            )
+        )
+
+    assert [outcome.kind for outcome in outcomes] == ["new"]
+    assert [(seen.path.split("?")[0], seen.stripe_account) for seen in proxy.seen] == [
+        ("/v1/events", "acct_1Connected")
+    ]
+    with session_factory(sqlite_url)() as session:
+        assert session.get_one(Event, outcomes[0].event_id).account == "acct_1Connected"

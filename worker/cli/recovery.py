@@ -11,7 +11,7 @@ import click
 from sqlalchemy.exc import DBAPIError
 from tqdm import tqdm
 
-from worker.cli.accounts import account_filter
+from worker.cli.accounts import account_filter, acting_account
 from worker.cli.moments import MOMENT
 from worker.cli.runtime import command_runtime
 from worker.db.models import EVENT_STATUSES, utcnow
@@ -141,9 +141,10 @@ def _echo_replay(summary: Any, fmt: str) -> None:
 @click.option("--since", type=MOMENT, required=True, help="created at or after (within 30 days)")
 @click.option("--until", type=MOMENT, help="created at or before (default: now)")
 @click.option("--type", "event_type", help="only this Stripe event type (wildcards as Stripe's)")
+@acting_account()
 @FORMAT
 def backfill_command(
-    since: datetime, until: datetime | None, event_type: str | None, fmt: str
+    since: datetime, until: datetime | None, event_type: str | None, account: str, fmt: str
 ) -> None:
     """Store and queue the events Stripe's Events API lists that were never received."""
     from worker.eventlog.backfill import (
@@ -161,11 +162,12 @@ def backfill_command(
     except BackfillWindowError as exc:
         raise click.UsageError(str(exc)) from None
     runtime = command_runtime()
-    source = StripeEventsSource(runtime.stripe, event_type)
+    source = StripeEventsSource(runtime.stripe, event_type, account)
     summary = BackfillSummary(since=since, until=until)
     try:
         with progress(None, "event") as bar:
-            for outcome in backfill(runtime.sessions, source, runtime.enqueue, since, until):
+            listed = backfill(runtime.sessions, source, runtime.enqueue, since, until, account)
+            for outcome in listed:
                 summary.add(outcome)
                 bar.update()
     except EventsApiError as exc:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.db.models import utcnow
+from worker.db.models import PLATFORM, utcnow
 from worker.eventlog.intake import MalformedEvent, parse_event, store_event
 
 # Stripe keeps events for 30 days; asking for older ones silently returns fewer.
@@ -48,9 +48,10 @@ class StripeEventsSource:
     """Pages of the Events API as Stripe sent them: raw JSON objects, not SDK objects, so the
     stored payload is Stripe's JSON and not the SDK's re-encoding of it."""
 
-    def __init__(self, client: Any, event_type: str | None = None) -> None:
+    def __init__(self, client: Any, event_type: str | None = None, account: str = PLATFORM) -> None:
         self.client = client  # a StripeClient from worker.stripe_gateway.build_client
         self.event_type = event_type
+        self.account = account  # a connected account's Events API (Stripe-Account), or ours
 
     def page(self, *, gte: int, lte: int, starting_after: str | None) -> EventsPage:
         params: dict[str, Any] = {"created": {"gte": gte, "lte": lte}, "limit": PAGE_LIMIT}
@@ -59,7 +60,8 @@ class StripeEventsSource:
         if self.event_type:
             params["type"] = self.event_type
         try:
-            listed = self.client.v1.events.list(params)
+            options = {"stripe_account": self.account} if self.account else {}
+            listed = self.client.v1.events.list(params, options)
             raw = json.loads(listed.last_response.body)
         except Exception as exc:  # noqa: BLE001 - the adapter's edge: any failure is "API failed"
             raise EventsApiError(f"{type(exc).__name__}: {exc}") from exc
@@ -144,8 +146,12 @@ def backfill(
     enqueue: Callable[[str], None],
     since: datetime,
     until: datetime,
+    account: str = PLATFORM,
 ) -> Iterator[BackfillOutcome]:
-    """Store and queue each listed event we do not have; yield what happened to each."""
+    """Store and queue each listed event we do not have; yield what happened to each.
+
+    Events listed on a connected account's Events API belong to that account, as its Connect
+    endpoint's deliveries do, whether or not the listing names it in `account`."""
     for listed in stripe_events(source, since, until):
         event_id = str(listed.get("id") or "?")
         try:
@@ -153,6 +159,8 @@ def backfill(
         except MalformedEvent:
             yield BackfillOutcome(event_id, "malformed")
             continue
+        if account and event.account != account:
+            event = replace(event, account=account)
         stored = store_event(sessions, event)
         kind: Kind = "already_stored" if stored.duplicate else "new"
         if not stored.needs_enqueue:
