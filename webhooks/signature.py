@@ -45,12 +45,11 @@ def verify_signature(
 
 
 def endpoint_mismatch(account: str, signed_by_connect: bool) -> str | None:
-    """Why an event cannot have come from the endpoint whose secret signed it, if it cannot.
+    """Why an event does not fit the kind of endpoint whose secret signed it, if it does not.
 
-    A Connect endpoint sends only connected accounts' events, each naming its `account`; an
-    account endpoint sends only the platform's own, which name none. An event breaking this was
-    signed with the other endpoint's secret (swapped settings, or a secret leaked from one), so
-    it is refused rather than acted on for the wrong account.
+    A v1 Connect endpoint sends only connected accounts' events, each naming its `account`; an
+    account endpoint sends only the platform's own, which name none. An event breaking this
+    points at swapped settings (or an event destination sending from both, `events_from`).
     """
     if signed_by_connect and not account:
         return (

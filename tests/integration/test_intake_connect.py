@@ -9,6 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from signing import CONNECT_WEBHOOK_SECRET, WEBHOOK_SECRET, signed_headers
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from webhooks import create_app
 from worker import samples
@@ -55,20 +56,25 @@ def test_connected_and_platform_events_are_stored_with_their_account(settings) -
         (ACCOUNT, WEBHOOK_SECRET, f"event of connected account {ACCOUNT} signed with the platform"),
     ],
 )
-def test_an_event_signed_by_the_other_endpoints_secret_is_refused_and_not_stored(
+def test_an_event_signed_by_the_other_endpoints_secret_is_stored_for_its_account_and_said(
     settings, account: str | None, secret: str, complaint: str
 ) -> None:
-    status, error = post(settings, account, secret)
-    assert status == 400 and complaint in error
-    assert stored(settings) == []
+    with capture_logs() as logs:
+        assert post(settings, account, secret) == (200, "")
+    assert stored(settings) == [(account or PLATFORM, "cus_connect")]  # never lost
+    [warning] = [line for line in logs if line["event"] == "webhook endpoint mismatch"]
+    assert warning["log_level"] == "warning" and complaint in warning["reason"]
 
 
-def test_without_connect_secrets_a_connected_accounts_event_is_refused(
+def test_without_connect_secrets_a_connected_accounts_event_is_still_stored_as_its(
     make_settings: Callable[..., Settings], sqlite_url: str
 ) -> None:
     settings = make_settings(database_url=sqlite_url)
-    status, error = post(settings, ACCOUNT, WEBHOOK_SECRET)
-    assert status == 400 and "STRIPE_CONNECT_WEBHOOK_SECRETS" in error
+    with capture_logs() as logs:
+        assert post(settings, ACCOUNT, WEBHOOK_SECRET) == (200, "")
+    assert stored(settings) == [(ACCOUNT, "cus_connect")]
+    [warning] = [line for line in logs if line["event"] == "webhook endpoint mismatch"]
+    assert "STRIPE_CONNECT_WEBHOOK_SECRETS" in warning["reason"]
     assert post(settings, ACCOUNT, CONNECT_WEBHOOK_SECRET)[1] == (
         "no valid signature for this payload"
     )
