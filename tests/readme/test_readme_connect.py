@@ -4,12 +4,11 @@ section shows (its Connect secret, a connected account's own policy), then its t
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 from harness.processes import CLI, ProcessGroup, wait_http_ok
-from test_readme_walkthrough import _wait_until_quiet
-from transcripts import README, Values, section_text, transcripts
+from running import run_steps
+from transcripts import README, section_text, transcripts
 
 SECTION = "Stripe Connect"
 
@@ -27,24 +26,10 @@ def test_readme_connect_transcript_runs_as_printed(
     assert set(settings) == {"STRIPE_CONNECT_WEBHOOK_SECRETS", "BILLING_POLICY_BY_ACCOUNT"}
     env = walkthrough_env | settings
     everything = processes.spawn(CLI + ["run"], env, "run.log")
-    values = Values()
     try:
         wait_http_ok(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=180)
         steps = transcripts(SECTION)
         assert steps, "the section has a transcript"
-        for step in steps:
-            command = values.command(step.command)
-            ran = subprocess.run(
-                ["bash", "-c", command],
-                env=env,
-                cwd=tmp_path,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=120,
-            )
-            difference = values.match(step.expected, ran.stdout)
-            assert difference is None, f"$ {command}\n{difference}"
-            _wait_until_quiet(Path(env["DATA_DIR"]))
+        run_steps(steps, env, tmp_path)
     finally:
         processes.stop(everything)

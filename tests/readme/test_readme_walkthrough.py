@@ -9,12 +9,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from harness.processes import CLI, ProcessGroup, wait_http_ok, wait_until
-from sqlalchemy import func, select
-from transcripts import Values, transcripts
-
-from worker.db.models import Event
-from worker.db.session import session_factory
+from harness.processes import CLI, ProcessGroup, wait_http_ok
+from running import event_count, run_steps
+from transcripts import transcripts
 
 SECTIONS = (
     "Send a test event",
@@ -30,52 +27,19 @@ def test_readme_transcripts_run_as_printed_on_the_demo_world(
 ) -> None:
     env = walkthrough_env
     everything = processes.spawn(CLI + ["run"], env, "run.log")
-    values = Values()
     try:
         wait_http_ok(f"http://127.0.0.1:{env['PORT']}/healthz", timeout=180)
         steps = [step for title in SECTIONS for step in transcripts(title)]
         assert steps[0].command.endswith("billing-worker demo"), "README starts from the demo"
-        for step in steps:
-            command = values.command(step.command)
-            ran = subprocess.run(
-                ["bash", "-c", command],
-                env=env,
-                cwd=tmp_path,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=120,
-            )
-            difference = values.match(step.expected, ran.stdout)
-            assert difference is None, f"$ {command}\n{difference}"
-            _wait_until_quiet(Path(env["DATA_DIR"]))  # as a reader would, before the next step
+        run_steps(steps, env, tmp_path)
         # README: the demo's ids are fixed, so loading it again stores nothing new.
-        before = _event_count(Path(env["DATA_DIR"]))
+        before = event_count(Path(env["DATA_DIR"]))
         again = subprocess.run(
             CLI + ["demo"], env=env, cwd=tmp_path, capture_output=True, text=True
         )
         assert again.returncode == 0, again.stderr
-        assert _event_count(Path(env["DATA_DIR"])) == before
+        assert event_count(Path(env["DATA_DIR"])) == before
     finally:
         processes.stop(everything)
     log = (tmp_path / "run.log").read_text()
     assert "a local stripe-mock on http://127.0.0.1:" in log, log[-3000:]
-
-
-def _event_count(data_dir: Path) -> int:
-    with session_factory(f"sqlite:///{data_dir / 'billing.sqlite3'}")() as session:
-        return session.scalar(select(func.count()).select_from(Event)) or 0
-
-
-def _wait_until_quiet(data_dir: Path) -> None:
-    """Every event the last command caused is processed before the next one looks."""
-    sessions = session_factory(f"sqlite:///{data_dir / 'billing.sqlite3'}")
-
-    def quiet() -> bool:
-        with sessions() as session:
-            waiting = session.scalar(
-                select(func.count()).select_from(Event).where(Event.status == "received")
-            )
-        return waiting == 0
-
-    wait_until(quiet, 60, "the worker to process what the last command sent")
