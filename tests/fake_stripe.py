@@ -1,4 +1,4 @@
-"""A stand-in for `worker.stripe_gateway.StripeGateway` in handler unit tests: Stripe's side as
+"""A stand-in for `worker.stripe.gateway.StripeGateway` in handler unit tests: Stripe's side as
 in-memory state, and every call recorded, so a handler's logic is tested without a server.
 
 It has the gateway's methods and keeps their contract: reads return plain dicts (None for a
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.errors import FinalError
-from worker.stripe_gateway import idempotency_key
+from worker.stripe.keys import idempotency_key
 
 
 @dataclass(frozen=True)

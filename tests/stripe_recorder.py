@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 import stripe
 from stripe_double import Sent
 
-from worker.stripe_gateway import API_VERSION
+from worker.stripe.client import API_VERSION
 
 
 class RecordingHTTPClient(stripe.RequestsClient):

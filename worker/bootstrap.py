@@ -17,7 +17,7 @@ from worker.config import Settings, load_settings
 from worker.db.session import session_factory
 from worker.policy import load_policy
 from worker.runtime import Runtime
-from worker.stripe_gateway import build_client
+from worker.stripe.client import build_client
 
 
 def bootstrap(settings: Settings | None = None) -> Runtime:

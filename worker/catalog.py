@@ -16,7 +16,7 @@ from worker.policy import SubscriptionItem, line_category
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from worker.stripe_gateway import StripeGateway
+    from worker.stripe.gateway import StripeGateway
 
 
 def product_row(product: dict[str, Any], account: str) -> Product:

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     broker_url: str = ""  # empty: kombu's SQLAlchemy transport on a SQLite file under data_dir
     stripe_api_key: str = "sk_test_123"
     stripe_api_base: str = ""  # empty: Stripe itself; stripe-mock in tests
-    # Stripe's budget (worker/stripe_budget): operations/s of the account's limit, None: from the
+    # Stripe's budget (worker/stripe/budget): operations/s of the account's limit, None: from the
     # key's mode (100 live, 25 sandbox), 0: no pacing; the share of it this worker may spend.
     stripe_rate_limit: float | None = Field(None, ge=0)
     stripe_endpoint_rate_limit: float = Field(25.0, gt=0)

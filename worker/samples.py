@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from worker.stripe_gateway import API_VERSION  # events come at the version the gateway pins
+from worker.stripe.client import API_VERSION  # events come at the version the gateway pins
 
 LEGACY_API_VERSION = "2024-06-20"  # invoice lines still embedded their price
 

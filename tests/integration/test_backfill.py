@@ -26,7 +26,7 @@ from worker.eventlog.backfill import (
     check_window,
 )
 from worker.eventlog.intake import parse_event, store_event
-from worker.stripe_gateway import build_client
+from worker.stripe.client import build_client
 
 
 def stored_ids(url: str) -> list[str]:

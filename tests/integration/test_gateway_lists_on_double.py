@@ -13,7 +13,8 @@ from stripe_double import StripeDouble
 from worker import samples
 from worker.db.session import session_factory
 from worker.errors import RetryableError
-from worker.stripe_gateway import StripeGateway, build_client
+from worker.stripe.client import build_client
+from worker.stripe.gateway import StripeGateway
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from worker.db.migrate import upgrade
 from worker.db.models import StripeCall
 from worker.db.session import session_factory
 from worker.errors import FinalError, RetryableError
-from worker.stripe_gateway import StripeGateway, build_client
+from worker.stripe.client import build_client
+from worker.stripe.gateway import StripeGateway
 
 REQUEST = "rr_retry"
 

@@ -16,9 +16,10 @@ from prometheus_client import REGISTRY
 from bench.rate_limited_proxy import RateLimitedProxy
 from worker.config import Settings
 from worker.errors import RetryableError
-from worker.stripe_budget import BURST_SECONDS, Rates, StripeBudget, gcra
-from worker.stripe_budget.stores import FileStore, MemoryStore, RedisStore, Store
-from worker.stripe_gateway import StripeGateway, build_client
+from worker.stripe.budget import BURST_SECONDS, Rates, StripeBudget, gcra
+from worker.stripe.budget.stores import FileStore, MemoryStore, RedisStore, Store
+from worker.stripe.client import build_client
+from worker.stripe.gateway import StripeGateway
 
 pytestmark = pytest.mark.services
 

@@ -15,7 +15,8 @@ from stripe_double import StripeDouble
 from worker import samples
 from worker.db.session import session_factory
 from worker.errors import FinalError, RetryableError
-from worker.stripe_gateway import API_VERSION, StripeGateway, build_client
+from worker.stripe.client import API_VERSION, build_client
+from worker.stripe.gateway import StripeGateway
 
 DAY = 86400
 

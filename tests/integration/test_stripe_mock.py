@@ -6,7 +6,8 @@ import stripe
 from harness.servers import StripeMock, free_port
 
 from worker.errors import FinalError, RetryableError
-from worker.stripe_gateway import build_client, classify
+from worker.stripe.client import build_client
+from worker.stripe.retry import classify
 
 
 def test_client_from_settings_reaches_stripe_mock_and_gets_a_customer(

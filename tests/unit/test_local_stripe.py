@@ -9,8 +9,9 @@ import pytest
 
 from worker.config import Settings
 from worker.errors import FinalError
-from worker.local_stripe import NO_STRIPE, URL_FILE, api_base, local_stripe
-from worker.stripe_gateway import StripeGateway, build_client
+from worker.stripe.client import build_client
+from worker.stripe.gateway import StripeGateway
+from worker.stripe.local import NO_STRIPE, URL_FILE, api_base, local_stripe
 
 
 def settings(tmp_path: Path, **values: str) -> Settings:

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from worker.config import Settings
-from worker.stripe_budget import (
+from worker.stripe.budget import (
     BudgetExhausted,
     Rates,
     StripeBudget,
     endpoint_of,
 )
-from worker.stripe_budget.stores import MemoryStore
+from worker.stripe.budget.stores import MemoryStore
 
 START = 1_800_000_000.0  # an epoch time: 0 means "never cut" to the buckets
 

@@ -10,9 +10,9 @@ from typing import Any
 import click
 
 from worker.config import ConfigError, Settings, load_settings
-from worker.local_stripe import api_base, wants_local_stripe
 from worker.redact import ELLIPSIS, mask_key, mask_secret, mask_url
-from worker.stripe_budget import Rates, default_limit
+from worker.stripe.budget import Rates, default_limit
+from worker.stripe.local import api_base, wants_local_stripe
 
 # Names that smell of a secret are masked even for a setting added after this was written.
 SECRET_WORDS = ("secret", "token", "key", "password", "dsn")

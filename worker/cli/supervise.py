@@ -22,8 +22,8 @@ import click
 
 from worker.config import Settings, load_settings
 from worker.db.migrate import upgrade as upgrade_schema
-from worker.local_stripe import NO_STRIPE, LocalStripe, local_stripe, wants_local_stripe
 from worker.metrics import prepare_multiprocess_dir
+from worker.stripe.local import NO_STRIPE, LocalStripe, local_stripe, wants_local_stripe
 
 STOP_SECONDS = 7.0
 WATCH_SECONDS = 0.5

@@ -18,7 +18,7 @@ from typing import Any
 
 from worker.errors import FinalError
 from worker.handlers.stripe_fields import ref_id
-from worker.stripe_gateway import StripeGateway
+from worker.stripe.gateway import StripeGateway
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from worker.policy import InvoiceLine as LineFacts
 from worker.policy import RefundRequest as RequestFacts
 from worker.policy.disputes import SETTLED_FOR_MERCHANT
 from worker.runtime import Runtime
-from worker.stripe_gateway import StripeGateway
+from worker.stripe.gateway import StripeGateway
 
 STATUS_OF_OUTCOME = {
     "approve": RefundRequestStatus.APPROVED,

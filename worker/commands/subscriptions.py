@@ -13,7 +13,7 @@ from worker.db.models import PLATFORM, Customer, Subscription
 from worker.errors import InvalidRequest
 from worker.policy import cancellation, classify_change, proration_plan
 from worker.runtime import Runtime
-from worker.stripe_gateway import StripeGateway
+from worker.stripe.gateway import StripeGateway
 
 
 class SubscriptionError(InvalidRequest):

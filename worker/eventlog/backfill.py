@@ -49,7 +49,7 @@ class StripeEventsSource:
     stored payload is Stripe's JSON and not the SDK's re-encoding of it."""
 
     def __init__(self, client: Any, event_type: str | None = None, account: str = PLATFORM) -> None:
-        self.client = client  # a StripeClient from worker.stripe_gateway.build_client
+        self.client = client  # a StripeClient from worker.stripe.client.build_client
         self.event_type = event_type
         self.account = account  # a connected account's Events API (Stripe-Account), or ours
 

@@ -18,7 +18,7 @@ from worker.eventlog.thin import fetched_object, thin_context
 from worker.handlers import HANDLERS, Handler, HandlerContext, handled_type
 from worker.logging import bind_event
 from worker.runtime import Runtime
-from worker.stripe_gateway import StripeGateway
+from worker.stripe.gateway import StripeGateway
 
 log = logging.getLogger(__name__)
 

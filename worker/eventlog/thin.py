@@ -15,7 +15,7 @@ from worker.db.models import Event
 from worker.eventlog.intake import customer_of
 from worker.handlers import HandlerContext, handled_type
 from worker.runtime import Runtime
-from worker.stripe_gateway import StripeGateway
+from worker.stripe.gateway import StripeGateway
 
 
 def thin_context(

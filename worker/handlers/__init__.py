@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from worker.db.models import PLATFORM, THIN_PREFIX
 from worker.policy import Policy
-from worker.stripe_gateway import StripeGateway
+from worker.stripe.gateway import StripeGateway
 
 
 @dataclass

@@ -16,7 +16,7 @@ from worker.handlers.change_prorations import changed_item_ids, undo_change_pror
 from worker.handlers.customers import lock_customer
 from worker.handlers.stripe_fields import ref_id, utc
 from worker.policy import classify_change, proration_plan
-from worker.stripe_gateway import is_ours
+from worker.stripe.keys import is_ours
 
 if TYPE_CHECKING:
     from worker.handlers import HandlerContext

@@ -1,4 +1,5 @@
-"""How a mutating Stripe call is retried under Stripe's idempotency rules (pure, no I/O).
+"""How a Stripe error is classified, and how a mutating call is retried under Stripe's
+idempotency rules (pure, no I/O).
 
 Stripe saves the result of a request once its endpoint began executing, its own 5xx included,
 and replays that result for the same key for about 24 hours; a 409 `idempotency_key_in_use`
@@ -20,6 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import stripe
+
+from worker.errors import FinalError, RetryableError
+
 OK = "ok"
 ERROR = "error"  # Stripe refused: final, nothing happened
 NO_EFFECT = "no_effect"  # Stripe answered 5xx and its state shows nothing happened
@@ -39,3 +44,19 @@ def attempt_key(key: str, earlier_outcomes: Iterable[str]) -> str:
 def must_look_first(earlier_outcomes: Iterable[str]) -> bool:
     """An earlier attempt may have taken effect unseen: look before calling again."""
     return any(outcome in OUTCOME_NOT_KNOWN for outcome in earlier_outcomes)
+
+
+def classify(error: stripe.StripeError) -> RetryableError | FinalError:
+    """Rate limits, Stripe's 5xx, lost connections and a 409 (a request with the same key still
+    in flight, or a lock held) are worth retrying; nothing else is."""
+    status = error.http_status or 0
+    message = f"{type(error).__name__}: {error.user_message or error}"
+    retryable = isinstance(error, stripe.RateLimitError | stripe.APIConnectionError)
+    if retryable or status >= 500 or status == 409:
+        return RetryableError(message)
+    return FinalError(message)
+
+
+def outcome_unknown(error: stripe.StripeError) -> bool:
+    """The call may have taken effect: Stripe failed after starting, or never answered."""
+    return isinstance(error, stripe.APIConnectionError) or (error.http_status or 0) >= 500

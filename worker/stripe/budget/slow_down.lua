@@ -1,4 +1,4 @@
--- worker/stripe_budget/gcra.py's `slow_down` on one bucket hash (fields tat, cut_factor, cut_at).
+-- worker/stripe/budget/gcra.py's `slow_down` on one bucket hash (fields tat, cut_factor, cut_at).
 -- ARGV: now ('' for Redis's clock), cut, min factor, cooldown seconds, recovery/s, expiry seconds.
 -- Returns 1 if the rate was cut, 0 if it was cut within the cooldown already.
 local now = tonumber(ARGV[1])

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from worker.config import Settings
 from worker.errors import RetryableError
 from worker.metrics import record_budget_cut, record_budget_problem, record_budget_wait
-from worker.stripe_budget.stores import FileStore, RedisStore, Store
+from worker.stripe.budget.stores import FileStore, RedisStore, Store
 
 log = logging.getLogger(__name__)
 

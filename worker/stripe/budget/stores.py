@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from worker.stripe_budget import gcra
+from worker.stripe.budget import gcra
 
 # A bucket idle this long is forgotten (its tat is in the past, its cut recovered long ago).
 IDLE_EXPIRY_SECONDS = 3600

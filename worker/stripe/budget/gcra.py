@@ -9,7 +9,7 @@ are served in order and no process spins against a shared store.
 A 429 that still comes back means someone else spent the budget: the bucket's rate is multiplied
 by `CUT` (at most once per `COOLDOWN_SECONDS`, since calls in flight all see the same 429) and
 grows back by `RECOVERY_PER_SECOND` of the full rate each second — additive increase,
-multiplicative decrease, as TCP does with a congested link. `worker/stripe_budget/reserve.lua`
+multiplicative decrease, as TCP does with a congested link. `worker/stripe/budget/reserve.lua`
 does the same arithmetic inside Redis; the tests hold the two to the same answers.
 """
 

@@ -1,4 +1,4 @@
--- worker/stripe_budget/gcra.py's `reserve`, atomically over every bucket a call counts against.
+-- worker/stripe/budget/gcra.py's `reserve`, atomically over every bucket a call counts against.
 -- KEYS: bucket hashes (fields tat, cut_factor, cut_at).
 -- ARGV: now ('' for Redis's own clock, shared by every host), burst seconds, max wait, recovery/s,
 --       stale seconds, idle expiry seconds, then one rate per key.

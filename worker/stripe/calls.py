@@ -1,0 +1,205 @@
+"""How one Stripe call runs: a read classified for retry, a mutating call made once.
+
+A mutating call carries an idempotency key derived from (account, event id or refund-request id,
+action, object), and is written to the `stripe_calls` audit table in the caller's transaction.
+Before calling, it looks for a completed call with the same key: Stripe forgets keys after about
+24 hours, our audit table does not, so a replay days later is still a no-op. Where the call's
+effect may exist without our audit row (a 5xx after Stripe acted, a crash before our commit),
+an effect check (effects.py) finds it at Stripe before anything is posted under a new key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import stripe
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+from stripe import RequestOptions
+
+from worker.db.models import PLATFORM, StripeCall
+from worker.errors import FinalError, RetryableError
+from worker.metrics import record_stripe_call
+from worker.stripe.keys import idempotency_key
+from worker.stripe.retry import (
+    DECLINED,
+    NO_EFFECT,
+    OK,
+    RETRY_SUFFIX,
+    UNKNOWN,
+    attempt_key,
+    classify,
+    must_look_first,
+    outcome_unknown,
+)
+
+EffectCheck = Callable[[], "str | None"]  # the resulting object's id if the effect is there
+
+log = logging.getLogger(__name__)
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    return obj.to_dict(recursive=True) if hasattr(obj, "to_dict") else dict(obj)
+
+
+class StripeCalls:
+    """Stripe calls made on behalf of one event or one refund request (the `source_id`), on one
+    Stripe account: the platform's (`PLATFORM`), or a connected account's `acct_…`, which every
+    call then names in its `Stripe-Account` header."""
+
+    def __init__(
+        self,
+        client: stripe.StripeClient,
+        session: Session,
+        source_id: str,
+        *,
+        event_id: str | None = None,
+        request_id: str | None = None,
+        account: str = PLATFORM,
+    ) -> None:
+        self.client = client
+        self.session = session
+        self.source_id = source_id
+        self.event_id = event_id
+        self.request_id = request_id
+        self.account = account
+        # Passed to every call: stripe-python sends `stripe_account` as the Stripe-Account header.
+        self.options: RequestOptions = {"stripe_account": account} if account else {}
+        # Failed calls are rolled back with the handler; the caller writes these afterwards.
+        self.failed_calls: list[StripeCall] = []
+
+    def _read(self, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except stripe.StripeError as exc:
+            raise classify(exc) from exc
+
+    def _read_all(self, call: Callable[[], Any]) -> list[dict[str, Any]]:
+        """Every page of a list: `auto_paging_iter` fetches page 2 and on lazily, so it runs
+        inside the classifier too, and a 429 or 5xx on a later page is retryable like any read."""
+        try:
+            return [as_dict(obj) for obj in call().auto_paging_iter()]
+        except stripe.StripeError as exc:
+            raise classify(exc) from exc
+
+    def _mutate(
+        self,
+        method: str,
+        object_id: str | None,
+        action: str,
+        call: Callable[[Any], Any],
+        effect: EffectCheck | None = None,
+        *,
+        decline_is_outcome: bool = False,
+    ) -> str | None:
+        """Run `call(options)` once per (source, action, object); return the resulting id.
+
+        `effect` re-reads Stripe to tell whether the call's effect is already there; with it,
+        a 5xx or a timeout is resolved by looking rather than by retrying blindly (see
+        worker/stripe/retry.py for the rules and the derived key). With `decline_is_outcome`,
+        a card decline (402) is recorded as `declined` and returns `object_id`: the caller's
+        work stands, and is not redone on a replay.
+        """
+        key = idempotency_key(self.source_id, action, object_id, self.account)
+        attempts = self._attempts(key)
+        done = next((a for a in attempts if a.outcome in (OK, DECLINED)), None)
+        if done is not None:
+            return done.result_id
+        outcomes = [a.outcome for a in attempts]
+        if effect is not None and must_look_first(outcomes):
+            _, found = self._look(effect)
+            if found is not None:
+                return self._done(method, object_id, key, found)
+        sent_key = attempt_key(key, outcomes)
+        try:
+            result = call({**self.options, "idempotency_key": sent_key})
+        except stripe.CardError as exc:
+            if not decline_is_outcome:
+                raise self._failed(method, object_id, sent_key, "error", exc) from exc
+            log.warning("%s %s declined: %s", method, object_id, exc.user_message or exc)
+            return self._done(method, object_id, sent_key, object_id, DECLINED)
+        except stripe.StripeError as exc:
+            outcome = "error"
+            if outcome_unknown(exc):
+                checked, found = self._look(effect) if effect is not None else (False, None)
+                if found is not None:  # Stripe did the work, then failed to say so
+                    return self._done(method, object_id, sent_key, found)
+                answered = not isinstance(exc, stripe.APIConnectionError)
+                outcome = NO_EFFECT if answered and checked else UNKNOWN
+            raise self._failed(method, object_id, sent_key, outcome, exc) from exc
+        return self._done(method, object_id, sent_key, getattr(result, "id", None))
+
+    def _attempts(self, key: str) -> list[StripeCall]:
+        """Earlier attempts of this call: under its key, or a key derived from it."""
+        return list(
+            self.session.scalars(
+                select(StripeCall)
+                .where(
+                    or_(
+                        StripeCall.idempotency_key == key,
+                        # autoescape: ids hold "_", a LIKE wildcard
+                        StripeCall.idempotency_key.startswith(
+                            f"{key}{RETRY_SUFFIX}", autoescape=True
+                        ),
+                    )
+                )
+                .order_by(StripeCall.id)
+            )
+        )
+
+    @staticmethod
+    def _look(effect: EffectCheck) -> tuple[bool, str | None]:
+        """(checked, the effect's id): a read that fails leaves the outcome unknown."""
+        try:
+            return True, effect()
+        except (RetryableError, FinalError):
+            return False, None
+
+    def _done(
+        self,
+        method: str,
+        object_id: str | None,
+        key: str,
+        result_id: str | None,
+        outcome: str = OK,
+    ) -> str | None:
+        record_stripe_call(method, outcome)
+        self.session.add(self._audit(method, object_id, key, outcome, result_id, None))
+        self.session.flush()
+        return result_id
+
+    def _failed(
+        self,
+        method: str,
+        object_id: str | None,
+        key: str,
+        outcome: str,
+        exc: stripe.StripeError,
+    ) -> RetryableError | FinalError:
+        """Audit a failed attempt (written after the caller's rollback) and classify it."""
+        error = classify(exc)
+        record_stripe_call(method, outcome)
+        self.failed_calls.append(self._audit(method, object_id, key, outcome, None, error))
+        return error
+
+    def _audit(
+        self,
+        method: str,
+        object_id: str | None,
+        key: str,
+        outcome: str,
+        result_id: str | None,
+        error: Exception | None,
+    ) -> StripeCall:
+        return StripeCall(
+            method=method,
+            object_id=object_id,
+            idempotency_key=key,
+            outcome=outcome,
+            result_id=result_id,
+            error=str(error) if error else None,
+            event_id=self.event_id,
+            request_id=self.request_id,
+        )

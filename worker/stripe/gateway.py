@@ -1,0 +1,206 @@
+"""The calls that change Stripe: refunds, balance debits, invoices, subscription and customer
+updates. Each runs once (calls.py: key, audit) and names the effect check (effects.py) that
+finds its earlier effect, so a retry or a replay never acts twice."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from worker.stripe.effects import EffectChecks
+
+log = logging.getLogger(__name__)
+
+
+class StripeGateway(EffectChecks):
+    """Stripe calls made on behalf of one event or one refund request (the `source_id`), on one
+    Stripe account: the platform's, or a connected account's `acct_…`, which every call then
+    names in its `Stripe-Account` header."""
+
+    def refund(
+        self,
+        *,
+        payment_intent: str | None,
+        charge: str | None,
+        amount: int,
+        metadata: dict[str, str],
+        attempt: int = 1,
+    ) -> str | None:
+        """Refund `amount` of one payment once per (request, attempt): key
+        `bw:<source>:refund:<payment>` (`refund_attempt<n>` after a failed refund). The refund
+        carries `refund_request_id` in its metadata, so (request, payment) finds it again after
+        Stripe forgot the key."""
+        payment = payment_intent or charge
+        target: dict[str, Any] = (
+            {"payment_intent": payment_intent} if payment_intent else {"charge": charge}
+        )
+        params = {
+            **target,
+            "amount": amount,
+            "reason": "requested_by_customer",
+            "metadata": metadata,
+        }
+        return self._mutate(
+            "refunds.create",
+            payment,
+            "refund" if attempt == 1 else f"refund_attempt{attempt}",
+            lambda options: self.client.v1.refunds.create(params, options),  # type: ignore[arg-type]
+            effect=lambda: self._refund_of_this_request(target),
+        )
+
+    def pause_collection(self, subscription_id: str) -> str | None:
+        """M6.dispute suspend: stop charging; invoices made meanwhile are voided."""
+        params = {"pause_collection": {"behavior": "void"}}
+        return self._update_subscription(
+            subscription_id,
+            "pause_collection",
+            params,
+            lambda sub: (sub.get("pause_collection") or {}).get("behavior") == "void",
+        )
+
+    def resume_collection(self, subscription_id: str) -> str | None:
+        return self._update_subscription(
+            subscription_id,
+            "resume_collection",
+            {"pause_collection": ""},
+            lambda sub: not sub.get("pause_collection"),
+        )
+
+    def cancel_subscription_now(self, subscription_id: str) -> str | None:
+        """M6.dispute lost: cancel at once, no proration credit, no final invoice."""
+        params = {"prorate": False, "invoice_now": False}
+        return self._mutate(
+            "subscriptions.cancel",
+            subscription_id,
+            "cancel_now",
+            lambda options: self.client.v1.subscriptions.cancel(subscription_id, params, options),  # type: ignore[arg-type]
+            effect=self._subscription_effect(
+                subscription_id, lambda sub: sub.get("status") == "canceled"
+            ),
+        )
+
+    def cancel_at_period_end(self, subscription_id: str) -> str | None:
+        return self._update_subscription(
+            subscription_id,
+            "cancel_at_period_end",
+            {"cancel_at_period_end": True},
+            lambda sub: bool(sub.get("cancel_at_period_end")),
+        )
+
+    def change_subscription(
+        self,
+        subscription_id: str,
+        items: list[dict[str, Any]],
+        proration_behavior: str,
+        action: str,
+    ) -> str | None:
+        params = {"items": items, "proration_behavior": proration_behavior}
+        return self._update_subscription(
+            subscription_id, action, params, lambda sub: _items_as_asked(sub, items)
+        )
+
+    def _update_subscription(
+        self,
+        subscription_id: str,
+        action: str,
+        params: dict[str, Any],
+        applied: Callable[[dict[str, Any]], bool],
+    ) -> str | None:
+        return self._mutate(
+            "subscriptions.update",
+            subscription_id,
+            action,
+            lambda options: self.client.v1.subscriptions.update(subscription_id, params, options),  # type: ignore[arg-type]
+            effect=self._subscription_effect(subscription_id, applied),
+        )
+
+    def set_account_status(self, customer_id: str, status: str) -> str | None:
+        params = {"metadata": {"account_status": status}}
+
+        def applied() -> str | None:
+            customer = self.customer(customer_id) or {}
+            marked = (customer.get("metadata") or {}).get("account_status") == status
+            return customer_id if marked else None
+
+        return self._mutate(
+            "customers.update",
+            customer_id,
+            f"account_status_{status}",
+            lambda options: self.client.v1.customers.update(customer_id, params, options),  # type: ignore[arg-type]
+            effect=applied,
+        )
+
+    def delete_invoice_item(self, item_id: str) -> str | None:
+        """M3.downgrade: remove a pending proration (credit or debit) of a change made elsewhere."""
+        return self._mutate(
+            "invoice_items.delete",
+            item_id,
+            "delete_credit_proration",  # the name keys made before debits were removed too kept
+            lambda options: self.client.v1.invoice_items.delete(item_id, None, options),
+            effect=lambda: None if self._invoice_item_exists(item_id) else item_id,
+        )
+
+    def debit_customer_balance(
+        self, customer_id: str, amount: int, currency: str, invoice_id: str
+    ) -> str | None:
+        """M3.downgrade: take back a proration credit that an invoice put on the balance."""
+        params = {
+            "amount": amount,  # positive: the customer owes it, on their next invoice
+            "currency": currency,
+            "description": f"Proration of a downgrade reversed (M3.downgrade, {invoice_id})",
+            "metadata": {"invoice": invoice_id, "clause": "M3.downgrade"},
+        }
+        return self._mutate(
+            "customers.balance_transactions.create",
+            invoice_id,
+            "reverse_proration_credit",
+            lambda options: self.client.v1.customers.balance_transactions.create(
+                customer_id,
+                params,  # type: ignore[arg-type]
+                options,
+            ),
+        )
+
+    def invoice_pending_now(self, customer_id: str, subscription_id: str) -> str | None:
+        """D3.upgrade: put the pending proration on an invoice and collect it at once."""
+        params = {
+            "customer": customer_id,
+            "subscription": subscription_id,
+            "pending_invoice_items_behavior": "include",
+            "auto_advance": True,
+        }
+        invoice_id = self._mutate(
+            "invoices.create",
+            subscription_id,
+            "invoice_pending_proration",
+            lambda options: self.client.v1.invoices.create(params, options),  # type: ignore[arg-type]
+        )
+        if invoice_id:
+            self._mutate(
+                "invoices.pay",
+                invoice_id,
+                "pay_pending_proration",
+                lambda options: self.client.v1.invoices.pay(invoice_id, None, options),
+                effect=lambda: invoice_id if self._invoice_status(invoice_id) == "paid" else None,
+                # D3.upgrade: a declined card leaves the invoice open and Stripe's dunning
+                # collects it; the upgrade stands, so the decline is recorded, not a failure.
+                decline_is_outcome=True,
+            )
+        return invoice_id
+
+
+def _items_as_asked(sub: dict[str, Any], asked: list[dict[str, Any]]) -> bool:
+    """Whether the subscription's items already have the prices and quantities asked for."""
+    current = {item.get("id"): item for item in (sub.get("items") or {}).get("data") or []}
+    for change in asked:
+        item = current.get(change.get("id"))
+        if item is None:
+            return False
+        price = item.get("price")
+        price_id = price.get("id") if isinstance(price, dict) else price
+        if change.get("price") and price_id != change["price"]:
+            return False
+        if change.get("quantity") is not None and item.get("quantity") != change["quantity"]:
+            return False
+    return True
