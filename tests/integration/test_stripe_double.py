@@ -139,13 +139,18 @@ def test_a_saved_5xx_is_replayed_for_the_same_key_until_the_key_expires(
     double.customer("cus_1", "ana@example.com")
     pi = double.payment_of(paid_annual(double)["id"])["id"]
     double.fail_next("POST", "/v1/refunds", 500)
-    with pytest.raises(RetryableError):  # the gateway's own two retries get the saved 500
+    with pytest.raises(RetryableError):  # Stripe-Should-Retry: false, so no blind retry
         gateway.refund(payment_intent=pi, charge=None, amount=1000, metadata={})
     # (the gateway then lists the payment's refunds to see whether the 500 refunded anyway)
     attempts = [s for s in double.sent if (s.method, s.path) == ("POST", "/v1/refunds")]
-    assert [(s.status, s.replayed) for s in attempts] == [(500, False), (500, True), (500, True)]
-    assert len({s.idempotency_key for s in attempts}) == 1
+    assert [(s.status, s.replayed) for s in attempts] == [(500, False)]
     assert double.state.all("refund") == []
+    saved = attempts[0]  # the same key replays the saved 500, without executing again
+    with pytest.raises(stripe.APIError):
+        raw_client(double).v1.refunds.create(
+            saved.params, {"idempotency_key": saved.idempotency_key}
+        )
+    assert double.sent[-1].replayed and double.state.all("refund") == []
     double.advance(24 * 3600)
     assert gateway.refund(payment_intent=pi, charge=None, amount=1000, metadata={})
     assert len(double.state.all("refund")) == 1
@@ -229,11 +234,25 @@ def test_invoice_payments_name_the_default_payment_among_several(
     )
     with pytest.raises(stripe.CardError):
         raw_client(double).v1.invoices.pay(invoice.id)
-    raw_client(double).v1.invoices.pay(invoice.id)
-    payments = double.state.all("invoice_payment", invoice=invoice.id)
-    assert sorted(p["status"] for p in payments) == ["canceled", "paid"]
+    raw_client(double).v1.invoices.pay(invoice.id)  # the retry confirms the same intent
+    [payment] = double.state.all("invoice_payment", invoice=invoice.id)
+    assert (payment["status"], payment["is_default"]) == ("paid", True)
     paid_pi = gateway.invoice_payment(invoice.id)["payment_intent"]  # type: ignore[index]
     assert double.get("payment_intent", paid_pi)["status"] == "succeeded"
+
+
+def test_a_payment_attached_later_is_not_the_default_one(
+    double: StripeDouble, gateway: StripeGateway
+) -> None:
+    double.customer("cus_1", "ana@example.com")
+    now = double.clock.now()
+    line = samples.line(amount=4000, price="price_x", period_start=now, period_end=now)
+    invoice = double.paid_in_parts("cus_1", [line], [4000], paid_at=now, number="A-1")
+    payments = double.state.all("invoice_payment", invoice=invoice["id"])
+    assert sorted((p["is_default"], p["status"]) for p in payments) == [
+        (False, "paid"),  # the attached payment holds the money
+        (True, "canceled"),  # the default one, made at finalization, holds none
+    ]
 
 
 def test_a_disputed_charge_cannot_be_refunded_but_one_under_inquiry_can(

@@ -355,6 +355,8 @@ def test_a_thin_event_is_stored_with_its_kind_time_account_and_customer(
 def test_a_connected_accounts_thin_event_reads_its_object_in_that_account(
     thin: ThinWorld,
 ) -> None:
+    with thin.double.as_account("acct_connected"):  # its own customer, of the same id
+        thin.double.customer(CUSTOMER, "connected@example.com")
     snapshot = samples.event("customer.updated", {"id": CUSTOMER, "object": "customer"})
     snapshot["account"] = "acct_connected"
     evt = samples.thin_event(snapshot)  # `context`: the connected account

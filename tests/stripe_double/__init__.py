@@ -12,6 +12,8 @@ gateway makes, and lets the test seed and inspect the same state in Python.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from stripe_double.routes import wire_invoice
@@ -277,4 +279,15 @@ class StripeDouble:
             return copy.deepcopy(self.state.settle_refund(refund_id, status))
 
     def advance(self, seconds: int) -> None:
-        self.clock.advance(seconds)
+        """Move the clock on; open invoices due a payment retry are retried (dunning)."""
+        with self.server.lock:
+            self.clock.advance(seconds)
+            for store in list(self.state.stores):
+                with self.state.acting_as(store):
+                    self.state.retry_due_invoices()
+
+    @contextmanager
+    def as_account(self, account: str) -> Iterator[None]:
+        """Seed or inspect a connected account's objects: `with double.as_account("acct_1"):`."""
+        with self.server.lock, self.state.acting_as(account):
+            yield

@@ -90,6 +90,13 @@ def balance_transaction(state: State, params: dict, object_id: str) -> dict:
     )
 
 
+@route("GET", "/v1/customers/<object_id>/balance_transactions")
+def balance_transaction_list(state: State, params: dict, object_id: str) -> dict:
+    state.get("customer", object_id)
+    found = state.all("customer_balance_transaction", customer=object_id)
+    return page(found, params, f"/v1/customers/{object_id}/balance_transactions")
+
+
 @route("GET", "/v1/prices/<object_id>")
 def price_get(state: State, params: dict, object_id: str) -> dict:
     price = dict(state.get("price", object_id))
@@ -125,6 +132,11 @@ def invoice_item_list(state: State, params: dict) -> dict:
     return page(items, params, "/v1/invoiceitems")
 
 
+@route("GET", "/v1/invoiceitems/<object_id>")
+def invoice_item_get(state: State, params: dict, object_id: str) -> dict:
+    return state.get("invoiceitem", object_id)
+
+
 @route("DELETE", "/v1/invoiceitems/<object_id>")
 def invoice_item_delete(state: State, params: dict, object_id: str) -> dict:
     item = state.get("invoiceitem", object_id)
@@ -136,9 +148,31 @@ def invoice_item_delete(state: State, params: dict, object_id: str) -> dict:
 
 @route("POST", "/v1/invoices")
 def invoice_create(state: State, params: dict) -> dict:
-    if params.get("pending_invoice_items_behavior") == "include":
-        return state.create_invoice(params["customer"], params.get("subscription"))
-    return state.create_invoice(params["customer"], params.get("subscription"), items=[])
+    include = params.get("pending_invoice_items_behavior") == "include"
+    return wire_invoice(
+        state.create_invoice(
+            params["customer"],
+            params.get("subscription"),
+            items=None if include else [],
+            # API-made invoices do not advance unless asked (docs: automatic advancement).
+            auto_advance=flag(params.get("auto_advance", "false")),
+            metadata=params.get("metadata"),
+        )
+    )
+
+
+@route("GET", "/v1/invoices")
+def invoice_list(state: State, params: dict) -> dict:
+    match = {k: params[k] for k in ("customer", "status") if params.get(k)}
+    invoices = state.all("invoice", **match)
+    if params.get("subscription"):
+        invoices = [i for i in invoices if _invoice_sub(i) == params["subscription"]]
+    return page([wire_invoice(i) for i in invoices], params, "/v1/invoices")
+
+
+@route("POST", "/v1/invoices/<object_id>")
+def invoice_update(state: State, params: dict, object_id: str) -> dict:
+    return wire_invoice(state.update_invoice(object_id, params))
 
 
 @route("POST", "/v1/invoices/create_preview")
@@ -177,6 +211,10 @@ def refund_create(state: State, params: dict) -> dict:
 def refund_list(state: State, params: dict) -> dict:
     match = {k: params[k] for k in ("charge", "payment_intent") if params.get(k)}
     return page(state.all("refund", **match), params, "/v1/refunds")
+
+
+def _invoice_sub(invoice: dict[str, Any]) -> str | None:
+    return ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
 
 
 def wire_invoice(invoice: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,16 @@
-"""The double's HTTP side: a WSGI app in a thread of the test process, with Stripe's idempotency
-(saved responses for 24 h of the double's clock, 409 while a key is in flight), injected faults,
-and a record of every request."""
+"""The double's HTTP side: a WSGI app in a thread of the test process, with Stripe's idempotency,
+injected faults, and a record of every request.
+
+Idempotency as https://docs.stripe.com/api/idempotent_requests describes it: the status and body
+of the first request with a key are saved once its endpoint began executing, success or failure,
+4xx and 5xx alike, and replayed for the same key for 24 hours (of the double's clock); a request
+that fails validation before executing (an unknown URL), that conflicts with one in flight (409)
+or that is rate limited (429) saves nothing. Keys are the account's own (a connected account's
+`Stripe-Account` key space is its own); GET and DELETE ignore them. A 5xx to a keyed POST
+carries `Stripe-Should-Retry: false`, as Stripe's do once a result is saved (the same key only
+replays it: https://docs.stripe.com/error-low-level#idempotency), so stripe-python does not
+retry it; a 5xx to a read carries no such header, and stripe-python retries it.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +30,6 @@ from stripe_double.routes import HANDLERS, URLS
 from stripe_double.state import State, StripeError
 
 KEY_TTL_SECONDS = 24 * 3600
-# Stripe saves a result once the endpoint began executing: success, a decline, its own 5xx.
-# A rejected parameter (400), a 409 in flight and a 429 before execution are not saved.
-SAVED_STATUSES = (200, 402, 500, 502, 503)
 
 
 @dataclass(frozen=True)
@@ -92,28 +99,39 @@ class DoubleServer:
         raw = request.get_data(as_text=True) if request.method == "POST" else request.query_string
         params = decode(raw.decode() if isinstance(raw, bytes) else raw)
         key = request.headers.get("Idempotency-Key")
-        status, body, replayed = self.answer(request.method, request.path, params, key)
+        # stripe-python names a connected account in Stripe-Account (Stripe-Context for a thin
+        # event's related object): each account sees only its own objects and keys.
+        context = request.headers.get("Stripe-Context")
+        account = request.headers.get("Stripe-Account") or context
+        status, body, replayed = self.answer(request.method, request.path, params, key, account)
         with self.lock:
-            context = request.headers.get("Stripe-Context")
             self.sent.append(
                 Sent(request.method, request.path, params, key, status, replayed, context)
             )
         headers = {"Request-Id": self.state.new_id("req")}
         if replayed:
             headers["Idempotent-Replayed"] = "true"
+        if status >= 500 and key and request.method == "POST":
+            headers["Stripe-Should-Retry"] = "false"  # saved: the same key only replays it
         response = Response(json.dumps(body), status, headers, content_type="application/json")
         return response(environ, start_response)
 
     def answer(
-        self, method: str, path: str, params: dict[str, Any], key: str | None
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        key: str | None,
+        account: str | None = None,
     ) -> tuple[int, dict[str, Any], bool]:
         rate_limited = self._fault(method, path, (429,))
         if rate_limited:
             return rate_limited.status, rate_limited.body, False
-        if not key or method == "GET":
-            status, body = self._execute(method, path, params)
+        if not key or method in ("GET", "DELETE"):
+            status, body, _ = self._execute(method, path, params, account)
             return status, body, False
         fingerprint = (method, path, json.dumps(params, sort_keys=True))
+        key = f"{account or ''}/{key}"  # keys are per account
         with self.lock:
             now = self.state.clock.now()
             saved = self.keys.get(key)
@@ -138,17 +156,18 @@ class DoubleServer:
             if saved is not None:
                 return saved.status, copy.deepcopy(saved.body or {}), True
             self.keys[key] = SavedKey(fingerprint, now)
-        status, body = self._execute(method, path, params)
+        status, body, executed = self._execute(method, path, params, account)
         with self.lock:
-            if status in SAVED_STATUSES:
+            if executed:
                 self.keys[key] = SavedKey(fingerprint, self.keys[key].saved_at, status, body)
             else:
                 del self.keys[key]
         return status, body, False
 
     def _execute(
-        self, method: str, path: str, params: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
+        self, method: str, path: str, params: dict[str, Any], account: str | None = None
+    ) -> tuple[int, dict[str, Any], bool]:
+        """(status, body, whether the endpoint began executing: its result is then saved)."""
         hold = next((h for h in self.holds if _matches(h, method, path)), None)
         if hold is not None:
             self.holds.remove(hold)
@@ -157,22 +176,24 @@ class DoubleServer:
         with self.lock:
             fault = self._fault(method, path, (402, 500, 502, 503))
             if fault:
-                return fault.status, fault.body
+                return fault.status, fault.body, True
             try:
                 endpoint, ids = URLS.bind("double").match(path, method=method)
-                if endpoint == "invoice_pay" and self.declines:
-                    self.declines -= 1
-                    params = {**params, "_decline": True}
-                body = copy.deepcopy(HANDLERS[endpoint](self.state, params, **ids))
-                late = self._fault(method, path, (500, 502, 503), after_effect=True)
-                if late:
-                    return late.status, late.body
-                return 200, body
-            except StripeError as error:
-                return error.status, error.body
             except HTTPException:
                 error = StripeError(404, f"Unrecognized request URL ({method}: {path}).")
-                return error.status, error.body
+                return error.status, error.body, False
+            if endpoint == "invoice_pay" and self.declines:
+                self.declines -= 1
+                params = {**params, "_decline": True}
+            try:
+                with self.state.acting_as(account):
+                    body = copy.deepcopy(HANDLERS[endpoint](self.state, params, **ids))
+            except StripeError as error:
+                return error.status, error.body, True
+            late = self._fault(method, path, (500, 502, 503), after_effect=True)
+            if late:
+                return late.status, late.body, True
+            return 200, body, True
 
     def _fault(
         self, method: str, path: str, statuses: tuple[int, ...], *, after_effect: bool = False

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 ACTIVE = ("active", "trialing", "past_due")
+GIVEN_BACK = ("failed", "canceled")  # refund statuses that returned nothing
+RETRY_AFTER_SECONDS = 3 * 86400  # the double's dunning: a declined invoice is retried 3 days on
 INTERVAL_SECONDS = {"day": 86400, "week": 7 * 86400, "month": 30 * 86400, "year": 365 * 86400}
 
 
@@ -59,10 +63,26 @@ def prorate(amount: int, remaining: int, length: int) -> int:
 class State:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.objects: dict[str, dict[str, dict[str, Any]]] = {}
+        # Each Stripe account's objects apart: an object of one account is invisible to another
+        # (https://docs.stripe.com/connect/authentication#stripe-account-header). None: ours.
+        self.stores: dict[str | None, dict[str, dict[str, dict[str, Any]]]] = {}
+        self.account: str | None = None
         self._ids = itertools.count(1)
 
     # Storage -------------------------------------------------------------------------------
+
+    @property
+    def objects(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """The objects of the account being acted as."""
+        return self.stores.setdefault(self.account, {})
+
+    @contextmanager
+    def acting_as(self, account: str | None) -> Iterator[None]:
+        before, self.account = self.account, account
+        try:
+            yield
+        finally:
+            self.account = before
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_dbl{next(self._ids):06d}"
@@ -213,6 +233,8 @@ class State:
         *,
         billing_reason: str = "manual",
         items: list[dict[str, Any]] | None = None,
+        auto_advance: bool = True,
+        metadata: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A draft invoice of the given items, else of the pending items it may include."""
         if items is None:
@@ -253,6 +275,14 @@ class State:
                 "starting_balance": 0,
                 "ending_balance": None,
                 "status_transitions": {"finalized_at": None, "paid_at": None, "voided_at": None},
+                # Automatic collection: Stripe retries an open invoice's payment on a schedule
+                # while `auto_advance` is true (see `retry_due_invoices`).
+                "auto_advance": auto_advance,
+                "attempt_count": 0,
+                "attempted": False,
+                "next_payment_attempt": None,
+                "collection_method": "charge_automatically",
+                "metadata": dict(metadata or {}),
             },
         )
 
@@ -286,10 +316,17 @@ class State:
         }
 
     def pay_invoice(self, invoice_id: str, *, decline: bool = False) -> dict[str, Any]:
-        """Finalize (applying the customer's balance) and charge the card for what is due."""
+        """Finalize (applying the customer's balance) and charge the card for what is due.
+
+        The payment intent made at finalization is the invoice's default InvoicePayment, and
+        stays so: a later attempt confirms that same intent again (Stripe retries an invoice's
+        own PaymentIntent), and a payment attached afterwards is another, non-default one
+        (https://docs.stripe.com/invoicing/multi-partial-payments)."""
         invoice = self.get("invoice", invoice_id)
         if invoice["status"] == "paid":
             raise StripeError(400, "Invoice is already paid", "invoice_already_paid")
+        if invoice["status"] in ("void", "uncollectible"):
+            raise StripeError(400, f"Invoice is {invoice['status']}", "invoice_not_payable")
         customer = self.get("customer", invoice["customer"])
         now = self.clock.now()
         if invoice["status"] == "draft":
@@ -306,72 +343,139 @@ class State:
             customer["balance"] = min(due, 0)  # a credit carries to the next invoice
             invoice["status_transitions"]["finalized_at"] = now
         if invoice["amount_due"] > 0:
-            payment = self.add_payment(invoice, invoice["amount_due"], succeeded=not decline)
+            invoice.update(attempted=True, attempt_count=invoice["attempt_count"] + 1)
+            default = self._default_payment(invoice_id)
+            if default is not None and default["status"] == "open":
+                intent = self.get("payment_intent", default["payment"]["payment_intent"])
+                self._confirm(intent, default, succeeded=not decline)
+            else:
+                intent = self.add_payment(invoice, invoice["amount_due"], succeeded=not decline)
             if decline:
+                # Smart Retries decide the next attempt; the double retries 3 days later while
+                # automatic collection is on (https://docs.stripe.com/billing/revenue-recovery/smart-retries).
+                later = now + RETRY_AFTER_SECONDS if invoice["auto_advance"] else None
+                invoice["next_payment_attempt"] = later
                 raise StripeError(
                     402, "Your card was declined.", "card_declined",
-                    decline_code="generic_decline", payment_intent={"id": payment["id"]},
+                    decline_code="generic_decline", payment_intent={"id": intent["id"]},
                 )  # fmt: skip
-        invoice.update(status="paid", amount_paid=invoice["amount_due"], amount_remaining=0)
+        # Paid, void and uncollectible invoices never advance automatically
+        # (https://docs.stripe.com/invoicing/integration/automatic-advancement-collection).
+        invoice.update(
+            status="paid",
+            amount_paid=invoice["amount_due"],
+            amount_remaining=0,
+            auto_advance=False,
+            next_payment_attempt=None,
+        )
         invoice["status_transitions"]["paid_at"] = now
         return invoice
+
+    def update_invoice(self, invoice_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        invoice = self.get("invoice", invoice_id)
+        if "auto_advance" in params:
+            if invoice["status"] not in ("draft", "open"):
+                raise StripeError(
+                    400,
+                    f"You can only update auto_advance on a draft or open invoice; "
+                    f"{invoice_id} is {invoice['status']}.",
+                    param="auto_advance",
+                )
+            invoice["auto_advance"] = str(params["auto_advance"]) == "true"
+            if not invoice["auto_advance"]:
+                invoice["next_payment_attempt"] = None
+            elif invoice["status"] == "open" and invoice["attempted"]:
+                invoice["next_payment_attempt"] = self.clock.now() + RETRY_AFTER_SECONDS
+        if "metadata" in params:
+            merge_metadata(invoice, params["metadata"])
+        return invoice
+
+    def retry_due_invoices(self) -> None:
+        """The smallest dunning: an open invoice collecting automatically whose next attempt
+        is due is charged again. `pause_collection` does not stop it: invoices created before
+        a pause keep being retried (https://docs.stripe.com/billing/subscriptions/pause-payment);
+        only `auto_advance=false`, paying, voiding or marking it uncollectible does."""
+        now = self.clock.now()
+        for invoice in self.all("invoice", status="open"):
+            due = invoice.get("next_payment_attempt")
+            if invoice["auto_advance"] and due is not None and due <= now:
+                self.pay_invoice(invoice["id"])
+
+    def _default_payment(self, invoice_id: str) -> dict[str, Any] | None:
+        return next(
+            (p for p in self.all("invoice_payment", invoice=invoice_id) if p["is_default"]), None
+        )
 
     def add_payment(
         self, invoice: dict[str, Any], amount: int, *, succeeded: bool = True
     ) -> dict[str, Any]:
-        """A payment intent (and its charge when it succeeded) as an InvoicePayment."""
-        for other in self.all("invoice_payment", invoice=invoice["id"]):
+        """A payment intent (and its charge when it succeeded) as an InvoicePayment: the
+        invoice's default one if it has none yet, else an attached one. An attached payment
+        cancels an earlier one still open."""
+        earlier = self.all("invoice_payment", invoice=invoice["id"])
+        for other in earlier:
             if other["status"] == "open":
                 other["status"] = "canceled"
-            other["is_default"] = False
+                intent = self.get("payment_intent", other["payment"]["payment_intent"])
+                intent["status"] = "canceled"
         pi = self.put(
             "payment_intent",
             {
                 "id": self.new_id("pi"),
                 "object": "payment_intent",
                 "amount": amount,
-                "amount_received": amount if succeeded else 0,
+                "amount_received": 0,
                 "currency": invoice["currency"],
                 "customer": invoice["customer"],
-                "status": "succeeded" if succeeded else "requires_payment_method",
+                "status": "requires_payment_method",
                 "latest_charge": None,
             },
         )
-        if succeeded:
-            charge = self.put(
-                "charge",
-                {
-                    "id": self.new_id("ch"),
-                    "object": "charge",
-                    "amount": amount,
-                    "amount_captured": amount,
-                    "amount_refunded": 0,
-                    "currency": invoice["currency"],
-                    "customer": invoice["customer"],
-                    "payment_intent": pi["id"],
-                    "paid": True,
-                    "refunded": False,
-                    "disputed": False,
-                    "status": "succeeded",
-                },
-            )
-            pi["latest_charge"] = charge["id"]
-        self.put(
+        entry = self.put(
             "invoice_payment",
             {
                 "id": self.new_id("inpay"),
                 "object": "invoice_payment",
                 "invoice": invoice["id"],
-                "amount_paid": amount if succeeded else None,
+                "amount_paid": None,
                 "amount_requested": amount,
                 "currency": invoice["currency"],
-                "is_default": True,
-                "status": "paid" if succeeded else "open",
+                "is_default": not earlier,
+                "status": "open",
                 "payment": {"type": "payment_intent", "payment_intent": pi["id"]},
-                "status_transitions": {"paid_at": self.clock.now() if succeeded else None},
+                "status_transitions": {"paid_at": None, "canceled_at": None},
             },
         )
+        self._confirm(pi, entry, succeeded=succeeded)
         return pi
+
+    def _confirm(
+        self, pi: dict[str, Any], entry: dict[str, Any], *, succeeded: bool
+    ) -> None:
+        """One attempt to charge the card for a payment intent."""
+        if not succeeded:
+            pi["status"] = "requires_payment_method"
+            return
+        charge = self.put(
+            "charge",
+            {
+                "id": self.new_id("ch"),
+                "object": "charge",
+                "amount": pi["amount"],
+                "amount_captured": pi["amount"],
+                "amount_refunded": 0,
+                "currency": pi["currency"],
+                "customer": pi["customer"],
+                "payment_intent": pi["id"],
+                "paid": True,
+                "refunded": False,
+                "disputed": False,
+                "status": "succeeded",
+            },
+        )
+        pi.update(status="succeeded", amount_received=pi["amount"], latest_charge=charge["id"])
+        entry.update(status="paid", amount_paid=pi["amount"])
+        entry["status_transitions"]["paid_at"] = self.clock.now()
 
     def pending_items(self, customer: str) -> list[dict[str, Any]]:
         return [i for i in self.all("invoiceitem", customer=customer) if i["invoice"] is None]
@@ -469,12 +573,24 @@ class State:
         )
 
     def settle_refund(self, refund_id: str, status: str) -> dict[str, Any]:
-        """The test plays the bank: a pending refund succeeds, or fails and is given back."""
+        """The test plays the bank. A refund is `pending` (or `requires_action`) until it
+        `succeeded`, `failed` or was `canceled`; a succeeded one can still fail later. While
+        pending or succeeded it counts in the charge's `amount_refunded`; a failed or canceled
+        one gives its amount back (https://docs.stripe.com/refunds#failed-refunds)."""
         refund = self.get("refund", refund_id)
-        if refund["status"] == "pending" and status == "failed":
+        moves = {
+            "pending": ("requires_action", "succeeded", "failed", "canceled"),
+            "requires_action": ("succeeded", "failed", "canceled"),
+            "succeeded": ("failed",),
+        }
+        if status not in moves.get(refund["status"], ()):
+            raise StripeError(400, f"A {refund['status']} refund cannot become {status}")
+        if status in GIVEN_BACK:
             charge = self.get("charge", refund["charge"])
             charge["amount_refunded"] -= refund["amount"]
             charge["refunded"] = False
+            if status == "failed":
+                refund["failure_reason"] = "expired_or_canceled_card"
         refund["status"] = status
         return refund
 
