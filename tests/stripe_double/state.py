@@ -449,9 +449,7 @@ class State:
         self._confirm(pi, entry, succeeded=succeeded)
         return pi
 
-    def _confirm(
-        self, pi: dict[str, Any], entry: dict[str, Any], *, succeeded: bool
-    ) -> None:
+    def _confirm(self, pi: dict[str, Any], entry: dict[str, Any], *, succeeded: bool) -> None:
         """One attempt to charge the card for a payment intent."""
         if not succeeded:
             pi["status"] = "requires_payment_method"
