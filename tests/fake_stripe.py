@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.errors import FinalError
+from worker.stripe.gateway import COLLECTION_STOPPED
 from worker.stripe.keys import idempotency_key
 
 
@@ -129,6 +130,14 @@ class FakeStripeGateway:
         self._read("invoice_items.list", customer_id)
         return [item for item in self.invoice_items.values() if item["customer"] == customer_id]
 
+    def open_invoices(self, customer_id: str) -> list[dict[str, Any]]:
+        self._read("invoices.list", customer_id)
+        return [
+            invoice
+            for invoice in self.invoices.values()
+            if invoice["customer"] == customer_id and invoice["status"] == "open"
+        ]
+
     def subscriptions_of(self, customer_id: str) -> list[dict[str, Any]]:
         self._read("subscriptions.list", customer_id)
         return [sub for sub in self.subscriptions.values() if sub["customer"] == customer_id]
@@ -208,6 +217,25 @@ class FakeStripeGateway:
             return subscription_id
 
         return self._mutate("subscriptions.update", subscription_id, action, update)
+
+    def stop_collection(self, invoice_id: str) -> str | None:
+        return self._update_invoice(invoice_id, "stop_collection", True)
+
+    def restart_collection(self, invoice_id: str) -> str | None:
+        return self._update_invoice(invoice_id, "restart_collection", False)
+
+    def _update_invoice(self, invoice_id: str, action: str, stopped: bool) -> str | None:
+        def update() -> str:
+            invoice = self._get(self.invoices, invoice_id)
+            invoice["auto_advance"] = not stopped
+            metadata = invoice.setdefault("metadata", {})
+            if stopped:
+                metadata[COLLECTION_STOPPED] = "M6.dispute"
+            else:
+                metadata.pop(COLLECTION_STOPPED, None)
+            return invoice_id
+
+        return self._mutate("invoices.update", invoice_id, action, update)
 
     def set_account_status(self, customer_id: str, status: str) -> str | None:
         def mark() -> str:

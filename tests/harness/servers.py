@@ -283,11 +283,16 @@ class StripeMock(Server):
         return str(path)
 
 
+# When the portal change of `pending_proration_mock` was made: an hour before the suite began.
+PORTAL_CHANGE_AT = int(time.time()) - 3600
+
+
 def pending_proration_mock(
     item_id: str, amount: int, customer: str, subscription: str
 ) -> StripeMock:
     """stripe-mock whose pending invoice item is the proration a change in the customer portal
-    leaves: a credit (amount < 0) after a downgrade, a charge after an upgrade."""
+    leaves: a credit (amount < 0) after a downgrade, a charge after an upgrade, made at
+    `PORTAL_CHANGE_AT` (its event must come then: a change's prorations start at its moment)."""
     return StripeMock(
         {
             "invoiceitem": {
@@ -295,6 +300,7 @@ def pending_proration_mock(
                 "proration": True,
                 "amount": amount,
                 "customer": customer,
+                "period": {"start": PORTAL_CHANGE_AT, "end": PORTAL_CHANGE_AT + 15 * 86400},
                 "parent": {
                     "type": "subscription_details",
                     "subscription_details": {"subscription": subscription},

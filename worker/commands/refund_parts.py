@@ -19,6 +19,7 @@ from typing import Any
 from worker.errors import FinalError
 from worker.handlers.stripe_fields import ref_id
 from worker.stripe.gateway import StripeGateway
+from worker.stripe.reads import paid_order
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def split_refund(amount: int, payments: list[PaidPayment]) -> list[RefundPart]:
 def paid_payments(stripe: StripeGateway, invoice_id: str) -> list[PaidPayment]:
     """The invoice's `paid` payments, newest first, each with what it can still refund."""
     found = [p for p in stripe.invoice_payments(invoice_id) if p.get("status") == "paid"]
-    found.sort(key=_paid_at, reverse=True)
+    found.sort(key=paid_order, reverse=True)
     payments = []
     for entry in found:
         payment = entry.get("payment") or {}
@@ -75,18 +76,16 @@ def planned_parts(
     decision: dict[str, Any],
     fallback: tuple[str | None, str | None],
 ) -> list[RefundPart]:
-    """The stored split, else a new one. An invoice with one paid payment (or none listed, on
-    older API versions) is refunded on the payment we stored, `fallback`, in one part: Stripe
-    itself refuses more than that payment can take."""
+    """The stored split, else a new one. An invoice with one paid payment is refunded on it in
+    one part (Stripe itself refuses more than that payment can take), whether or not it is the
+    invoice's default payment: a default one left `canceled` holds no money. With none listed
+    (older API versions), the payment we stored, `fallback`."""
     stored = decision.get("refund_parts")
     if stored:
         return [RefundPart(**part) for part in stored]
     payments = paid_payments(stripe, invoice_id)
-    if len(payments) <= 1:
+    if not payments:
         return [RefundPart(fallback[0], fallback[1], amount)]
+    if len(payments) == 1:
+        return [RefundPart(payments[0].payment_intent, payments[0].charge, amount)]
     return split_refund(amount, payments)
-
-
-def _paid_at(entry: dict[str, Any]) -> tuple[int, int]:
-    paid_at = (entry.get("status_transitions") or {}).get("paid_at") or 0
-    return int(paid_at), int(entry.get("created") or 0)

@@ -9,23 +9,36 @@ time on the old price and a debit for the remaining time on the new one. Both na
 moment of the change. `proration_details.credited_items` links a credit to the *original*
 debit it reverses (the old price's line on an earlier invoice), not to its partner, so it does
 not identify a change. One change is therefore: same subscription, a changed item, and the
-latest proration moment not after the event. Items of other subscriptions, other items, earlier
-changes and one-off items are left alone.
+latest proration moment not after the event and no more than 5 minutes before it (POLICY-SPEC.md,
+"Which proration is this change's"). A change made with `proration_behavior=none` made none, so
+it has nothing to undo, even while an earlier change's prorations stand pending or on the
+subscription's latest invoice. Items of other subscriptions, other items, earlier changes and
+one-off items are left alone. In flexible billing mode (the default for subscriptions created at
+the pinned API version) a change may credit several earlier debits, one credit each; they all
+start at the change's moment, so they are all this change's.
 
 Where the portal is configured with `always_invoice`, the prorations are already on a paid
-invoice (`latest_invoice` of the subscription). Their net is then reversed: a net credit (a
-downgrade) went to the customer's balance or lowered that invoice, so the balance is debited by
-it; a net charge is refunded from that invoice's payment.
+invoice (`latest_invoice` of the subscription). What the customer was actually credited or
+charged for them is reversed: each line's amount with its discounts taken off and its exclusive
+tax added (`paid_for_line`, as refunds count it). A net credit (a downgrade) went to the
+customer's balance or lowered that invoice, so the balance is debited by it; a net charge is
+refunded from the invoice's paid payment.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from worker.errors import FinalError
+from worker.handlers.line_amounts import paid_for_line
 from worker.handlers.stripe_fields import ref_id
 
 if TYPE_CHECKING:
     from worker.handlers import HandlerContext
+
+# A change's prorations start at the moment of the change, which precedes its event by the
+# time Stripe takes to emit it (POLICY-SPEC.md: no more than 5 minutes).
+CHANGE_WINDOW_SECONDS = 300
 
 
 def changed_item_ids(old_items: list[dict[str, Any]], new_items: list[dict[str, Any]]) -> set[str]:
@@ -51,12 +64,14 @@ def undo_change_prorations(
         return
     lines = ctx.stripe.invoice_lines(invoice_id)
     invoiced = _this_change(ctx, [line for line in lines if _of_change(line, sub_id, changed)])
-    net = sum(int(line.get("amount") or 0) for line in invoiced)
+    net = sum(paid_for_line(line) for line in invoiced)
     if net < 0:
         currency = str(invoiced[0].get("currency") or "")
         ctx.stripe.debit_customer_balance(customer_id, -net, currency, invoice_id)
     elif net > 0:
-        payment = ctx.stripe.invoice_payment(invoice_id) or {}
+        payment = ctx.stripe.invoice_payment(invoice_id)
+        if payment is None:
+            raise FinalError(f"invoice {invoice_id} has no paid payment to refund {net} from")
         ctx.stripe.refund(
             payment_intent=ref_id(payment.get("payment_intent")),
             charge=ref_id(payment.get("charge")),
@@ -86,9 +101,14 @@ def _of_change(obj: dict[str, Any], subscription_id: str, changed: set[str]) -> 
 
 
 def _this_change(ctx: HandlerContext, prorations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The prorations made at the latest moment not after the event: this change's."""
+    """The prorations made at the latest moment not after the event and within
+    `CHANGE_WINDOW_SECONDS` before it: this change's (none for a change that made none)."""
     event_at = ctx.event_created.timestamp()
-    moments = [m for m in map(_start, prorations) if m is not None and m <= event_at]
+    moments = [
+        m
+        for m in map(_start, prorations)
+        if m is not None and event_at - CHANGE_WINDOW_SECONDS <= m <= event_at
+    ]
     latest = max(moments, default=None)
     return [p for p in prorations if latest is not None and _start(p) == latest]
 

@@ -14,10 +14,11 @@ from sqlalchemy import or_, select
 from worker.db.models import AccountStatus, Customer, Dispute, Invoice
 from worker.errors import FinalError, MalformedPayload
 from worker.handlers.customers import lock_customer
-from worker.handlers.stripe_fields import ref_id
+from worker.handlers.stripe_fields import ref_id, subscription_of_invoice
 from worker.metrics import record_account_action
 from worker.policy import DisputeState, account_state
 from worker.policy.disputes import order_of, remember
+from worker.stripe.gateway import COLLECTION_STOPPED
 
 if TYPE_CHECKING:
     from worker.handlers import HandlerContext
@@ -109,23 +110,37 @@ def _move_account(ctx: HandlerContext, customer: Customer, wanted: str) -> str |
 
 
 def suspend_account(ctx: HandlerContext, customer: Customer) -> None:
+    """M6.dispute: pause the live subscriptions, and stop collecting their invoices already
+    open, which a pause alone leaves Stripe retrying."""
+    paused = set()
     for sub in _subscriptions(ctx, customer.id, LIVE_SUBSCRIPTION):
         ctx.stripe.pause_collection(sub["id"])
+        paused.add(sub["id"])
+    for invoice in ctx.stripe.open_invoices(customer.id):
+        if invoice.get("auto_advance") and subscription_of_invoice(invoice) in paused:
+            ctx.stripe.stop_collection(invoice["id"])
     ctx.stripe.set_account_status(customer.id, AccountStatus.SUSPENDED)
     customer.account_status = AccountStatus.SUSPENDED
     record_account_action("suspend")
 
 
 def reinstate_account(ctx: HandlerContext, customer: Customer) -> None:
+    """Resume the paused subscriptions, and collect again the open invoices that suspension
+    stopped (and only those: one stopped by hand stays stopped)."""
     for sub in _subscriptions(ctx, customer.id, LIVE_SUBSCRIPTION):
         if sub.get("pause_collection"):
             ctx.stripe.resume_collection(sub["id"])
+    for invoice in ctx.stripe.open_invoices(customer.id):
+        if (invoice.get("metadata") or {}).get(COLLECTION_STOPPED):
+            ctx.stripe.restart_collection(invoice["id"])
     ctx.stripe.set_account_status(customer.id, AccountStatus.ACTIVE)
     customer.account_status = AccountStatus.ACTIVE
     record_account_action("reinstate")
 
 
 def terminate_account(ctx: HandlerContext, customer: Customer) -> None:
+    """Cancel now; open invoices whose collection suspension stopped stay stopped (finance
+    decides whether to void or collect them)."""
     for sub in _subscriptions(ctx, customer.id, LIVE_SUBSCRIPTION):
         ctx.stripe.cancel_subscription_now(sub["id"])
     ctx.stripe.set_account_status(customer.id, AccountStatus.TERMINATED)

@@ -11,7 +11,7 @@ from worker.db.models import Invoice, InvoiceLine
 from worker.errors import MalformedPayload
 from worker.handlers.customers import lock_customer
 from worker.handlers.line_amounts import paid_for_line
-from worker.handlers.stripe_fields import ref_id, utc
+from worker.handlers.stripe_fields import ref_id, subscription_of_invoice, utc
 
 if TYPE_CHECKING:
     from worker.handlers import HandlerContext
@@ -42,7 +42,7 @@ def record_invoice(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
             amount_refunded_reported=stored.amount_refunded_reported if stored else 0,
             billing_reason=invoice.get("billing_reason"),
             paid_at=utc(paid_at),
-            subscription_id=_subscription_of(invoice),
+            subscription_id=subscription_of_invoice(invoice),
             payment_intent_id=payment_intent,
             charge_id=charge,
             customer_email=invoice.get("customer_email"),
@@ -99,6 +99,8 @@ def _payment(
     `payments`), else what we stored before, else fetched from Stripe once, when paid."""
     payment_intent, charge = ref_id(invoice.get("payment_intent")), ref_id(invoice.get("charge"))
     for entry in (invoice.get("payments") or {}).get("data") or []:
+        if entry.get("status", "paid") != "paid":
+            continue  # an open or canceled payment (the default one, at times) holds no money
         payment = entry.get("payment") or {}
         payment_intent = payment_intent or ref_id(payment.get("payment_intent"))
         charge = charge or ref_id(payment.get("charge"))
@@ -115,8 +117,3 @@ def _payment(
 def _price_of(line: dict[str, Any]) -> str | None:
     details = (line.get("pricing") or {}).get("price_details") or {}
     return ref_id(details.get("price")) or ref_id(line.get("price"))
-
-
-def _subscription_of(invoice: dict[str, Any]) -> str | None:
-    details = (invoice.get("parent") or {}).get("subscription_details") or {}
-    return ref_id(details.get("subscription")) or ref_id(invoice.get("subscription"))

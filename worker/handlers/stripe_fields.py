@@ -15,3 +15,10 @@ def ref_id(value: Any) -> str | None:
 
 def utc(epoch: Any) -> datetime | None:
     return datetime.fromtimestamp(epoch, UTC) if isinstance(epoch, int) else None
+
+
+def subscription_of_invoice(invoice: dict[str, Any]) -> str | None:
+    """The subscription an invoice bills: `parent.subscription_details` at the pinned API
+    version, the top-level `subscription` on older ones."""
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return ref_id(details.get("subscription")) or ref_id(invoice.get("subscription"))

@@ -92,26 +92,33 @@ class StripeCalls:
         call: Callable[[Any], Any],
         effect: EffectCheck | None = None,
         *,
+        look_first: bool = False,
         decline_is_outcome: bool = False,
     ) -> str | None:
         """Run `call(options)` once per (source, action, object); return the resulting id.
 
         `effect` re-reads Stripe to tell whether the call's effect is already there; with it,
         a 5xx or a timeout is resolved by looking rather than by retrying blindly (see
-        worker/stripe/retry.py for the rules and the derived key). With `decline_is_outcome`,
-        a card decline (402) is recorded as `declined` and returns `object_id`: the caller's
-        work stands, and is not redone on a replay.
+        worker/stripe/retry.py for the rules and the derived key). `look_first` looks before
+        every call not yet recorded done: a call that creates (a refund, a balance debit, an
+        invoice) or deletes cannot be repeated safely once Stripe forgot its key, and our
+        record of it may have been rolled back with a later failure of the same handler.
+        When the look itself fails, nothing is posted: the call is retried later.
+        With `decline_is_outcome`, a card decline (402) is recorded as `declined` and returns
+        `object_id`: the caller's work stands, and is not redone on a replay.
         """
-        key = idempotency_key(self.source_id, action, object_id, self.account)
+        key = self.key_for(action, object_id)
         attempts = self._attempts(key)
         done = next((a for a in attempts if a.outcome in (OK, DECLINED)), None)
         if done is not None:
             return done.result_id
         outcomes = [a.outcome for a in attempts]
-        if effect is not None and must_look_first(outcomes):
-            _, found = self._look(effect)
+        if effect is not None and (look_first or must_look_first(outcomes)):
+            checked, found = self._look(effect)
             if found is not None:
                 return self._done(method, object_id, key, found)
+            if not checked:  # an earlier attempt may have acted: post nothing until we know
+                raise RetryableError(f"{method} {object_id}: could not look for its earlier effect")
         sent_key = attempt_key(key, outcomes)
         try:
             result = call({**self.options, "idempotency_key": sent_key})
@@ -130,6 +137,10 @@ class StripeCalls:
                 outcome = NO_EFFECT if answered and checked else UNKNOWN
             raise self._failed(method, object_id, sent_key, outcome, exc) from exc
         return self._done(method, object_id, sent_key, getattr(result, "id", None))
+
+    def key_for(self, action: str, object_id: str | None) -> str:
+        """The call's own idempotency key (attempts after a 5xx derive theirs from it)."""
+        return idempotency_key(self.source_id, action, object_id, self.account)
 
     def _attempts(self, key: str) -> list[StripeCall]:
         """Earlier attempts of this call: under its key, or a key derived from it."""

@@ -12,28 +12,29 @@ from sqlalchemy import or_, select
 
 from worker.db.models import Refund
 from worker.stripe.calls import EffectCheck
+from worker.stripe.keys import KEY_METADATA
 from worker.stripe.reads import StripeReads
 
 GIVEN_BACK = ("failed", "canceled")  # refund statuses that returned nothing to the customer
 
 
 class EffectChecks(StripeReads):
-    def _refund_of_this_request(self, target: dict[str, Any]) -> str | None:
-        """This request's live refund of this payment, if it exists: in our `refunds` table,
-        else among the payment's refunds at Stripe (by `metadata.refund_request_id`). A failed
-        or canceled one is an earlier attempt's, given back: it is not this call's effect."""
-        if not self.request_id:
-            return None
+    def refund_made(self, target: dict[str, Any], key: str) -> str | None:
+        """This call's live refund of this payment, if it exists: in our `refunds` table (a
+        request's), else among the payment's refunds at Stripe, by the key in its metadata (or,
+        for refunds made before keys were written there, the request's id). A failed or
+        canceled one was given back: it is not this call's effect."""
         payment = next(iter(target.values()))
-        ours = self.session.scalar(
-            select(Refund.id).where(
-                Refund.request_id == self.request_id,
-                or_(Refund.payment_intent_id == payment, Refund.charge_id == payment),
-                Refund.status.not_in(GIVEN_BACK),
+        if self.request_id:
+            ours = self.session.scalar(
+                select(Refund.id).where(
+                    Refund.request_id == self.request_id,
+                    or_(Refund.payment_intent_id == payment, Refund.charge_id == payment),
+                    Refund.status.not_in(GIVEN_BACK),
+                )
             )
-        )
-        if ours:
-            return ours
+            if ours:
+                return ours
         refunds = self._read_all(
             lambda: self.client.v1.refunds.list({**target, "limit": 100}, self.options)
         )
@@ -41,11 +42,36 @@ class EffectChecks(StripeReads):
             (
                 r["id"]
                 for r in refunds
-                if (r.get("metadata") or {}).get("refund_request_id") == self.request_id
-                and r.get("status") not in GIVEN_BACK
+                if r.get("status") not in GIVEN_BACK
+                and (
+                    _made_under(r, key)
+                    or (
+                        self.request_id is not None
+                        and (r.get("metadata") or {}).get("refund_request_id") == self.request_id
+                    )
+                )
             ),
             None,
         )
+
+    def balance_transaction_made(self, customer_id: str, key: str) -> str | None:
+        """The customer's balance transaction this call made, if any."""
+        found = self._read_all(
+            lambda: self.client.v1.customers.balance_transactions.list(
+                customer_id, {"limit": 100}, self.options
+            )
+        )
+        return next((t["id"] for t in found if _made_under(t, key)), None)
+
+    def invoice_made(self, customer_id: str, subscription_id: str, key: str) -> str | None:
+        """The subscription's invoice this call made, if any."""
+        found = self._read_all(
+            lambda: self.client.v1.invoices.list(
+                {"customer": customer_id, "subscription": subscription_id, "limit": 100},
+                self.options,
+            )
+        )
+        return next((i["id"] for i in found if _made_under(i, key)), None)
 
     def _subscription_effect(
         self, subscription_id: str, applied: Callable[[dict[str, Any]], bool]
@@ -54,3 +80,7 @@ class EffectChecks(StripeReads):
             return subscription_id if applied(self.subscription(subscription_id)) else None
 
         return check
+
+
+def _made_under(obj: dict[str, Any], key: str) -> bool:
+    return (obj.get("metadata") or {}).get(KEY_METADATA) == key

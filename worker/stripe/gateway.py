@@ -9,8 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from worker.stripe.effects import EffectChecks
+from worker.stripe.keys import KEY_METADATA
 
 log = logging.getLogger(__name__)
+# Marks an open invoice whose automatic collection suspension stopped (M6.dispute), so
+# reinstatement turns back on exactly those, and not one finance stopped by hand.
+COLLECTION_STOPPED = "bw_collection_stopped"
 
 
 class StripeGateway(EffectChecks):
@@ -27,26 +31,29 @@ class StripeGateway(EffectChecks):
         metadata: dict[str, str],
         attempt: int = 1,
     ) -> str | None:
-        """Refund `amount` of one payment once per (request, attempt): key
+        """Refund `amount` of one payment once per (source, attempt): key
         `bw:<source>:refund:<payment>` (`refund_attempt<n>` after a failed refund). The refund
-        carries `refund_request_id` in its metadata, so (request, payment) finds it again after
-        Stripe forgot the key."""
+        carries that key (and a request's `refund_request_id`) in its metadata, so the
+        payment's refunds at Stripe show it again after Stripe forgot the key."""
         payment = payment_intent or charge
         target: dict[str, Any] = (
             {"payment_intent": payment_intent} if payment_intent else {"charge": charge}
         )
+        action = "refund" if attempt == 1 else f"refund_attempt{attempt}"
+        key = self.key_for(action, payment)
         params = {
             **target,
             "amount": amount,
             "reason": "requested_by_customer",
-            "metadata": metadata,
+            "metadata": {**metadata, KEY_METADATA: key},
         }
         return self._mutate(
             "refunds.create",
             payment,
-            "refund" if attempt == 1 else f"refund_attempt{attempt}",
+            action,
             lambda options: self.client.v1.refunds.create(params, options),  # type: ignore[arg-type]
-            effect=lambda: self._refund_of_this_request(target),
+            effect=lambda: self.refund_made(target, key),
+            look_first=True,
         )
 
     def pause_collection(self, subscription_id: str) -> str | None:
@@ -65,6 +72,44 @@ class StripeGateway(EffectChecks):
             "resume_collection",
             {"pause_collection": ""},
             lambda sub: not sub.get("pause_collection"),
+        )
+
+    def stop_collection(self, invoice_id: str) -> str | None:
+        """M6.dispute suspend: Stripe keeps retrying an invoice created before a pause
+        (https://docs.stripe.com/billing/subscriptions/pause-payment), so its automatic
+        collection is turned off, and the invoice marked as stopped by us."""
+        return self._update_invoice(
+            invoice_id,
+            "stop_collection",
+            {"auto_advance": False, "metadata": {COLLECTION_STOPPED: "M6.dispute"}},
+            lambda invoice: invoice.get("auto_advance") is False,
+        )
+
+    def restart_collection(self, invoice_id: str) -> str | None:
+        """M6.dispute reinstate: collect again an open invoice that suspension stopped."""
+        return self._update_invoice(
+            invoice_id,
+            "restart_collection",
+            {"auto_advance": True, "metadata": {COLLECTION_STOPPED: ""}},
+            lambda invoice: bool(invoice.get("auto_advance")),
+        )
+
+    def _update_invoice(
+        self,
+        invoice_id: str,
+        action: str,
+        params: dict[str, Any],
+        applied: Callable[[dict[str, Any]], bool],
+    ) -> str | None:
+        def check() -> str | None:
+            return invoice_id if applied(self.invoice(invoice_id)) else None
+
+        return self._mutate(
+            "invoices.update",
+            invoice_id,
+            action,
+            lambda options: self.client.v1.invoices.update(invoice_id, params, options),  # type: ignore[arg-type]
+            effect=check,
         )
 
     def cancel_subscription_now(self, subscription_id: str) -> str | None:
@@ -132,49 +177,60 @@ class StripeGateway(EffectChecks):
         )
 
     def delete_invoice_item(self, item_id: str) -> str | None:
-        """M3.downgrade: remove a pending proration (credit or debit) of a change made elsewhere."""
+        """M3.downgrade: remove a pending proration (credit or debit) of a change made elsewhere.
+        Stripe keeps no key for a DELETE, so the item is looked at first: gone is done."""
         return self._mutate(
             "invoice_items.delete",
             item_id,
             "delete_credit_proration",  # the name keys made before debits were removed too kept
             lambda options: self.client.v1.invoice_items.delete(item_id, None, options),
-            effect=lambda: None if self._invoice_item_exists(item_id) else item_id,
+            effect=lambda: None if self.invoice_item_exists(item_id) else item_id,
+            look_first=True,
         )
 
     def debit_customer_balance(
         self, customer_id: str, amount: int, currency: str, invoice_id: str
     ) -> str | None:
         """M3.downgrade: take back a proration credit that an invoice put on the balance."""
+        action = "reverse_proration_credit"
+        key = self.key_for(action, invoice_id)
         params = {
             "amount": amount,  # positive: the customer owes it, on their next invoice
             "currency": currency,
             "description": f"Proration of a downgrade reversed (M3.downgrade, {invoice_id})",
-            "metadata": {"invoice": invoice_id, "clause": "M3.downgrade"},
+            "metadata": {"invoice": invoice_id, "clause": "M3.downgrade", KEY_METADATA: key},
         }
         return self._mutate(
             "customers.balance_transactions.create",
             invoice_id,
-            "reverse_proration_credit",
+            action,
             lambda options: self.client.v1.customers.balance_transactions.create(
                 customer_id,
                 params,  # type: ignore[arg-type]
                 options,
             ),
+            effect=lambda: self.balance_transaction_made(customer_id, key),
+            look_first=True,
         )
 
     def invoice_pending_now(self, customer_id: str, subscription_id: str) -> str | None:
         """D3.upgrade: put the pending proration on an invoice and collect it at once."""
+        action = "invoice_pending_proration"
+        key = self.key_for(action, subscription_id)
         params = {
             "customer": customer_id,
             "subscription": subscription_id,
             "pending_invoice_items_behavior": "include",
             "auto_advance": True,
+            "metadata": {KEY_METADATA: key},
         }
         invoice_id = self._mutate(
             "invoices.create",
             subscription_id,
-            "invoice_pending_proration",
+            action,
             lambda options: self.client.v1.invoices.create(params, options),  # type: ignore[arg-type]
+            effect=lambda: self.invoice_made(customer_id, subscription_id, key),
+            look_first=True,
         )
         if invoice_id:
             self._mutate(
@@ -182,7 +238,9 @@ class StripeGateway(EffectChecks):
                 invoice_id,
                 "pay_pending_proration",
                 lambda options: self.client.v1.invoices.pay(invoice_id, None, options),
-                effect=lambda: invoice_id if self._invoice_status(invoice_id) == "paid" else None,
+                effect=lambda: (
+                    invoice_id if self.invoice(invoice_id).get("status") == "paid" else None
+                ),
                 # D3.upgrade: a declined card leaves the invoice open and Stripe's dunning
                 # collects it; the upgrade stands, so the decline is recorded, not a failure.
                 decline_is_outcome=True,

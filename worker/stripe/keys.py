@@ -6,6 +6,9 @@ from __future__ import annotations
 from worker.db.models import PLATFORM
 
 KEY_PREFIX = "bw"  # marks our own changes: an event caused by them needs no enforcement
+# Every object we create carries its call's key in its metadata, so the object is found again
+# on Stripe's list for it after Stripe forgot the key (24 h) or our audit row was rolled back.
+KEY_METADATA = "bw_idempotency_key"
 
 
 def idempotency_key(

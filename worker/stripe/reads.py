@@ -74,15 +74,23 @@ class StripeReads(StripeCalls):
         )
 
     def invoice_payment(self, invoice_id: str) -> dict[str, Any] | None:
-        """The invoice's default payment (payment intent or charge), which a refund goes to."""
-        listing = self._read(
-            lambda: self.client.v1.invoice_payments.list(
-                {"invoice": invoice_id, "limit": 10}, self.options
+        """The payment (payment intent or charge) that paid the invoice, which a refund goes
+        to: a `paid` InvoicePayment, the default one if it is paid, else the newest paid one.
+        The default is the one made when the invoice was finalized and stays so even when it
+        was canceled and another, attached payment paid the invoice
+        (https://docs.stripe.com/api/invoice-payment/object); an `open` or `canceled` one holds
+        no money, and a refund aimed at it is refused."""
+        paid = [p for p in self.invoice_payments(invoice_id) if p.get("status") == "paid"]
+        paid.sort(key=lambda p: (bool(p.get("is_default")), paid_order(p)), reverse=True)
+        return paid[0].get("payment") if paid else None
+
+    def open_invoices(self, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's invoices still `open`: the ones Stripe keeps trying to collect."""
+        return self._read_all(
+            lambda: self.client.v1.invoices.list(
+                {"customer": customer_id, "status": "open", "limit": 100}, self.options
             )
         )
-        payments = [as_dict(p) for p in listing.data]
-        default = [p for p in payments if p.get("is_default")] or payments
-        return default[0].get("payment") if default else None
 
     def invoice_lines(self, invoice_id: str) -> list[dict[str, Any]]:
         """Every line of an invoice whose payload listed only the first page."""
@@ -99,10 +107,10 @@ class StripeReads(StripeCalls):
             )
         )
 
-    def _invoice_status(self, invoice_id: str) -> str | None:
+    def invoice(self, invoice_id: str) -> dict[str, Any]:
         return as_dict(
             self._read(lambda: self.client.v1.invoices.retrieve(invoice_id, options=self.options))
-        ).get("status")
+        )
 
     def related_object(self, notification: str) -> dict[str, Any]:
         """A thin event's object as Stripe has it now. stripe-python parses the notification
@@ -135,7 +143,7 @@ class StripeReads(StripeCalls):
 
     # Writes --------------------------------------------------------------------------------
 
-    def _invoice_item_exists(self, item_id: str) -> bool:
+    def invoice_item_exists(self, item_id: str) -> bool:
         try:
             self.client.v1.invoice_items.retrieve(item_id, options=self.options)
         except stripe.InvalidRequestError as exc:
@@ -145,3 +153,9 @@ class StripeReads(StripeCalls):
         except stripe.StripeError as exc:
             raise classify(exc) from exc
         return True
+
+
+def paid_order(entry: dict[str, Any]) -> tuple[int, int]:
+    """An InvoicePayment's place in time: when it was paid, then when it was made."""
+    paid_at = (entry.get("status_transitions") or {}).get("paid_at") or 0
+    return int(paid_at), int(entry.get("created") or 0)

@@ -69,7 +69,7 @@ def test_an_invoice_without_its_payment_fetches_the_invoice_payments_once(world)
     del invoice["payments"]
     w.deliver("invoice.paid", invoice)
     listing = [r for r in w.stripe.sent if r.path == "/v1/invoice_payments"]
-    assert [r.params for r in listing] == [{"invoice": invoice["id"], "limit": "10"}]
+    assert [r.params for r in listing] == [{"invoice": invoice["id"], "limit": "100"}]
 
 
 def test_an_older_invoice_state_never_replaces_a_newer_one(world) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from billing_world import BillingWorld, days_ago
 from enforcement_scenarios import Catalog, subscription_with
-from harness.servers import StripeMock
+from harness.servers import PORTAL_CHANGE_AT, StripeMock
 
 from worker.commands.subscriptions import cancel_subscription, change_subscription
 from worker.db.models import Subscription
@@ -28,11 +28,13 @@ def change_in_the_portal(
     prices = w.catalog(before, after)
     before_price, after_price = prices[before[0]], prices[after[0]]
     if subscription_announced:
-        w.deliver("customer.subscription.created", subscription_with(before_price))
+        created = PORTAL_CHANGE_AT - 86400
+        w.deliver("customer.subscription.created", subscription_with(before_price), created=created)
         w.stripe.clear()
     return w.deliver(
         "customer.subscription.updated",
         subscription_with(after_price),
+        created=PORTAL_CHANGE_AT + 2,  # Stripe emits the event a moment after the change
         previous={"items": subscription_with(before_price)["items"]},
         request_key=request_key,
     )
@@ -94,6 +96,7 @@ def test_dmly_upgrade_left_pending_in_the_portal_is_invoiced_and_collected_now(
         "subscription": "sub_portal",
         "pending_invoice_items_behavior": "include",
         "auto_advance": "true",
+        "metadata[bw_idempotency_key]": create.idempotency_key,
     }
     assert create.idempotency_key == f"bw:{event_id}:invoice_pending_proration:sub_portal"
     assert pay.path.startswith("/v1/invoices/") and pay.path.endswith("/pay")

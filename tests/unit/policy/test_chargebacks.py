@@ -12,7 +12,7 @@ from policy_factories import dmly, mittrik
 from worker.policy import AccountVerdict, DisputeState, account_state, load_policy
 from worker.policy.disputes import order_of, remember
 
-SUSPENDING = ["fraudulent", "unrecognized", "general"]
+SUSPENDING = ["fraudulent", "unrecognized", "general", "debit_not_authorized"]
 OTHER_REASONS = [
     "product_not_received",
     "duplicate",

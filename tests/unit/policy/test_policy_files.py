@@ -36,7 +36,12 @@ def test_mittrik_parameters_are_the_spec_table():
         downgrade_proration="none",  # M3.downgrade
         cancel_at="period_end",  # M3.cancel
         credit_business_days=(5, 7),  # M5.request
-        dispute_suspend_reasons=("fraudulent", "unrecognized", "general"),  # M6.dispute
+        dispute_suspend_reasons=(
+            "fraudulent",
+            "unrecognized",
+            "general",
+            "debit_not_authorized",
+        ),  # M6.dispute
         dispute_lost="terminate",
         upgrade_proration="always_invoice",  # M.upgrade
         addon_proration="create_prorations",
@@ -218,7 +223,10 @@ def test_policy_show_mittrik_reads_like_the_refund_policy_it_comes_from():
     assert text.startswith("Mittrik Refund Policy\n")
     assert "policy mittrik, version 2025-04-10" in text
     assert "  annual_window_hours      336\n" in text
-    assert "  dispute_suspend_reasons  [fraudulent, unrecognized, general]\n" in text
+    assert (
+        "  dispute_suspend_reasons  [fraudulent, unrecognized, general, debit_not_authorized]\n"
+        in text
+    )
     # Every clause with its sentence, in the document's order (M1.monthly ... M.upgrade).
     mittrik = tomllib.loads((POLICIES / "mittrik.toml").read_text())
     positions = [text.index(f"  {clause_id} ") for clause_id in mittrik["clauses"]]
