@@ -11,6 +11,7 @@ gateway makes, and lets the test seed and inspect the same state in Python.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from typing import Any
 
 from stripe_double.routes import wire_invoice
 from stripe_double.server import DoubleServer, Fault, Hold, Sent
-from stripe_double.state import Clock, State
+from stripe_double.state import Clock, State, StripeError
 
 __all__ = ["Sent", "StripeDouble"]
 
@@ -217,6 +218,20 @@ class StripeDouble:
                 self.clock.advance(1)  # each payment a second after the last
             invoice.update(status="paid", amount_paid=sum(parts), amount_remaining=0)
             invoice["status_transitions"].update(finalized_at=paid_at, paid_at=paid_at)
+            return copy.deepcopy(wire_invoice(invoice))
+
+    def declined_invoice(
+        self, customer: str, subscription: str, amount: int, description: str = "Renewal"
+    ) -> dict[str, Any]:
+        """An invoice of `subscription` for `amount` whose first payment was declined: `open`,
+        collecting automatically, its next attempt due in 3 days (see `advance`)."""
+        with self.server.lock:
+            item = self.state.add_invoice_item(customer, amount, None, 1, description)
+            invoice = self.state.create_invoice(
+                customer, subscription, billing_reason="subscription_cycle", items=[item]
+            )
+            with contextlib.suppress(StripeError):  # the decline leaves it open
+                self.state.pay_invoice(invoice["id"], decline=True)
             return copy.deepcopy(wire_invoice(invoice))
 
     def payment_of(self, invoice_id: str) -> dict[str, Any]:

@@ -241,6 +241,7 @@ class StripeGateway(EffectChecks):
                 effect=lambda: (
                     invoice_id if self.invoice(invoice_id).get("status") == "paid" else None
                 ),
+                look_first=True,  # Stripe refuses to pay a paid invoice: look, do not ask
                 # D3.upgrade: a declined card leaves the invoice open and Stripe's dunning
                 # collects it; the upgrade stands, so the decline is recorded, not a failure.
                 decline_is_outcome=True,
