@@ -38,7 +38,7 @@ def failed_at_the_bank(w: DoubleWorld, refund_id: str) -> dict:
     return dict(refund, failure_reason="expired_or_canceled_card")
 
 
-@pytest.mark.parametrize("event_type", ["refund.failed", "refund.updated"])
+@pytest.mark.parametrize("event_type", ["refund.failed", "refund.updated", "charge.refund.updated"])
 def test_a_refund_failed_at_the_bank_is_refundable_again_and_support_sees_it(
     w: DoubleWorld, event_type: str
 ) -> None:

@@ -180,6 +180,7 @@ SCENARIOS: dict[str, Scenario] = {
     "refund.created": refund_changed,
     "refund.updated": refund_changed,
     "refund.failed": refund_changed,
+    "charge.refund.updated": refund_changed,
 }
 
 

@@ -61,6 +61,9 @@ def _registry() -> dict[str, Handler]:
         "refund.created": refunds.record_refund,
         "refund.updated": refunds.record_refund,
         "refund.failed": refunds.record_refund,
+        # Stripe's older name for a refund's update, still sent beside refund.updated
+        # (https://docs.stripe.com/api/events/types#event_types-charge.refund.updated).
+        "charge.refund.updated": refunds.record_refund,
     }
 
 
