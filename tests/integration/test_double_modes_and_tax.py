@@ -45,16 +45,21 @@ def test_a_subscription_is_flexible_unless_classic_is_asked(double: StripeDouble
     assert classic["billing_mode"] == {"type": "classic", "flexible": None, "updated_at": None}
 
 
-@pytest.mark.parametrize(("mode", "credit"), [("classic", -3333), ("flexible", -10000)])
+@pytest.mark.parametrize(
+    ("mode", "credit", "credited_price"),
+    [("classic", -3333, "price_basic"), ("flexible", -10000, "price_pro")],
+)
 def test_a_change_made_without_proration_is_credited_at_the_price_paid_only_when_flexible(
-    double: StripeDouble, gateway: StripeGateway, mode: str, credit: int
+    double: StripeDouble, gateway: StripeGateway, mode: str, credit: int, credited_price: str
 ) -> None:
     monthly_customer(double, days_left=10, mode=mode)
     move_the_plan_to(gateway, "price_basic", "none", "down")
     move_the_plan_to(gateway, "price_max", "create_prorations", "up")
     # A third left: +20000 for max in both modes; the credit is for basic's current price
     # (classic), never paid, or for the 30000 the period's invoice debited (flexible).
-    assert [i["amount"] for i in pending(double)] == [credit, 20000]
+    made = pending(double)
+    assert [i["amount"] for i in made] == [credit, 20000]
+    assert made[0]["pricing"]["price_details"]["price"] == credited_price
 
 
 def test_flexible_credits_each_original_debit_it_still_owes_time_for(

@@ -71,6 +71,8 @@ class Debit:
     discount: int
     start: int
     end: int
+    price: str  # the price and quantity debited, which its credit names
+    quantity: int
 
 
 @dataclass
@@ -110,8 +112,10 @@ def change_prorations(
     `find(invoice_item_id)` is the invoice item, or None once deleted."""
     start, end = item["current_period_start"], item["current_period_end"]
     mode = (subscription.get("billing_mode") or {}).get("type", CLASSIC)
-    if mode == FLEXIBLE:
-        made = _flexible_credits(item, old_price, old_quantity, now, debits, find)
+    # A subscription put into the state without `double.subscription` has no debit on record:
+    # its credit falls back to the current price, as classic computes it.
+    if mode == FLEXIBLE and item["id"] in debits.by_item:
+        made = _flexible_credits(item, now, debits, find)
     else:
         gross = prorate(old_price["unit_amount"] * old_quantity, end - now, end - start)
         off = percent_of(gross, discount_percent)
@@ -128,8 +132,6 @@ def change_prorations(
 
 def _flexible_credits(
     item: dict[str, Any],
-    old_price: dict[str, Any],
-    old_quantity: int,
     now: int,
     debits: Debits,
     find: Callable[[str], dict[str, Any] | None],
@@ -152,8 +154,8 @@ def _flexible_credits(
         off = prorate(debit.discount, until - now, length)
         credits.append(
             Proration(
-                -gross, -off, old_price["id"], old_quantity,
-                f"Unused time on {old_price['id']}", credits=debit.key,
+                -gross, -off, debit.price, debit.quantity,
+                f"Unused time on {debit.price}", credits=debit.key,
             )
         )  # fmt: skip
     return credits

@@ -151,7 +151,8 @@ class State:
             if p.credits:
                 self.debits.credit_of[made[-1]["id"]] = p.credits
             elif p.gross > 0:
-                self.debits.add(item["id"], Debit(made[-1]["id"], p.gross, p.discount, now, end))
+                debit = Debit(made[-1]["id"], p.gross, p.discount, now, end, p.price, p.quantity)
+                self.debits.add(item["id"], debit)
         return made
 
     def _credited_items(self, debit_key: str | None) -> dict[str, Any] | None:
@@ -175,9 +176,9 @@ class State:
             gross = item["price"]["unit_amount"] * item["quantity"]
             start, end = item["current_period_start"], item["current_period_end"]
             key = f"period:{item['id']}:{start}"
-            self.debits.add(
-                item["id"], Debit(key, gross, tax.percent_of(gross, percent), start, end)
-            )
+            off = tax.percent_of(gross, percent)
+            price, quantity = item["price"]["id"], item["quantity"]
+            self.debits.add(item["id"], Debit(key, gross, off, start, end, price, quantity))
 
     def discount_of(self, sub: dict[str, Any] | None) -> tuple[str | None, float]:
         """The subscription's (percent-off) discount: its id and percent, or (None, 0)."""
