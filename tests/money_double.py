@@ -3,7 +3,6 @@ can assert money end states on what Stripe would hold."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -47,24 +46,13 @@ def monthly_subscription(
 def paid_invoice_with_tax(
     double: StripeDouble, customer: str, lines: list[dict[str, Any]], *, number: str
 ) -> dict[str, Any]:
-    """Like `double.paid_invoice`, but charging what the lines really cost: each line's
-    `amount` less its `pretax_credit_amounts` (discounts) plus its exclusive `taxes`."""
-    from stripe_double.routes import wire_invoice
-
-    def cost(line: dict[str, Any]) -> int:
-        credits = sum(c["amount"] for c in line.get("pretax_credit_amounts") or [])
-        taxes = line.get("taxes") or []
-        tax = sum(t["amount"] for t in taxes if t.get("tax_behavior") == "exclusive")
-        return line["amount"] - credits + tax
-
-    with double.server.lock:
-        invoice = double.state.create_invoice(customer, None, items=[])
-        invoice["lines"] = [{**line, "invoice": invoice["id"]} for line in lines]
-        invoice["subtotal"] = sum(line["amount"] for line in lines)
-        invoice["total"] = sum(cost(line) for line in lines)
-        invoice["number"] = number
-        double.state.pay_invoice(invoice["id"])
-        return copy.deepcopy(wire_invoice(invoice))
+    """A one-off invoice paid now for lines that carry their own discounts and taxes (see
+    `taxed`): the double charges what they really cost, each line's `amount` less its
+    `pretax_credit_amounts` plus its exclusive `taxes` (tests/stripe_double/tax.py)."""
+    paid_at = double.clock.now()
+    return double.paid_invoice(
+        customer, lines, paid_at=paid_at, number=number, billing_reason="manual"
+    )
 
 
 def taxed(line: dict[str, Any], *, discount: int, tax: int) -> dict[str, Any]:

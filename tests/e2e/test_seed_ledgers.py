@@ -1,7 +1,14 @@
 """The seeds' scenarios again, with Stripe played by the stateful double instead of stripe-mock:
 after each one, what the customer was charged, minus what was refunded, plus the next invoice,
-equals what the policy decided, to the cent. (test_seed_scenarios.py keeps checking the request
-shapes against stripe-mock; these check the money.)"""
+equals what the policy decided, to the cent, tax included. (test_seed_scenarios.py keeps checking
+the request shapes against stripe-mock; these check the money.)
+
+A scenario with a subscription runs in both billing modes (`mode`): flexible, the pinned API
+version's default, and classic. Their ledgers are the same here: each change is the first
+prorated change of its item in the period, so flexible's credit (from the amount the period's
+invoice debited) and classic's (from the item's current price) are one figure. Where they part
+(a change after an undone or unprorated one) see test_downgrade_prorations.py. Scenarios with
+tax seed the customer with 10% exclusive VAT: every line, proration and preview carries it."""
 
 from __future__ import annotations
 
@@ -68,6 +75,12 @@ def on_double(
     yield start
 
 
+@pytest.fixture(params=["classic", "flexible"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """The billing mode of the scenario's subscription."""
+    return request.param
+
+
 def refund_request(s: Stack, customer: str, invoice: str) -> dict[str, Any]:
     return s.cli(
         "refunds",
@@ -91,18 +104,22 @@ def annual_paid(double: StripeDouble, customer: str, paid_at: int, number: str) 
     return double.paid_invoice(customer, [line], paid_at=paid_at, number=number)
 
 
-def monthly_subscription(double: StripeDouble, sub_id: str, customer: str, price: str) -> dict:
-    """Half way through a 30-day period, its first month paid."""
+def monthly_subscription(
+    double: StripeDouble, sub_id: str, customer: str, price: str, mode: str
+) -> dict:
+    """Half way through a 30-day period, its first month paid (with the customer's tax)."""
     start = double.clock.now() - 15 * DAY
     amount = double.get("price", price)["unit_amount"]
     line = samples.line(amount=amount, price=price, period_start=start, period_end=start + 30 * DAY)
     double.paid_invoice(customer, [line], paid_at=start, number=f"{sub_id}-1", subscription=sub_id)
-    return double.subscription(sub_id, customer, [("si_plan", price, 1)], start, start + 30 * DAY)
+    items = [("si_plan", price, 1)]
+    return double.subscription(sub_id, customer, items, start, start + 30 * DAY, billing_mode=mode)
 
 
 def test_mittrik_annual_refund_on_day_6_leaves_one_month_charged(on_double, double) -> None:
     s = on_double("mittrik")
-    s.post("customer.created", double.customer("cus_mittrik", "ana@example.com"))
+    customer = double.customer("cus_mittrik", "ana@example.com", tax_percent=10)
+    s.post("customer.created", customer)
     double.price("price_growth_year", 120000, interval="year")
     s.post("invoice.paid", annual_paid(double, "cus_mittrik", days_ago(6), "M-6"))
     s.post("invoice.paid", annual_paid(double, "cus_mittrik", days_ago(15), "M-15"))
@@ -111,13 +128,15 @@ def test_mittrik_annual_refund_on_day_6_leaves_one_month_charged(on_double, doub
     day15 = refund_request(s, "cus_mittrik", "M-15")
     again = refund_request(s, "cus_mittrik", "M-6")
 
-    # M1.annual + M3.partial: 11 of 12 months unused on day 6; nothing on day 15 (M1.annual).
-    assert (day6["status"], day6["amount"]) == ("refunded", 120000 * 11 // 12)
+    # Each year paid 120000 + 10% VAT = 132000. M1.annual + M3.partial: 11 of 12 months
+    # unused on day 6, of what was paid for the plan, tax included: 132000 × 11 / 12 = 121000;
+    # nothing on day 15 (M1.annual).
+    assert (day6["status"], day6["amount"]) == ("refunded", 132000 * 11 // 12)
     assert (day15["status"], again["duplicate"]) == ("denied", True)
-    assert_ledger(double, "cus_mittrik", expected=2 * 120000 - 110000)
+    assert_ledger(double, "cus_mittrik", expected=2 * 132000 - 121000)
 
 
-def test_mittrik_fraudulent_chargeback_stops_billing_until_won(on_double, double) -> None:
+def test_mittrik_fraudulent_chargeback_stops_billing_until_won(on_double, double, mode) -> None:
     s = on_double("mittrik")
     s.post("customer.created", double.customer("cus_cb", "cb@example.com"))
     double.price("price_growth_year", 120000, interval="year")
@@ -128,6 +147,7 @@ def test_mittrik_fraudulent_chargeback_stops_billing_until_won(on_double, double
         [("si_cb", "price_growth_year", 1)],
         days_ago(2),
         days_ago(2) + 365 * DAY,
+        billing_mode=mode,
     )
     s.post("invoice.paid", paid)
     dispute = double.dispute(double.payment_of(paid["id"])["id"], reason="fraudulent")
@@ -143,14 +163,14 @@ def test_mittrik_fraudulent_chargeback_stops_billing_until_won(on_double, double
     assert_ledger(double, "cus_cb", expected=120000 + 120000)
 
 
-def test_dmly_upgrade_halfway_through_a_month_is_charged_at_once(on_double, double) -> None:
+def test_dmly_upgrade_halfway_through_a_month_is_charged_at_once(on_double, double, mode) -> None:
     s = on_double("dmly")
-    s.post("customer.created", double.customer("cus_dmly", "d@example.com"))
+    s.post("customer.created", double.customer("cus_dmly", "d@example.com", tax_percent=10))
     double.price("price_basic", 10000)
     double.price("price_pro", 30000)
     s.post(
         "customer.subscription.created",
-        monthly_subscription(double, "sub_dmly", "cus_dmly", "price_basic"),
+        monthly_subscription(double, "sub_dmly", "cus_dmly", "price_basic", mode),
     )
 
     # The customer upgrades in the portal, which leaves the proration pending.
@@ -159,20 +179,23 @@ def test_dmly_upgrade_halfway_through_a_month_is_charged_at_once(on_double, doub
     )
     s.post("customer.subscription.updated", after, previous=previous)
 
-    # D3.upgrade: half a month at the new rate minus half at the old one is charged now.
+    # D3.upgrade: half a month at the new rate minus half at the old one is charged now:
+    # −5000 + 15000 = 10000, + 1000 VAT. The first month was 10000 + 1000, the next is
+    # 30000 + 3000. Both modes: basic's credit reverses the period's own 10000 debit.
     assert double.pending_items("cus_dmly") == []
-    charged_now = (30000 - 10000) // 2
-    assert_ledger(double, "cus_dmly", expected=10000 + charged_now + 30000)
+    [upgrade] = double.state.all("invoice", customer="cus_dmly", billing_reason="manual")
+    assert upgrade["amount_paid"] == 11000
+    assert_ledger(double, "cus_dmly", expected=11000 + 11000 + 33000)
 
 
-def test_dmly_downgrade_credits_the_unused_half_month(on_double, double) -> None:
+def test_dmly_downgrade_credits_the_unused_half_month(on_double, double, mode) -> None:
     s = on_double("dmly")
-    s.post("customer.created", double.customer("cus_down", "x@example.com"))
+    s.post("customer.created", double.customer("cus_down", "x@example.com", tax_percent=10))
     double.price("price_basic", 10000)
     double.price("price_pro", 30000)
     s.post(
         "customer.subscription.created",
-        monthly_subscription(double, "sub_down", "cus_down", "price_pro"),
+        monthly_subscription(double, "sub_down", "cus_down", "price_pro", mode),
     )
 
     out = subprocess.run(
@@ -186,8 +209,11 @@ def test_dmly_downgrade_credits_the_unused_half_month(on_double, double) -> None
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["clause"] == "D3.downgrade"
 
-    # D3.downgrade: half a month at 30000 and half at 10000 this month, 10000 the next.
-    assert_ledger(double, "cus_down", expected=30000 // 2 + 10000 // 2 + 10000)
+    # D3.downgrade: half a month at 30000 and half at 10000 this month, 10000 the next, each
+    # with 10% VAT: paid 33000; pending −15000 − 1500 + 5000 + 500 = −11000; next month
+    # 10000 + 1000 = 11000, all of it paid by the credit. Same in both modes (pro's credit
+    # reverses the period's own 30000 debit).
+    assert_ledger(double, "cus_down", expected=33000 + (-11000 + 11000))
 
 
 def test_dmly_refund_keeps_whatsapp_fees_and_overage(on_double, double) -> None:
@@ -216,12 +242,12 @@ def test_dmly_refund_keeps_whatsapp_fees_and_overage(on_double, double) -> None:
     assert_ledger(double, "cus_wa", expected=1250 + 400)
 
 
-def test_mittrik_portal_downgrade_bills_only_the_new_price_next(on_double, double) -> None:
+def test_mittrik_portal_downgrade_bills_only_the_new_price_next(on_double, double, mode) -> None:
     s = on_double("mittrik")
-    s.post("customer.created", double.customer("cus_down", "m@example.com"))
+    s.post("customer.created", double.customer("cus_down", "m@example.com", tax_percent=10))
     double.price("price_basic", 10000)
     double.price("price_pro", 30000)
-    subscription = monthly_subscription(double, "sub_down", "cus_down", "price_pro")
+    subscription = monthly_subscription(double, "sub_down", "cus_down", "price_pro", mode)
     s.post("customer.subscription.created", subscription)
     double.invoice_item("cus_down", 2500, "Onboarding call")
 
@@ -231,5 +257,6 @@ def test_mittrik_portal_downgrade_bills_only_the_new_price_next(on_double, doubl
     s.post("customer.subscription.updated", after, previous=previous)
 
     # M3.downgrade: no credit and no charge for the rest of the month; the one-off item stays.
+    # With 10% VAT: 33000 paid, then 10000 + 1000 and 2500 + 250 next.
     assert [i["description"] for i in double.pending_items("cus_down")] == ["Onboarding call"]
-    assert_ledger(double, "cus_down", expected=30000 + 10000 + 2500)
+    assert_ledger(double, "cus_down", expected=33000 + 11000 + 2750)

@@ -38,15 +38,22 @@ def raw_client(double: StripeDouble) -> stripe.StripeClient:
     )
 
 
-def monthly_customer(double: StripeDouble, *, days_left: int = 15) -> dict[str, Any]:
-    """cus_1 on price_pro (30000/month), `days_left` of a 30-day period to run."""
-    double.customer("cus_1", "ana@example.com")
+def monthly_customer(
+    double: StripeDouble, *, days_left: int = 15, mode: str = "flexible", **terms: Any
+) -> dict[str, Any]:
+    """cus_1 on price_pro (30000/month), `days_left` of a 30-day period to run, in billing
+    `mode`; `terms`: the customer's `tax_percent`, the subscription's `discount_percent`."""
+    tax = {k: terms.pop(k) for k in ("tax_percent", "tax_behavior") if k in terms}
+    double.customer("cus_1", "ana@example.com", **tax)
     double.price("price_pro", 30000)
     double.price("price_basic", 10000)
+    double.price("price_max", 60000)
     now = double.clock.now()
     start = now - (30 - days_left) * DAY
     items = [("si_1", "price_pro", 1)]
-    return double.subscription("sub_1", "cus_1", items, start, start + 30 * DAY)
+    return double.subscription(
+        "sub_1", "cus_1", items, start, start + 30 * DAY, billing_mode=mode, **terms
+    )
 
 
 def move_the_plan_to(gateway: StripeGateway, price: str, proration: str, action: str) -> None:
@@ -93,18 +100,21 @@ def test_the_preview_bills_the_next_period_at_the_new_price_plus_the_prorations(
     assert preview.total == 0  # 10000 next month − 15000 + 5000
 
 
+@pytest.mark.parametrize(("mode", "charged"), [("classic", 6667), ("flexible", 0)])
 def test_always_invoice_bills_the_prorations_at_once_and_none_creates_nothing(
-    double: StripeDouble, gateway: StripeGateway
+    double: StripeDouble, gateway: StripeGateway, mode: str, charged: int
 ) -> None:
-    monthly_customer(double, days_left=10)
+    monthly_customer(double, days_left=10, mode=mode)
     move_the_plan_to(gateway, "price_basic", "none", "downgrade_none")
     assert gateway.pending_invoice_items("cus_1") == []
     move_the_plan_to(gateway, "price_pro", "always_invoice", "upgrade")
     assert gateway.pending_invoice_items("cus_1") == []
     [invoice] = double.state.all("invoice", customer="cus_1")
-    # A third of the period left: −3333 for basic, +10000 for pro, charged now.
-    assert (invoice["status"], invoice["amount_paid"]) == ("paid", 6667)
-    assert ledger(double, "cus_1").charged == 6667
+    # A third of the period left, +10000 for pro. Classic credits the item's current price,
+    # basic (−3333), which was never paid; flexible credits what the period's invoice debited,
+    # pro (−10000): nothing to charge.
+    assert (invoice["status"], invoice["amount_paid"]) == ("paid", charged)
+    assert ledger(double, "cus_1").charged == charged
 
 
 def test_a_downgrade_invoiced_at_once_leaves_its_credit_on_the_customer_balance(

@@ -5,6 +5,10 @@ gateway makes, and lets the test seed and inspect the same state in Python.
     double.customer("cus_1", "a@example.com")
     double.price("price_pro", 30000)        # product prod_for_price_pro, monthly
     double.subscription("sub_1", "cus_1", [("si_1", "price_pro", 1)], start, end)
+    # Tax and discounts (tax.py), billing mode (billing_modes.py; flexible by default):
+    double.customer("cus_2", "b@example.com", tax_percent=10)   # exclusive 10% on every line
+    double.subscription("sub_2", "cus_2", items, start, end, billing_mode="classic",
+                        discount_percent=20)                   # 20% off the plan and prorations
     double.fail_next("POST", "/v1/refunds", 500)   # or 429, 402; `times=`
     double.sent                             # every request: method, path, params, key, status
 """
@@ -17,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from stripe_double import tax
+from stripe_double.billing_modes import billing_mode as billing_mode_of
 from stripe_double.routes import wire_invoice
 from stripe_double.server import DoubleServer, Fault, Hold, Sent
 from stripe_double.state import Clock, State, StripeError
@@ -94,11 +100,26 @@ class StripeDouble:
 
     # Seeding -------------------------------------------------------------------------------
 
-    def customer(self, customer_id: str, email: str | None = None, **fields: Any) -> dict:
+    def customer(
+        self,
+        customer_id: str,
+        email: str | None = None,
+        *,
+        tax_percent: float | None = None,
+        tax_behavior: str = "exclusive",
+        **fields: Any,
+    ) -> dict:
+        """With `tax_percent`, every line billed to the customer carries that tax rate
+        (`tax_behavior` exclusive: added on top; inclusive: inside the amount)."""
         fields.setdefault("currency", "usd")
         fields.setdefault("balance", 0)
         obj = {"id": customer_id, "object": "customer", "email": email, **fields}
-        return copy.deepcopy(self.state.put("customer", obj))
+        with self.server.lock:
+            if tax_percent is not None:
+                rate = tax.tax_rate(f"txr_{customer_id}", tax_percent, tax_behavior)
+                self.state.put("tax_rate", rate)
+                self.state.tax_rate_of[customer_id] = rate["id"]
+            return copy.deepcopy(self.state.put("customer", obj))
 
     def product(self, product_id: str, category: str | None = None) -> dict[str, Any]:
         metadata = {"category": category} if category else {}
@@ -144,8 +165,16 @@ class StripeDouble:
         period_end: int,
         *,
         status: str = "active",
+        billing_mode: str = "flexible",
+        proration_discounts: str = "included",
+        discount_percent: float | None = None,
     ) -> dict[str, Any]:
-        """`items`: (subscription item id, price id, quantity)."""
+        """`items`: (subscription item id, price id, quantity). `billing_mode`: flexible, the
+        pinned API version's default for a subscription created through the API, or classic;
+        `proration_discounts` (flexible only): included or itemized. `discount_percent`: a
+        percent-off coupon applied to the subscription (its invoices and prorations). The
+        period's invoice is taken to have charged each item its price × quantity, less the
+        discount: that is what a flexible credit reverses."""
         data = [
             {
                 "id": item_id,
@@ -168,8 +197,32 @@ class StripeDouble:
             "pause_collection": None,
             "latest_invoice": None,
             "items": {"object": "list", "data": data, "has_more": False},
+            "billing_mode": billing_mode_of(billing_mode, proration_discounts),
+            "discounts": [],
+            "default_tax_rates": [],
         }
-        return copy.deepcopy(self.state.put("subscription", obj))
+        with self.server.lock:
+            if discount_percent is not None:
+                obj["discounts"] = [self._discount(subscription_id, customer, discount_percent)]
+            rate = self.state.tax_rate(customer)
+            obj["default_tax_rates"] = [rate] if rate else []
+            sub = self.state.put("subscription", obj)
+            self.state.seed_period_debit(sub)
+            return copy.deepcopy(sub)
+
+    def _discount(self, subscription_id: str, customer: str, percent: float) -> str:
+        coupon = {"id": f"co_{percent:g}off", "object": "coupon", "percent_off": percent}
+        self.state.put("coupon", {**coupon, "amount_off": None, "duration": "forever"})
+        discount = {
+            "id": f"di_{subscription_id}",
+            "object": "discount",
+            "customer": customer,
+            "subscription": subscription_id,
+            "source": {"type": "coupon", "coupon": coupon["id"]},
+            "start": self.clock.now(),
+            "end": None,
+        }
+        return self.state.put("discount", discount)["id"]
 
     def paid_invoice(
         self,
@@ -182,13 +235,14 @@ class StripeDouble:
         subscription: str | None = None,
     ) -> dict[str, Any]:
         """An invoice of `worker.samples.line(...)` lines, paid by card at `paid_at`: the
-        `invoice.paid` payload (without `payments`: the worker asks for them)."""
+        `invoice.paid` payload (without `payments`: the worker asks for them). A line without
+        `taxes` gets the subscription's discount and the customer's tax, as Stripe bills it."""
         with self.server.lock:
             invoice = self.state.create_invoice(
                 customer, subscription, billing_reason=billing_reason, items=[]
             )
-            invoice["lines"] = [{**line, "invoice": invoice["id"]} for line in lines]
-            invoice["total"] = invoice["subtotal"] = sum(line["amount"] for line in lines)
+            priced = self.state.seeded_lines(customer, subscription, lines)
+            self.state.set_lines(invoice, [{**line, "invoice": invoice["id"]} for line in priced])
             invoice["number"] = number
             self.state.pay_invoice(invoice["id"])
             invoice["status_transitions"]["paid_at"] = paid_at
@@ -208,8 +262,8 @@ class StripeDouble:
         with a declined attempt (left `canceled`) before the last one when asked."""
         with self.server.lock:
             invoice = self.state.create_invoice(customer, None, items=[])
-            invoice["lines"] = [{**line, "invoice": invoice["id"]} for line in lines]
-            invoice["total"] = invoice["subtotal"] = sum(line["amount"] for line in lines)
+            priced = self.state.seeded_lines(customer, None, lines)
+            self.state.set_lines(invoice, [{**line, "invoice": invoice["id"]} for line in priced])
             invoice.update(number=number, status="open", amount_due=invoice["total"])
             for n, amount in enumerate(parts):
                 if declined_before_last and n == len(parts) - 1:

@@ -3,11 +3,13 @@ billing rules the worker depends on (prorations, invoices, payments, refunds, th
 
 Simplifications, each a decision where the worker does not depend on more: one currency per
 customer; every customer has a card that pays unless a decline is injected; a price change keeps
-the billing period (no interval change re-anchoring); proration is per second, rounded half up;
-a cancellation never prorates (the worker cancels with `prorate=false`); the preview of a
-customer (no `subscription` given) bills every live subscription's next period and every pending
-item, i.e. all the customer will owe next, whichever invoice it lands on; an invoice's negative
-total goes to the customer's balance, which the next invoice applies.
+the billing period (no interval change re-anchoring); proration is per second, rounded half up,
+and follows the subscription's billing mode (billing_modes.py); tax and discounts on lines and
+in totals as tax.py says; a cancellation never prorates (the worker cancels with
+`prorate=false`); the preview of a customer (no `subscription` given) bills every live
+subscription's next period and every pending item, i.e. all the customer will owe next,
+whichever invoice it lands on; an invoice's negative total goes to the customer's balance,
+which the next invoice applies.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from stripe_double import billing_modes, tax
+from stripe_double.billing_modes import Debit, Debits
 
 ACTIVE = ("active", "trialing", "past_due")
 GIVEN_BACK = ("failed", "canceled")  # refund statuses that returned nothing
@@ -55,11 +60,6 @@ class Clock:
         self.at += seconds
 
 
-def prorate(amount: int, remaining: int, length: int) -> int:
-    """`amount × remaining / length`, rounded half up (toward +inf for credits as debits)."""
-    return (2 * amount * remaining + length) // (2 * length) if length > 0 else 0
-
-
 class State:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -68,6 +68,8 @@ class State:
         self.stores: dict[str | None, dict[str, dict[str, dict[str, Any]]]] = {}
         self.account: str | None = None
         self._ids = itertools.count(1)
+        self.debits = Debits()  # what each subscription item was charged (flexible credits)
+        self.tax_rate_of: dict[str, str] = {}  # customer → its tax rate (seeded)
 
     # Storage -------------------------------------------------------------------------------
 
@@ -150,18 +152,64 @@ class State:
         start, end = item["current_period_start"], item["current_period_end"]
         if not prorate_it or not (start <= now < end):
             return []
-        credit = prorate(old_price["unit_amount"] * old_quantity, end - now, end - start)
-        debit = prorate(item["price"]["unit_amount"] * item["quantity"], end - now, end - start)
-        return [
-            self.add_invoice_item(
-                sub["customer"], -credit, old_price["id"], old_quantity,
-                f"Unused time on {old_price['id']}", sub["id"], item["id"], (now, end),
-            ),
-            self.add_invoice_item(
-                sub["customer"], debit, item["price"]["id"], item["quantity"],
-                f"Remaining time on {item['price']['id']}", sub["id"], item["id"], (now, end),
-            ),
-        ]  # fmt: skip
+        discount_id, percent = self.discount_of(sub)
+        planned = billing_modes.change_prorations(
+            sub, item, old_price, old_quantity, now, self.debits,
+            self.objects.get("invoiceitem", {}).get, percent,
+        )  # fmt: skip
+        made = []
+        for p in planned:
+            gross_shown = billing_modes.itemized(sub)  # else the amount is net of the discount
+            made.append(
+                self.add_invoice_item(
+                    sub["customer"], p.gross if gross_shown else p.gross - p.discount,
+                    p.price, p.quantity, p.description, sub["id"], item["id"], (now, end),
+                    discount=(discount_id, p.discount) if discount_id else None,
+                    credited_items=self._credited_items(p.credits),
+                )
+            )  # fmt: skip
+            if p.credits:
+                self.debits.credit_of[made[-1]["id"]] = p.credits
+            elif p.gross > 0:
+                debit = Debit(made[-1]["id"], p.gross, p.discount, now, end, p.price, p.quantity)
+                self.debits.add(item["id"], debit)
+        return made
+
+    def _credited_items(self, debit_key: str | None) -> dict[str, Any] | None:
+        """The debit a flexible credit reverses, as an invoice and its line once invoiced."""
+        debit = self.objects.get("invoiceitem", {}).get(debit_key or "")
+        if not debit or not debit["invoice"]:
+            return None
+        lines = self.get("invoice", debit["invoice"])["lines"]
+        ids = [
+            line["id"]
+            for line in lines
+            if (line["parent"] or {}).get("subscription_item_details", {}).get("invoice_item")
+            == debit["id"]
+        ]
+        return {"invoice": debit["invoice"], "invoice_line_items": ids}
+
+    def seed_period_debit(self, sub: dict[str, Any]) -> None:
+        """The period's own invoice charged each item its price × quantity, less the discount."""
+        _, percent = self.discount_of(sub)
+        for item in sub["items"]["data"]:
+            gross = item["price"]["unit_amount"] * item["quantity"]
+            start, end = item["current_period_start"], item["current_period_end"]
+            key = f"period:{item['id']}:{start}"
+            off = tax.percent_of(gross, percent)
+            price, quantity = item["price"]["id"], item["quantity"]
+            self.debits.add(item["id"], Debit(key, gross, off, start, end, price, quantity))
+
+    def discount_of(self, sub: dict[str, Any] | None) -> tuple[str | None, float]:
+        """The subscription's (percent-off) discount: its id and percent, or (None, 0)."""
+        for discount_id in (sub or {}).get("discounts") or []:
+            coupon = self.get("discount", discount_id)["source"]["coupon"]
+            return discount_id, float(self.get("coupon", coupon)["percent_off"])
+        return None, 0.0
+
+    def tax_rate(self, customer: str) -> dict[str, Any] | None:
+        rate_id = self.tax_rate_of.get(customer)
+        return self.get("tax_rate", rate_id) if rate_id else None
 
     def add_invoice_item(
         self,
@@ -173,8 +221,12 @@ class State:
         subscription: str | None = None,
         subscription_item: str | None = None,
         period: tuple[int, int] | None = None,
+        *,
+        discount: tuple[str, int] | None = None,
+        credited_items: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A pending invoice item; a proration when it belongs to a subscription item."""
+        """A pending invoice item; a proration when it belongs to a subscription item.
+        `discount`: (discount id, amount taken) of a proration, kept in `proration_details`."""
         now = self.clock.now()
         start, end = period or (now, now)
         proration = subscription_item is not None
@@ -208,10 +260,21 @@ class State:
                     "price_details": {"price": price, "product": product} if price else None,
                     "unit_amount_decimal": str(amount // max(quantity, 1)),
                 },
+                "discountable": not proration,
+                "discounts": [discount[0]] if discount else [],
                 "proration": proration,
-                # Stripe links a credit to the debit it reverses (the old price's line on the
-                # last invoice); the worker does not read it, so the double leaves it empty.
-                "proration_details": {"credited_items": None} if proration else None,
+                # Stripe links a credit to the debit it reverses; the double fills it for a
+                # flexible credit whose debit was invoiced (the worker does not read it).
+                "proration_details": (
+                    {
+                        "credited_items": credited_items,
+                        "discount_amounts": (
+                            [{"amount": discount[1], "discount": discount[0]}] if discount else []
+                        ),
+                    }
+                    if proration
+                    else None
+                ),
                 "quantity": quantity,
             },
         )
@@ -249,13 +312,12 @@ class State:
             item["invoice"] = invoice_id
         if subscription in self.objects.get("subscription", {}):
             self.get("subscription", subscription)["latest_invoice"] = invoice_id
-        total = sum(line["amount"] for line in lines)
         parent = (
             {"type": "subscription_details", "subscription_details": {"subscription": subscription}}
             if subscription
             else None
         )
-        return self.put(
+        invoice = self.put(
             "invoice",
             {
                 "id": invoice_id,
@@ -266,9 +328,7 @@ class State:
                 "billing_reason": billing_reason,
                 "number": None,
                 "parent": parent,
-                "lines": lines,
-                "subtotal": total,
-                "total": total,
+                "lines": [],
                 "amount_due": 0,
                 "amount_paid": 0,
                 "amount_remaining": 0,
@@ -285,6 +345,31 @@ class State:
                 "metadata": dict(metadata or {}),
             },
         )
+        return self.set_lines(invoice, lines)
+
+    def set_lines(self, invoice: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, Any]:
+        """The invoice's lines and the totals they make, tax and discounts included."""
+        invoice["lines"] = lines
+        invoice.update(tax.totals(lines))
+        return invoice
+
+    def seeded_lines(
+        self, customer: str, subscription: str | None, lines: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """A test's lines as Stripe would bill them: the subscription's discount and the
+        customer's tax applied to each line that does not carry its own `taxes`."""
+        sub = self.objects.get("subscription", {}).get(subscription or "")
+        discount_id, percent = self.discount_of(sub)
+        rate = self.tax_rate(customer)
+        priced = []
+        for line in lines:
+            line = dict(line)
+            if "taxes" not in line:
+                off = tax.percent_of(line["amount"], percent)
+                line.update(tax.discount_entries(off, discount_id))
+                tax.price_line(line, rate)
+            priced.append(line)
+        return priced
 
     def _line(self, invoice_id: str, item: dict[str, Any]) -> dict[str, Any]:
         sub = (item.get("parent") or {}).get("subscription_details") or {}
@@ -301,7 +386,7 @@ class State:
         if sub.get("subscription_item"):
             details["subscription_item"] = sub["subscription_item"]
         parent = {"type": kind, kind: details}
-        return {
+        line = {
             "id": self.new_id("il"),
             "object": "line_item",
             "invoice": invoice_id,
@@ -314,6 +399,19 @@ class State:
             "pricing": item["pricing"],
             "quantity": item["quantity"],
         }
+        line.update(self._discount_entries(item))
+        return tax.price_line(line, self.tax_rate(item["customer"]))
+
+    def _discount_entries(self, item: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """A proration's discount, shown apart (itemized) or as 0 beside its net amount."""
+        taken = (item.get("proration_details") or {}).get("discount_amounts") or []
+        if not taken:
+            return tax.discount_entries(0, None)
+        [entry] = taken
+        sub = self.objects.get("subscription", {}).get(_item_sub(item) or "")
+        return tax.discount_entries(
+            entry["amount"] if billing_modes.itemized(sub) else 0, entry["discount"]
+        )
 
     def pay_invoice(self, invoice_id: str, *, decline: bool = False) -> dict[str, Any]:
         """Finalize (applying the customer's balance) and charge the card for what is due.
@@ -485,33 +583,36 @@ class State:
         for sub in self.subscriptions_of(customer):
             if subscription not in (None, sub["id"]) or not _renews(sub):
                 continue
+            discount_id, percent = self.discount_of(sub)
             for item in sub["items"]["data"]:
                 price, start = item["price"], item["current_period_end"]
                 length = INTERVAL_SECONDS[price["recurring"]["interval"]]
-                lines.append(
-                    {
-                        "id": f"il_upcoming_{item['id']}",
-                        "object": "line_item",
-                        "currency": price["currency"],
-                        "amount": price["unit_amount"] * item["quantity"],
-                        "description": f"{item['quantity']} × {price['id']}",
-                        "period": {"start": start, "end": start + length},
-                        "pricing": {"price_details": {"price": price["id"]}},
-                        "quantity": item["quantity"],
-                        "parent": {
-                            "type": "subscription_item_details",
-                            "subscription_item_details": {
-                                "subscription": sub["id"],
-                                "subscription_item": item["id"],
-                                "proration": False,
-                            },
+                amount = price["unit_amount"] * item["quantity"]
+                line = {
+                    "id": f"il_upcoming_{item['id']}",
+                    "object": "line_item",
+                    "currency": price["currency"],
+                    "amount": amount,
+                    "description": f"{item['quantity']} × {price['id']}",
+                    "period": {"start": start, "end": start + length},
+                    "pricing": {"price_details": {"price": price["id"]}},
+                    "quantity": item["quantity"],
+                    "parent": {
+                        "type": "subscription_item_details",
+                        "subscription_item_details": {
+                            "subscription": sub["id"],
+                            "subscription_item": item["id"],
+                            "proration": False,
                         },
-                    }
-                )
+                    },
+                    **tax.discount_entries(tax.percent_of(amount, percent), discount_id),
+                }
+                lines.append(tax.price_line(line, self.tax_rate(customer)))
         for item in self.pending_items(customer):
             if subscription is None or _item_sub(item) in (None, subscription):
                 lines.append(self._line("upcoming", item))
-        total = sum(line["amount"] for line in lines)
+        totals = tax.totals(lines)
+        total = totals["total"]
         balance = self.get("customer", customer).get("balance", 0)
         return {
             "id": "upcoming_" + customer,
@@ -520,8 +621,7 @@ class State:
             "currency": self.currency_of(customer),
             "status": "draft",
             "lines": lines,
-            "subtotal": total,
-            "total": total,
+            **totals,
             "starting_balance": balance,
             "amount_due": max(total + balance, 0),
             "ending_balance": min(total + balance, 0),
