@@ -11,6 +11,7 @@ import pytest
 import stripe
 from ledger import ledger
 from stripe_double import StripeDouble
+from stripe_double.state import StripeError
 
 from worker import samples
 from worker.db.session import session_factory
@@ -296,3 +297,86 @@ def test_pausing_and_cancelling_a_subscription_stop_its_next_invoice(
     assert double.preview("cus_1")["total"] == 0
     assert [s["status"] for s in gateway.subscriptions_of("cus_1")] == ["canceled"]
     assert raw_client(double).v1.subscriptions.list({"customer": "cus_1"}).data == []
+
+
+def test_keys_are_per_account_and_a_refused_request_that_began_executing_is_saved(
+    double: StripeDouble,
+) -> None:
+    double.customer("cus_1", "ana@example.com")
+    pi = double.payment_of(paid_annual(double)["id"])["id"]
+    with double.as_account("acct_1"):
+        double.customer("cus_1", "other@example.com")
+    refund = raw_client(double).v1.refunds.create
+    too_much = {"payment_intent": pi, "amount": 999999}
+    with pytest.raises(stripe.InvalidRequestError, match="greater than unrefunded"):
+        refund(too_much, {"idempotency_key": "k1"})
+    with pytest.raises(stripe.InvalidRequestError, match="greater than unrefunded"):
+        refund(too_much, {"idempotency_key": "k1"})
+    assert double.sent[-1].replayed  # the endpoint began executing: its 400 is saved
+    # The same key in another account is another key, and that account sees no such payment.
+    with pytest.raises(stripe.InvalidRequestError, match="No such payment_intent"):
+        refund(too_much, {"idempotency_key": "k1", "stripe_account": "acct_1"})
+    assert not double.sent[-1].replayed
+    update = raw_client(double).v1.customers.update
+    assert update("cus_1", {"metadata": {"a": "1"}}, {"stripe_account": "acct_1"}).email == (
+        "other@example.com"
+    )
+    assert double.get("customer", "cus_1")["metadata"] == {}  # ours is untouched
+
+
+def test_a_delete_ignores_its_key_and_an_object_once_deleted_is_not_found(
+    double: StripeDouble,
+) -> None:
+    double.customer("cus_1", "ana@example.com")
+    item = double.invoice_item("cus_1", 4000, "Credits pack")
+    delete = raw_client(double).v1.invoice_items.delete
+    delete(item["id"], None, {"idempotency_key": "k_del"})
+    with pytest.raises(stripe.InvalidRequestError, match="No such invoiceitem"):
+        delete(item["id"], None, {"idempotency_key": "k_del"})  # not a replay of the first
+    with pytest.raises(stripe.InvalidRequestError, match="No such invoiceitem"):
+        raw_client(double).v1.invoice_items.retrieve(item["id"])
+
+
+def test_a_saved_5xx_says_stripe_should_not_retry_it(double: StripeDouble) -> None:
+    import requests
+
+    double.fail_next("POST", "/v1/refunds", 500)
+    answer = requests.post(
+        f"{double.url}/v1/refunds", data={"charge": "ch_1"}, headers={"Idempotency-Key": "k"}
+    )
+    assert (answer.status_code, answer.headers["Stripe-Should-Retry"]) == (500, "false")
+
+
+def test_an_open_invoice_is_retried_on_schedule_unless_its_auto_advance_is_off(
+    double: StripeDouble,
+) -> None:
+    monthly_customer(double)
+    retried = double.declined_invoice("cus_1", "sub_1", 30000)
+    stopped = double.declined_invoice("cus_1", "sub_1", 5000)
+    raw_client(double).v1.invoices.update(stopped["id"], {"auto_advance": False})
+    double.advance(DAY)
+    assert double.get("invoice", retried["id"])["status"] == "open"  # not due yet
+    double.advance(2 * DAY)
+    assert double.get("invoice", retried["id"])["status"] == "paid"  # charged again
+    assert double.get("invoice", stopped["id"])["status"] == "open"
+    [payment] = double.state.all("invoice_payment", invoice=retried["id"])
+    assert (payment["status"], payment["is_default"]) == ("paid", True)  # the same intent
+
+
+def test_a_refund_moves_through_its_statuses_and_gives_back_only_when_failed_or_canceled(
+    double: StripeDouble,
+) -> None:
+    double.customer("cus_1", "ana@example.com")
+    pi = double.payment_of(paid_annual(double)["id"])["id"]
+    refund = raw_client(double).v1.refunds.create
+    first = refund({"payment_intent": pi, "amount": 1000})
+    second = refund({"payment_intent": pi, "amount": 2000})
+    charge = double.get("payment_intent", pi)["latest_charge"]
+    assert double.get("charge", charge)["amount_refunded"] == 3000  # pending counts
+    double.settle_refund(first.id, "succeeded")
+    double.settle_refund(first.id, "failed")  # the bank returned it later
+    double.settle_refund(second.id, "requires_action")
+    double.settle_refund(second.id, "canceled")
+    assert double.get("charge", charge)["amount_refunded"] == 0
+    with pytest.raises(StripeError, match="cannot become"):
+        double.settle_refund(second.id, "succeeded")
