@@ -264,6 +264,8 @@ def test_a_payment_attached_later_is_not_the_default_one(
         (False, "paid"),  # the attached payment holds the money
         (True, "canceled"),  # the default one, made at finalization, holds none
     ]
+    [paid] = [p for p in payments if p["status"] == "paid"]
+    assert gateway.invoice_payment(invoice["id"]) == paid["payment"]  # what a refund aims at
 
 
 def test_a_disputed_charge_cannot_be_refunded_but_one_under_inquiry_can(

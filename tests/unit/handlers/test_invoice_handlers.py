@@ -108,6 +108,26 @@ def test_an_invoice_without_its_payments_reads_the_default_payment_from_stripe(h
     assert run.stripe.reads.count(("invoice_payments.list", invoice["id"])) == 1
 
 
+def test_an_invoice_paid_by_an_attached_payment_stores_that_one_not_its_canceled_default(
+    handlers,
+) -> None:
+    run = handlers("mittrik")
+    with_catalog(run)
+    now = int(time.time())
+    line = samples.line(amount=10000, price="price_plan", period_start=now, period_end=now)
+    invoice = samples.invoice_with_lines([line], customer="cus_pay", paid_at=now)
+    [default] = invoice["payments"]["data"]
+    default.update(status="canceled", payment={"type": "payment_intent", "payment_intent": "pi_x"})
+    attached = {**default, "id": "inpay_2", "is_default": False, "status": "paid"}
+    attached["payment"] = {"type": "payment_intent", "payment_intent": "pi_paid"}
+    invoice["payments"]["data"].append(attached)
+    run.stripe.customers["cus_pay"] = {"id": "cus_pay", "email": "p@x.test"}
+
+    run.handle("invoice.paid", invoice)
+
+    assert run.one(Invoice, invoice["id"]).payment_intent_id == "pi_paid"  # it holds the money
+
+
 def test_an_invoice_listing_only_its_first_lines_stores_every_line_from_stripe(handlers) -> None:
     run = handlers("mittrik")
     with_catalog(run)
