@@ -8,12 +8,14 @@ nothing and writes nothing; `--fix` twice changes Stripe once; a `--fix` cut sho
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 from double_world import CUSTOMER, SUBSCRIPTION, DoubleWorld, double_world
+from prometheus_client import REGISTRY
 from stripe_double import Sent, StripeDouble
 
 from worker.cli import main
@@ -305,3 +307,26 @@ def test_reconcile_narrows_to_one_customer_and_refuses_a_bad_account(
     assert reconcile("--since", "1h").exit_code == 1
     refused = reconcile("--account", CUSTOMER)
     assert refused.exit_code == 2 and "--account" in refused.output
+
+
+def test_a_complete_run_sets_the_drift_gauge_by_kind_and_when_it_ended(
+    w: DoubleWorld, reconcile
+) -> None:
+    def sample(name: str, **labels: str) -> float | None:
+        return REGISTRY.get_sample_value(name, labels)
+
+    drift, last = "billing_reconcile_drift", "billing_reconcile_last_complete_run_timestamp_seconds"
+    suspended_by_a_dispute(w)
+    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    started = time.time()
+    assert reconcile().exit_code == 1
+    assert sample(drift, kind="subscription_not_paused") == 1
+    assert sample(drift, kind="refund_unknown") == 0
+    ended = sample(last)
+    assert ended is not None and ended >= started
+
+    assert reconcile("--customer", CUSTOMER, "--fix").exit_code == 0  # not a complete run
+    assert sample(drift, kind="subscription_not_paused") == 1
+    assert sample(last) == ended
+    assert reconcile().exit_code == 0
+    assert sample(drift, kind="subscription_not_paused") == 0
