@@ -18,6 +18,7 @@ from double_world import CUSTOMER, SUBSCRIPTION, DoubleWorld, double_world
 from prometheus_client import REGISTRY
 from stripe_double import Sent, StripeDouble
 
+from worker import samples
 from worker.cli import main
 from worker.commands.refunds import request_refund
 from worker.commands.subscriptions import cancel_subscription
@@ -330,3 +331,32 @@ def test_a_complete_run_sets_the_drift_gauge_by_kind_and_when_it_ended(
     assert sample(last) == ended
     assert reconcile().exit_code == 0
     assert sample(drift, kind="subscription_not_paused") == 0
+
+
+def test_a_connected_accounts_customer_is_compared_and_fixed_on_its_own_account(
+    w: DoubleWorld, reconcile
+) -> None:
+    # The double keeps one set of objects: here they stand for the connected account's.
+    connected, double = "acct_1Reconcile", w.double
+    w.world.deliver("customer.created", double.get("customer", CUSTOMER), account=connected)
+    now = double.clock.now()
+    line = samples.line(
+        amount=120000, price="price_dbl_year", period_start=now, period_end=now + 365 * DAY
+    )
+    invoice = double.paid_invoice(
+        CUSTOMER, [line], paid_at=now, number="C-1", subscription=SUBSCRIPTION
+    )
+    w.world.deliver("invoice.paid", invoice, account=connected)
+    dispute = double.dispute(double.payment_of(invoice["id"])["id"], reason="fraudulent")
+    w.world.deliver("charge.dispute.created", dispute, account=connected)
+    assert w.subscription()["pause_collection"] == {"behavior": "void"}
+    by_hand(double, "subscription", SUBSCRIPTION, pause_collection=None)
+
+    found = reconcile("--account", connected)
+    assert found.exit_code == 1
+    assert f"{CUSTOMER} of {connected}  {SUBSCRIPTION}  subscription_not_paused" in found.output
+    before = len(writes(w))
+    assert reconcile("--account", connected, "--fix").exit_code == 0
+    [made] = writes(w)[before:]
+    assert str(made.idempotency_key).startswith(f"bw:{connected}:reconcile-")
+    assert reconcile("--account", connected).exit_code == 0
