@@ -23,6 +23,7 @@ from worker.cli import main
 from worker.commands.refunds import request_refund
 from worker.commands.subscriptions import cancel_subscription
 from worker.db.models import Customer, Dispute, Refund, RefundRequest
+from worker.reconcile.schedule import run_scheduled
 
 DAY = 86400
 
@@ -360,3 +361,49 @@ def test_a_connected_accounts_customer_is_compared_and_fixed_on_its_own_account(
     [made] = writes(w)[before:]
     assert str(made.idempotency_key).startswith(f"bw:{connected}:reconcile-")
     assert reconcile("--account", connected).exit_code == 0
+
+
+def test_a_fix_that_crashed_before_its_commit_and_ran_again_leaves_exactly_one_effect(
+    w: DoubleWorld, reconcile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The missed dispute's suspension was made at Stripe, then the process died before our
+    # commit: no dispute row, no audit row. The re-run records it again and writes nothing.
+    invoice = w.paid_annual_invoice()
+    w.double.dispute(w.payment_intent(invoice), reason="fraudulent")
+    before = len(writes(w))
+
+    def crash(*_: Any) -> None:
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("worker.reconcile.run._changes", crash)
+        assert reconcile("--fix").exit_code != 0
+    assert not [c for c in w.world.audit() if "reconcile-" in c.idempotency_key]  # rolled back
+    made = writes(w)[before:]
+    assert sorted(s.path for s in made) == [
+        f"/v1/customers/{CUSTOMER}",
+        f"/v1/subscriptions/{SUBSCRIPTION}",
+    ]
+
+    again = reconcile("--fix")
+    assert again.exit_code == 0, again.output
+    assert "dispute_unknown" in again.output
+    assert "0 change(s) made at Stripe, 0 left" in again.output
+    assert writes(w)[before:] == made
+    assert w.subscription()["pause_collection"] == {"behavior": "void"}
+    assert w.account_status() == "suspended"
+
+
+def test_a_scheduled_run_is_whole_and_read_only_unless_told_to_fix(
+    w: DoubleWorld,
+) -> None:
+    suspended_by_a_dispute(w)
+    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    before = len(writes(w))
+    counts = run_scheduled(w.world.runtime)  # what tasks.reconcile runs; RECONCILE_FIX is off
+    assert counts == {"customers": 1, "found": 1, "changes": 0, "left": 1, "not_done": 0}
+    assert len(writes(w)) == before
+    assert (
+        REGISTRY.get_sample_value("billing_reconcile_drift", {"kind": "subscription_not_paused"})
+        == 1
+    )

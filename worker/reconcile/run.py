@@ -29,6 +29,7 @@ from worker.reconcile.compare import compare_customer, customers_to_check
 from worker.reconcile.expected import Whose
 from worker.reconcile.findings import KINDS, RECORDING, Finding
 from worker.reconcile.fix import apply_remedy, source_of
+from worker.reconcile.gateway import ReconcileGateway
 from worker.runtime import Runtime
 from worker.stripe.gateway import StripeGateway
 
@@ -151,7 +152,7 @@ def _fix_customer(runtime: Runtime, whose: Whose, run_id: str) -> CustomerResult
             .where(Customer.account == whose.account, Customer.id == whose.customer)
             .with_for_update()
         )
-        gateway = StripeGateway(runtime.stripe, session, source, account=whose.account)
+        gateway = ReconcileGateway(runtime.stripe, session, source, account=whose.account)
         before = session.scalar(select(func.max(StripeCall.id))) or 0
         ctx = HandlerContext(
             session=session,
@@ -186,7 +187,11 @@ def _fix_customer(runtime: Runtime, whose: Whose, run_id: str) -> CustomerResult
             session.add_all(gateway.failed_calls)
             # What is left is what the last comparison found, less what was fixed since.
             result.remaining = [f for f in result.found if f not in result.fixed]
-        result.changes = _changes(session, source, before)
+        result.changes = [
+            c
+            for c in _changes(session, source, before)
+            if c.idempotency_key not in gateway.found_done
+        ]
     return result
 
 
