@@ -3,7 +3,7 @@
 found by `billing-worker reconcile` in support's words with exit 1, brought back to the policy's
 end state by `--fix` through the gateway, and a second run finds nothing. A clean account finds
 nothing and writes nothing; `--fix` twice changes Stripe once; a `--fix` cut short by Stripe's
-5xx and run again leaves exactly one effect."""
+5xx and run again leaves exactly one effect. Each runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -29,16 +29,16 @@ DAY = 86400
 
 
 @pytest.fixture
-def w(make_settings, sqlite_url: str, double: StripeDouble) -> DoubleWorld:
-    w = double_world(make_settings, sqlite_url, double, "mittrik")
+def w(make_settings, database_url: str, double: StripeDouble) -> DoubleWorld:
+    w = double_world(make_settings, database_url, double, "mittrik")
     w.deliver("customer.subscription.created", w.subscription())
     return w
 
 
 @pytest.fixture
-def reconcile(sqlite_url: str, double: StripeDouble, tmp_path: Path):
+def reconcile(database_url: str, double: StripeDouble, tmp_path: Path):
     env = {
-        "DATABASE_URL": sqlite_url,
+        "DATABASE_URL": database_url,
         "STRIPE_API_BASE": double.url,
         "STRIPE_API_KEY": "sk_test_123",
         "BILLING_POLICY": "mittrik",
@@ -46,8 +46,8 @@ def reconcile(sqlite_url: str, double: StripeDouble, tmp_path: Path):
         "BROKER_URL": "memory://",
     }
 
-    def run(*args: str) -> Result:
-        return CliRunner().invoke(main, ["reconcile", *args], env=env)
+    def run(*args: str, policy: str = "mittrik") -> Result:
+        return CliRunner().invoke(main, ["reconcile", *args], env={**env, "BILLING_POLICY": policy})
 
     return run
 
@@ -407,3 +407,19 @@ def test_a_scheduled_run_is_whole_and_read_only_unless_told_to_fix(
         REGISTRY.get_sample_value("billing_reconcile_drift", {"kind": "subscription_not_paused"})
         == 1
     )
+
+
+def test_the_policy_in_force_decides_what_is_drift_a_dmly_dispute_suspends_nothing(
+    make_settings, database_url: str, double: StripeDouble, reconcile
+) -> None:
+    w = double_world(make_settings, database_url, double, "dmly")
+    invoice = w.paid_annual_invoice()
+    w.deliver("charge.dispute.created", double.dispute(w.payment_intent(invoice)))
+    assert w.subscription()["pause_collection"] is None  # D6.dispute: recorded, not suspended
+    before = len(writes(w))
+    assert reconcile("--fix", policy="dmly").exit_code == 0
+    assert len(writes(w)) == before
+    # The same history under Mittrik: a fraudulent dispute open, so the account should be held.
+    under_mittrik = reconcile()
+    assert under_mittrik.exit_code == 1
+    assert "subscription_not_paused  [M6.dispute]" in under_mittrik.output

@@ -134,8 +134,8 @@ def account_findings(
                 Kind.STATUS_RECORD,
                 whose.customer,
                 clause,
-                expected=f"our record says {state}: {because}",
-                held=f"our record says {enforced} (Stripe is compared above)",
+                expected=f"the worker's record of the account says {state}: {because}",
+                held=f"the worker's record says {enforced} (Stripe's side is listed apart)",
                 remedy=Remedy.RECORD_STATUS,
                 state=state,
             )
