@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from double_world import CUSTOMER, SUBSCRIPTION, DoubleWorld, double_world
+from double_world import ANNUAL, CUSTOMER, SUBSCRIPTION, DoubleWorld, double_world
 from prometheus_client import REGISTRY
 from stripe_double import Sent, StripeDouble
 
@@ -126,6 +126,24 @@ def test_a_suspended_subscription_resumed_in_the_dashboard_is_paused_again(
     assert w.subscription()["pause_collection"] == {"behavior": "void"}
     audited = [c for c in w.world.audit() if c.idempotency_key == made.idempotency_key]
     assert [(c.method, c.outcome) for c in audited] == [("subscriptions.update", "ok")]
+
+
+def test_an_open_invoice_set_collecting_again_by_hand_while_suspended_is_stopped_again(
+    w: DoubleWorld, reconcile
+) -> None:
+    invoice = w.double.declined_invoice(CUSTOMER, SUBSCRIPTION, 120000)
+    suspended_by_a_dispute(w)
+    assert w.double.get("invoice", invoice["id"])["auto_advance"] is False  # M6: stopped
+    by_hand(w.double, "invoice", invoice["id"], auto_advance=True)
+
+    found = reconcile()
+    assert found.exit_code == 1
+    assert f"{invoice['id']}  open_invoice_collecting  [M6.dispute]" in found.output
+    assert "  Stripe holds:   auto_advance=true: Stripe keeps retrying the payment" in found.output
+
+    [made] = fixed_once_then_clean(w, reconcile, "open_invoice_collecting")
+    assert (made.path, made.params["auto_advance"]) == (f"/v1/invoices/{invoice['id']}", "false")
+    assert w.double.get("invoice", invoice["id"])["auto_advance"] is False
 
 
 def test_a_dispute_whose_events_never_arrived_is_recorded_and_suspends(
@@ -337,30 +355,48 @@ def test_a_complete_run_sets_the_drift_gauge_by_kind_and_when_it_ended(
 def test_a_connected_accounts_customer_is_compared_and_fixed_on_its_own_account(
     w: DoubleWorld, reconcile
 ) -> None:
-    # The double keeps one set of objects: here they stand for the connected account's.
+    # The same customer and subscription ids on a connected account, suspended there.
     connected, double = "acct_1Reconcile", w.double
-    w.world.deliver("customer.created", double.get("customer", CUSTOMER), account=connected)
     now = double.clock.now()
     line = samples.line(
-        amount=120000, price="price_dbl_year", period_start=now, period_end=now + 365 * DAY
+        amount=ANNUAL, price="price_dbl_year", period_start=now, period_end=now + 365 * DAY
     )
-    invoice = double.paid_invoice(
-        CUSTOMER, [line], paid_at=now, number="C-1", subscription=SUBSCRIPTION
-    )
-    w.world.deliver("invoice.paid", invoice, account=connected)
-    dispute = double.dispute(double.payment_of(invoice["id"])["id"], reason="fraudulent")
-    w.world.deliver("charge.dispute.created", dispute, account=connected)
-    assert w.subscription()["pause_collection"] == {"behavior": "void"}
-    by_hand(double, "subscription", SUBSCRIPTION, pause_collection=None)
+    with double.as_account(connected):
+        seeded = [
+            ("customer.created", double.customer(CUSTOMER, "shop@example.com")),
+            ("price.created", double.price("price_dbl_year", ANNUAL, interval="year")),
+            ("product.created", double.get("product", "prod_for_price_dbl_year")),
+        ]
+        items = [("si_dbl", "price_dbl_year", 1)]
+        sub = double.subscription(SUBSCRIPTION, CUSTOMER, items, now, now + 365 * DAY)
+        invoice = double.paid_invoice(
+            CUSTOMER, [line], paid_at=now, number="C-1", subscription=SUBSCRIPTION
+        )
+        dispute = double.dispute(double.payment_of(invoice["id"])["id"], reason="fraudulent")
+    seeded += [
+        ("customer.subscription.created", sub),
+        ("invoice.paid", invoice),
+        ("charge.dispute.created", dispute),
+    ]
+    for event_type, obj in seeded:
+        assert w.world.deliver(event_type, obj, account=connected)[1] == "processed"
+    with double.as_account(connected):
+        assert double.get("subscription", SUBSCRIPTION)["pause_collection"] == {"behavior": "void"}
+        by_hand(double, "subscription", SUBSCRIPTION, pause_collection=None)
 
-    found = reconcile("--account", connected)
+    found = reconcile()
     assert found.exit_code == 1
     assert f"{CUSTOMER} of {connected}  {SUBSCRIPTION}  subscription_not_paused" in found.output
+    assert "1 difference(s) found" in found.output  # the platform's customer of that id is clean
+    assert reconcile("--account", "platform").exit_code == 0
     before = len(writes(w))
     assert reconcile("--account", connected, "--fix").exit_code == 0
     [made] = writes(w)[before:]
     assert str(made.idempotency_key).startswith(f"bw:{connected}:reconcile-")
-    assert reconcile("--account", connected).exit_code == 0
+    with double.as_account(connected):
+        assert double.get("subscription", SUBSCRIPTION)["pause_collection"] == {"behavior": "void"}
+    assert w.subscription()["pause_collection"] is None  # the platform's is not touched
+    assert reconcile().exit_code == 0
 
 
 def test_a_fix_that_crashed_before_its_commit_and_ran_again_leaves_exactly_one_effect(

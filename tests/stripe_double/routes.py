@@ -246,11 +246,5 @@ def dispute_list(state: State, params: dict) -> dict:
     return page(state.all("dispute", **match), params, "/v1/disputes")
 
 
-@route("GET", "/v1/invoiceitems/<object_id>")
-def invoice_item_get(state: State, params: dict, object_id: str) -> dict:
-    """What the gateway's effect check of a deleted item reads: 404 once it is gone."""
-    return state.get("invoiceitem", object_id)
-
-
 # Built last: every route above, including those appended at the end of this module.
 URLS = Map(RULES)

@@ -24,16 +24,20 @@ from worker.db.models import (
 )
 from worker.policy import DisputeState, Policy, account_state, cancellation, proration_plan
 from worker.reconcile.expected import (
+    LIVE_SUBSCRIPTION,
     HandledDowngrade,
     RequestFacts,
     Whose,
     account_findings,
     cancellation_findings,
     dispute_findings,
+    expected_state,
+    open_invoice_findings,
     proration_findings,
     refund_findings,
 )
 from worker.reconcile.findings import Finding
+from worker.stripe.gateway import COLLECTION_STOPPED
 from worker.stripe.keys import KEY_PREFIX
 from worker.stripe.reads import StripeReads
 
@@ -98,6 +102,13 @@ def compare_customer(
         subscriptions,
         _paused_by_us(session, whose.account, sub_ids),
     )
+    state = expected_state(verdict, enforced)
+    if state == "suspended" or (state == "active" and stored_disputes):
+        # Only an account that is, or was, suspended can have invoices we stopped.
+        live = {s["id"] for s in subscriptions if s.get("status") in LIVE_SUBSCRIPTION}
+        invoices = stripe.open_invoices(whose.customer)
+        stopped = {i["id"] for i in invoices if (i.get("metadata") or {}).get(COLLECTION_STOPPED)}
+        findings += open_invoice_findings(whose, state, verdict.clause, invoices, live, stopped)
     charges = stripe.charges_of(whose.customer)
     disputes = [d for c in charges if c.get("disputed") for d in stripe.disputes_of_charge(c["id"])]
     findings += dispute_findings(whose, verdict.clause, {d.id for d in stored_disputes}, disputes)

@@ -153,8 +153,8 @@ def open_invoice_findings(
 ) -> list[Finding]:
     """M6 "Suspension and open invoices": while suspended, the open invoices of the paused
     subscriptions do not collect (`auto_advance=false`); once reinstated, those we stopped
-    collect again. (Terminated: left as they are, finance decides.) Not yet wired into
-    compare.py: suspension starts stopping them with the gateway's invoice write."""
+    (`stopped_by_us`: marked so in their metadata) collect again. Terminated: left as they
+    are, finance decides."""
     found: list[Finding] = []
     for invoice in open_invoices:
         subscription = _subscription_of_invoice(invoice)
@@ -168,6 +168,7 @@ def open_invoice_findings(
                     expected=f"no automatic collection (auto_advance=false) while "
                     f"{subscription} is paused for the suspension",
                     held="auto_advance=true: Stripe keeps retrying the payment",
+                    remedy=Remedy.STOP_INVOICE,
                 )
             )
         elif state == "active" and not collecting and invoice["id"] in stopped_by_us:
@@ -178,6 +179,7 @@ def open_invoice_findings(
                     clause,
                     expected="automatic collection back on (auto_advance=true): reinstated",
                     held="auto_advance=false, as the suspension left it",
+                    remedy=Remedy.RESTART_INVOICE,
                 )
             )
     return found

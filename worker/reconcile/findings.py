@@ -36,6 +36,8 @@ class Remedy(StrEnum):
 
     PAUSE = "pause_collection"
     RESUME = "resume_collection"
+    STOP_INVOICE = "stop_invoice_collection"
+    RESTART_INVOICE = "restart_invoice_collection"
     CANCEL_NOW = "cancel_now"
     CANCEL_AT_PERIOD_END = "cancel_at_period_end"
     MARK_STATUS = "mark_account_status"
@@ -53,6 +55,8 @@ RECORDING = frozenset({Remedy.RECORD_DISPUTE, Remedy.RECORD_REFUND})
 REMEDY_WORDS: dict[Remedy, str] = {
     Remedy.PAUSE: "pause collection (pause_collection.behavior=void)",
     Remedy.RESUME: "resume collection (remove pause_collection)",
+    Remedy.STOP_INVOICE: "stop the invoice's automatic collection (auto_advance=false)",
+    Remedy.RESTART_INVOICE: "turn automatic collection of the invoice back on (auto_advance=true)",
     Remedy.CANCEL_NOW: "cancel the subscription now, without proration or final invoice",
     Remedy.CANCEL_AT_PERIOD_END: "set cancel_at_period_end=true again",
     Remedy.MARK_STATUS: "set the customer's metadata account_status",

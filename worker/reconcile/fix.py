@@ -39,6 +39,10 @@ def apply_remedy(ctx: HandlerContext, finding: Finding) -> None:
             stripe.pause_collection(object_id)
         case Remedy.RESUME:
             stripe.resume_collection(object_id)
+        case Remedy.STOP_INVOICE:
+            stripe.stop_collection(object_id)
+        case Remedy.RESTART_INVOICE:
+            stripe.restart_collection(object_id)
         case Remedy.CANCEL_NOW:
             stripe.cancel_subscription_now(object_id)
         case Remedy.CANCEL_AT_PERIOD_END:

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from worker.errors import RetryableError
 from worker.stripe.calls import EffectCheck
 from worker.stripe.gateway import StripeGateway
-from worker.stripe.keys import idempotency_key
 
 
 class ReconcileGateway(StripeGateway):
@@ -33,15 +33,24 @@ class ReconcileGateway(StripeGateway):
         call: Callable[[Any], Any],
         effect: EffectCheck | None = None,
         *,
+        look_first: bool = False,
         decline_is_outcome: bool = False,
     ) -> str | None:
         if effect is not None:
-            key = idempotency_key(self.source_id, action, object_id, self.account)
+            key = self.key_for(action, object_id)
             if not self._attempts(key):
-                _, found = self._look(effect)
+                checked, found = self._look(effect)
                 if found is not None:
                     self.found_done.add(key)
                     return self._done(method, object_id, key, found)
+                if not checked:  # as the gateway's own look-first: post nothing until we know
+                    raise RetryableError(f"{method} {object_id}: could not look at Stripe first")
         return super()._mutate(
-            method, object_id, action, call, effect, decline_is_outcome=decline_is_outcome
+            method,
+            object_id,
+            action,
+            call,
+            effect,
+            look_first=look_first,
+            decline_is_outcome=decline_is_outcome,
         )
