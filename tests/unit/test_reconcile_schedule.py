@@ -37,3 +37,31 @@ def test_beat_queues_reconcile_only_when_an_interval_is_set(make_settings) -> No
         "schedule": 3600,
         "options": {"expires": 3600},
     }
+
+
+def test_the_embedded_supervisor_forks_one_reconcile_run_when_due(make_settings, monkeypatch):
+    from worker.embedded import supervisor
+
+    started: list = []
+
+    class Forked:
+        def __init__(self, target, name: str) -> None:
+            self.target, self.name, self.alive = target, name, False
+            started.append(self)
+
+        def start(self) -> None:
+            self.alive = True
+
+        def is_alive(self) -> bool:
+            return self.alive
+
+    monkeypatch.setattr(supervisor._fork, "Process", Forked)
+    watching = supervisor.Supervisor(make_settings(reconcile_interval_seconds=10), 1)
+    watching.reconcile.next_at = 0  # due now
+    watching._reconcile_if_due()
+    watching._reconcile_if_due()  # the first is still running
+    assert [(p.target, p.name) for p in started] == [(supervisor._reconcile_main, "reconcile")]
+    started[0].alive = False
+    watching.reconcile.next_at = 0
+    watching._reconcile_if_due()
+    assert len(started) == 2
