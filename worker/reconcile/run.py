@@ -31,7 +31,7 @@ from worker.reconcile.findings import KINDS, RECORDING, Finding
 from worker.reconcile.fix import apply_remedy, source_of
 from worker.reconcile.gateway import ReconcileGateway
 from worker.runtime import Runtime
-from worker.stripe.gateway import StripeGateway
+from worker.stripe.reads import StripeReads
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def reconcile(
 def _compare_customer(runtime: Runtime, whose: Whose, run_id: str) -> CustomerResult:
     result = CustomerResult(whose)
     with runtime.sessions() as session:
-        reads = StripeGateway(runtime.stripe, session, source_of(run_id), account=whose.account)
+        reads = StripeReads(runtime.stripe, session, source_of(run_id), account=whose.account)
         try:
             result.found = compare_customer(
                 session, reads, runtime.policy_for(whose.account), whose, utcnow()
