@@ -7,7 +7,7 @@ from collections.abc import Callable
 from celery import Celery
 
 from tasks import observability  # noqa: F401 - connects Celery's logging and metrics signals
-from tasks.names import PROCESS_EVENT, SWEEP
+from tasks.names import PROCESS_EVENT, RECONCILE, SWEEP
 from worker.config import Settings
 
 
@@ -30,13 +30,29 @@ def create_celery(settings: Settings) -> Celery:
             "sweep-stranded-events": {
                 "task": SWEEP,
                 "schedule": settings.sweep_interval_seconds,
-            }
+            },
+            **_reconcile_schedule(settings),
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         worker_hijack_root_logger=False,
     )
     app.conf.billing_settings = settings
     return app
+
+
+def _reconcile_schedule(settings: Settings) -> dict[str, dict[str, object]]:
+    """A whole reconcile run every RECONCILE_INTERVAL_SECONDS (none when 0); one at a time: a
+    run still going when the next is due makes the next one wait out its expiry."""
+    interval = settings.reconcile_interval_seconds
+    if not interval:
+        return {}
+    return {
+        "reconcile": {
+            "task": RECONCILE,
+            "schedule": interval,
+            "options": {"expires": interval},  # a missed run is not queued behind the next
+        }
+    }
 
 
 def _transport(broker_url: str) -> str | None:

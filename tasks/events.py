@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from celery import Task
 
-from tasks.names import PROCESS_EVENT, SWEEP
+from tasks.names import PROCESS_EVENT, RECONCILE, SWEEP
 from worker.errors import RetryableError
 from worker.eventlog.processing import process_event as run_event
 from worker.eventlog.sweeper import sweep as sweep_events
@@ -35,3 +35,10 @@ def register_tasks(runtime: Runtime) -> None:
     def sweep() -> int:
         grace = timedelta(seconds=settings.sweep_grace_seconds)
         return sweep_events(runtime.sessions, runtime.enqueue, grace)
+
+    @app.task(name=RECONCILE)
+    def reconcile() -> dict[str, int]:
+        """A whole reconcile run (issue 22); its metrics say what drift is left."""
+        from worker.reconcile.schedule import run_scheduled
+
+        return run_scheduled(runtime)

@@ -2,3 +2,4 @@
 
 PROCESS_EVENT = "tasks.process_event"
 SWEEP = "tasks.sweep"
+RECONCILE = "tasks.reconcile"

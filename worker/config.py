@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     sweep_grace_seconds: int = Field(60, ge=0)
     sweep_interval_seconds: float = Field(30.0, gt=0)
     task_max_retries: int = Field(8, ge=0)
+    # Seconds between scheduled reconcile runs (worker/reconcile/); 0: never on a schedule.
+    reconcile_interval_seconds: float = Field(0.0, ge=0)
+    # Whether a scheduled reconcile run also fixes what it finds (`reconcile --fix`).
+    reconcile_fix: bool = False
     # Embedded processing: a loop silent this long (one event's handler included) is replaced.
     processing_stall_seconds: float = Field(600.0, gt=0)
     host: str = "127.0.0.1"

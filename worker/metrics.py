@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -106,6 +106,18 @@ ACCOUNT_ACTIONS = Counter(
     ["action"],
 )
 
+RECONCILE_DRIFT = Gauge(
+    "billing_reconcile_drift",
+    "Differences between Stripe and the policy left by the last complete reconcile run, by kind.",
+    ["kind"],
+    multiprocess_mode="mostrecent",
+)
+RECONCILE_LAST_COMPLETE = Gauge(
+    "billing_reconcile_last_complete_run_timestamp_seconds",
+    "When the last reconcile run that compared every customer ended (Unix time).",
+    multiprocess_mode="mostrecent",
+)
+
 
 def record_received(event_type: str, result: str) -> None:
     EVENTS_RECEIVED.labels(event_type, result).inc()
@@ -164,6 +176,13 @@ def record_decision(policy: str, outcome: str, clauses: Iterable[str]) -> None:
 def record_account_action(action: str) -> None:
     """`suspend`, `reinstate` or `terminate` after a dispute."""
     ACCOUNT_ACTIONS.labels(action).inc()
+
+
+def record_reconcile_run(drift_by_kind: dict[str, int], kinds: Iterable[str], at: float) -> None:
+    """A complete reconcile run: what drift remains of each kind (0 for every kind not found)."""
+    for kind in kinds:
+        RECONCILE_DRIFT.labels(kind).set(drift_by_kind.get(kind, 0))
+    RECONCILE_LAST_COMPLETE.set(at)
 
 
 class EventLogCollector(Collector):

@@ -231,4 +231,20 @@ def wire_invoice(invoice: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+# Reconciliation's reads (worker/reconcile/) ------------------------------------------------
+
+
+@route("GET", "/v1/charges")
+def charge_list(state: State, params: dict) -> dict:
+    match = {k: params[k] for k in ("customer", "payment_intent") if params.get(k)}
+    return page(state.all("charge", **match), params, "/v1/charges")
+
+
+@route("GET", "/v1/disputes")
+def dispute_list(state: State, params: dict) -> dict:
+    match = {k: params[k] for k in ("charge", "payment_intent") if params.get(k)}
+    return page(state.all("dispute", **match), params, "/v1/disputes")
+
+
+# Built last: every route above, including those appended at the end of this module.
 URLS = Map(RULES)

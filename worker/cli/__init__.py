@@ -27,6 +27,9 @@ COMMANDS = {
     "subscriptions": Lazy(
         "worker.cli.subscriptions:subscriptions", "Plan and add-on changes, cancellation."
     ),
+    "reconcile": Lazy(
+        "worker.cli.reconcile:reconcile_command", "Compare Stripe with the policy; --fix it."
+    ),
     "demo": Lazy("worker.cli.demo:demo", "Load the README's demo world into a running worker."),
     "decide": Lazy("worker.cli.policy:decide", "The policy's decision on a facts JSON, offline."),
     "policy": Lazy("worker.cli.policy:policy", "A policy's parameters and clauses."),

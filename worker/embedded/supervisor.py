@@ -7,6 +7,7 @@ A loop silent for `PROCESSING_STALL_SECONDS` is wedged (a hung call, a stopped p
 killed and a new one takes its partition from the event log, where nothing is ever lost.
 SIGTERM or SIGINT stop every loop after its current event; one that does not stop in time is
 killed. A loop whose supervisor is gone stops by itself, so none is ever orphaned.
+With RECONCILE_INTERVAL_SECONDS set, the supervisor also forks a reconcile run when one is due.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from worker.bootstrap import bootstrap
 from worker.config import Settings, load_settings
 from worker.embedded.loop import Partition, ProcessingLoop
 from worker.logging import configure_logging
+from worker.reconcile.schedule import ReconcileSchedule, run_scheduled
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class Supervisor:
         self.concurrency = concurrency
         self.slots = [Slot(index) for index in range(concurrency)]
         self.stopping = threading.Event()
+        self.reconcile = ReconcileSchedule(settings.reconcile_interval_seconds, time.monotonic())
+        self.reconciler: ForkProcess | None = None
 
     def run(self) -> None:
         """Start the loops and watch them until SIGTERM or SIGINT; then stop them all."""
@@ -62,6 +66,7 @@ class Supervisor:
             while not self.stopping.wait(CHECK_SECONDS):
                 for slot in self.slots:
                     self._check(slot)
+                self._reconcile_if_due()
         finally:
             self._stop_all()
 
@@ -96,8 +101,16 @@ class Supervisor:
             slot.process.join()
             self._start(slot)
 
+    def _reconcile_if_due(self) -> None:
+        running = self.reconciler is not None and self.reconciler.is_alive()
+        if self.reconcile.due(time.monotonic(), running):
+            self.reconciler = _fork.Process(target=_reconcile_main, name="reconcile")
+            self.reconciler.start()
+
     def _stop_all(self) -> None:
         running = [s.process for s in self.slots if s.process is not None and s.process.is_alive()]
+        if self.reconciler is not None and self.reconciler.is_alive():
+            running.append(self.reconciler)
         for process in running:
             os.kill(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_SECONDS
@@ -125,3 +138,11 @@ def _loop_main(index: int, count: int, heartbeat: Synchronized, parent: int) -> 
 
     loop = ProcessingLoop(bootstrap(settings), Partition(index, count), stop, beat)
     loop.run()
+
+
+def _reconcile_main() -> None:
+    """A scheduled reconcile run in its own process. SIGTERM ends it at once: the customer it
+    was fixing rolls back whole, and the next run finds at Stripe what this one did there."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    run_scheduled(bootstrap(settings))

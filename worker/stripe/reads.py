@@ -154,6 +154,26 @@ class StripeReads(StripeCalls):
             raise classify(exc) from exc
         return True
 
+    # Reads of reconciliation (worker/reconcile/) --------------------------------------------
+
+    def charges_of(self, customer_id: str) -> list[dict[str, Any]]:
+        """Every charge of the customer, newest first: which are disputed or refunded."""
+        return self._read_all(
+            lambda: self.client.v1.charges.list(
+                {"customer": customer_id, "limit": 100}, self.options
+            )
+        )
+
+    def disputes_of_charge(self, charge_id: str) -> list[dict[str, Any]]:
+        return self._read_all(
+            lambda: self.client.v1.disputes.list({"charge": charge_id, "limit": 100}, self.options)
+        )
+
+    def refunds_of_charge(self, charge_id: str) -> list[dict[str, Any]]:
+        return self._read_all(
+            lambda: self.client.v1.refunds.list({"charge": charge_id, "limit": 100}, self.options)
+        )
+
 
 def paid_order(entry: dict[str, Any]) -> tuple[int, int]:
     """An InvoicePayment's place in time: when it was paid, then when it was made."""
