@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     billing_policy_by_account: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     ops_api_token: str = ""
     log_level: str = "INFO"
+    log_verbose: bool = False
     sweep_grace_seconds: int = Field(60, ge=0)
     sweep_interval_seconds: float = Field(30.0, gt=0)
     task_max_retries: int = Field(8, ge=0)
