@@ -337,7 +337,7 @@ def test_events_page_charts_two_days_and_replay_all_failed_runs_in_batches(
     expect(chart.locator("rect.seg.s-failed").first).to_be_visible()
     assert chart.locator("g.bar:has(rect.seg)").count() >= 40  # most of the 48 hours have bars
     expect(page.locator(".tabs a.s-failed b")).to_have_text(str(failed))
-    screenshot(page, "events", full_page=False)  # the one README shows: docs/events-page.png
+    screenshot(page, "events", full_page=False)  # the one docs/operating.md shows
 
     page.locator("form.filters select[name='status']").select_option("ignored")
     page.get_by_label("Type").fill("payout.paid")
