@@ -100,6 +100,18 @@ def monthly_subscription(double: StripeDouble, sub_id: str, customer: str, price
     return double.subscription(sub_id, customer, [("si_plan", price, 1)], start, start + 30 * DAY)
 
 
+def on_a_monthly_plan(
+    s: Stack, double: StripeDouble, customer: str, email: str, sub_id: str, price: str
+) -> dict:
+    """`customer` subscribed monthly to `price`, with basic (10000) and pro (30000) on offer."""
+    s.post("customer.created", double.customer(customer, email))
+    double.price("price_basic", 10000)
+    double.price("price_pro", 30000)
+    subscription = monthly_subscription(double, sub_id, customer, price)
+    s.post("customer.subscription.created", subscription)
+    return subscription
+
+
 def test_mittrik_annual_refund_on_day_6_leaves_one_month_charged(on_double, double) -> None:
     s = on_double("mittrik")
     s.post("customer.created", double.customer("cus_mittrik", "ana@example.com"))
@@ -145,13 +157,7 @@ def test_mittrik_fraudulent_chargeback_stops_billing_until_won(on_double, double
 
 def test_dmly_upgrade_halfway_through_a_month_is_charged_at_once(on_double, double) -> None:
     s = on_double("dmly")
-    s.post("customer.created", double.customer("cus_dmly", "d@example.com"))
-    double.price("price_basic", 10000)
-    double.price("price_pro", 30000)
-    s.post(
-        "customer.subscription.created",
-        monthly_subscription(double, "sub_dmly", "cus_dmly", "price_basic"),
-    )
+    on_a_monthly_plan(s, double, "cus_dmly", "d@example.com", "sub_dmly", "price_basic")
 
     # The customer upgrades in the portal, which leaves the proration pending.
     after, previous = double.change_items(
@@ -167,13 +173,7 @@ def test_dmly_upgrade_halfway_through_a_month_is_charged_at_once(on_double, doub
 
 def test_dmly_downgrade_credits_the_unused_half_month(on_double, double) -> None:
     s = on_double("dmly")
-    s.post("customer.created", double.customer("cus_down", "x@example.com"))
-    double.price("price_basic", 10000)
-    double.price("price_pro", 30000)
-    s.post(
-        "customer.subscription.created",
-        monthly_subscription(double, "sub_down", "cus_down", "price_pro"),
-    )
+    on_a_monthly_plan(s, double, "cus_down", "x@example.com", "sub_down", "price_pro")
 
     out = subprocess.run(
         [*CLI, "subscriptions", "change", "sub_down", "--price", "price_basic", "--format", "json"],
@@ -218,11 +218,7 @@ def test_dmly_refund_keeps_whatsapp_fees_and_overage(on_double, double) -> None:
 
 def test_mittrik_portal_downgrade_bills_only_the_new_price_next(on_double, double) -> None:
     s = on_double("mittrik")
-    s.post("customer.created", double.customer("cus_down", "m@example.com"))
-    double.price("price_basic", 10000)
-    double.price("price_pro", 30000)
-    subscription = monthly_subscription(double, "sub_down", "cus_down", "price_pro")
-    s.post("customer.subscription.created", subscription)
+    on_a_monthly_plan(s, double, "cus_down", "m@example.com", "sub_down", "price_pro")
     double.invoice_item("cus_down", 2500, "Onboarding call")
 
     after, previous = double.change_items(
