@@ -25,10 +25,10 @@ from typing import Any
 from bench import (
     cli_startup,
     decide,
+    docs_table,
     embedded,
     intake,
     processing,
-    readme_table,
     replay,
     stripe_budget,
 )
@@ -364,9 +364,11 @@ def main(argv: list[str] | None = None) -> int:
         " its top entries in the results (default: on, off with --quick)",
     )
     parser.add_argument(
+        "--write-docs",
         "--write-readme",
+        dest="write_docs",
         action="store_true",
-        help="render README's Performance table from this run (python -m bench.readme_table)",
+        help="render docs/performance.md's figures from this run (python -m bench.docs_table)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON goes")
     parser.add_argument("--keep", action="store_true", help="keep the work directory and logs")
@@ -412,9 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     path = write_json(figures, settings, args.out, profiles)
     print(table([figure.as_dict() for figure in figures]))
     print(f"\nfigures written to {path}")
-    if args.write_readme:
-        kept = readme_table.publish(path)
-        print(f"README.md's Performance table rendered from {kept}")
+    if args.write_docs:
+        kept = docs_table.publish(path)
+        print(f"docs/performance.md rendered from {kept}")
     return 0
 
 

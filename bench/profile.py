@@ -6,6 +6,13 @@ may trace its own descendants. It samples from outside, with `--nonblocking`, so
 processes run unpaused. The raw (collapsed-stack) output names each stack's process by its
 command line; a component is the processes whose command line matches, and its top entries are
 functions by own samples (on the CPU in that function), with their total (it or its callees).
+
+py-spy stops, and writes what it sampled, on SIGINT, but only once it has attached to every
+process and set its Ctrl-C handler; that takes from 0.1 s to seconds (more children, more load).
+A SIGINT before then killed it with nothing written or, when the bench had inherited SIGINT
+ignored (a run started in the background of a script, as CI does), was lost, and py-spy sampled
+on until killed 60 s later. So the block runs only once py-spy says it is sampling, py-spy runs
+with SIGINT ignored until its handler takes over, and the SIGINT is sent again until it ends.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +37,9 @@ TOP = 10
 _PROCESS = re.compile(r'process (?P<pid>\d+):"(?P<cmdline>.*?)"$', re.S)
 _LINE = re.compile(r":\d+\)$")
 _IMPORTING = "(<frozen importlib._bootstrap>"
+READY = "Sampling process"  # py-spy's line once it has attached, just before its Ctrl-C handler
+START_SECONDS = 60.0
+STOP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -69,19 +80,45 @@ def sampled(output: Path) -> Iterator[Callable[[], str]]:
         binary, "record", "--pid", str(os.getpid()), "--subprocesses", "--nonblocking",
         "--rate", str(RATE), "--format", "raw", "--output", str(output),
     ]  # fmt: skip
-    spy = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    complaint = ""
+    said = output.with_name(output.name + ".log")  # py-spy's stdout and stderr
+    with said.open("w") as log:
+        # `trap "" INT`: a SIGINT that comes before py-spy's handler is ignored, not fatal.
+        spy = subprocess.Popen(
+            ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *args], stdout=log, stderr=log
+        )
+    complaint = "" if started(spy, said) else "py-spy did not start sampling"
     try:
         yield lambda: complaint
     finally:
-        spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled on Ctrl-C
-        try:
-            _, stderr = spy.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            spy.kill()
-            _, stderr = spy.communicate()
+        stop(spy)
         if not output.exists():
-            complaint = (stderr or f"py-spy exited {spy.returncode}").strip()[-500:]
+            text = said.read_text(errors="replace").strip()
+            complaint = (text or f"{complaint or 'py-spy'} (exited {spy.returncode})")[-500:]
+
+
+def started(spy: subprocess.Popen[bytes], said: Path, timeout: float = START_SECONDS) -> bool:
+    """Wait until py-spy has attached and samples (it prints so), or has given up."""
+    deadline = time.monotonic() + timeout
+    while spy.poll() is None and time.monotonic() < deadline:
+        if READY in said.read_text(errors="replace"):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def stop(spy: subprocess.Popen[bytes], timeout: float = STOP_SECONDS) -> None:
+    """SIGINT until py-spy writes its output and exits: one sent in the instant between its
+    "Sampling" line and its handler is ignored, the next one stops it."""
+    deadline = time.monotonic() + timeout
+    while spy.poll() is None and time.monotonic() < deadline:
+        spy.send_signal(signal.SIGINT)
+        try:
+            spy.wait(0.5)
+        except subprocess.TimeoutExpired:
+            continue
+    if spy.poll() is None:
+        spy.kill()
+        spy.wait()
 
 
 def stacks(raw: str) -> Iterator[tuple[int, str, list[str], int]]:

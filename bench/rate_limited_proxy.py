@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-import requests
+from tests.harness.forwarding_proxy import Answer, ForwardingProxy
 
 RATE_LIMITED_BODY = json.dumps(
     {
@@ -27,7 +27,6 @@ RATE_LIMITED_BODY = json.dumps(
         }
     }
 ).encode()
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 
 
 class TokenBucket:
@@ -48,23 +47,14 @@ class TokenBucket:
             return False
 
 
-class RateLimitedProxy:
+class RateLimitedProxy(ForwardingProxy):
     """`with RateLimitedProxy(upstream, rate) as proxy:` ... `proxy.url`, `proxy.rejected`."""
 
     def __init__(self, upstream: str, rate: float) -> None:
-        self.upstream = upstream.rstrip("/")
+        super().__init__(upstream)
         self.bucket = TokenBucket(rate)
         self.forwarded_at: list[float] = []  # time.time() of each forwarded request
         self.rejected = 0
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     @property
     def forwarded(self) -> int:
@@ -80,60 +70,10 @@ class RateLimitedProxy:
             most = max(most, end - start + 1)
         return most
 
-    def __enter__(self) -> RateLimitedProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as Stripe's clients use it
-
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                if not proxy.bucket.take():
-                    with proxy._lock:
-                        proxy.rejected += 1
-                    self._answer(
-                        429,
-                        {"Stripe-Rate-Limited-Reason": "global-rate"},
-                        RATE_LIMITED_BODY,
-                    )
-                    return
-                with proxy._lock:
-                    proxy.forwarded_at.append(time.time())
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                answer = proxy._session().request(
-                    self.command, proxy.upstream + self.path, headers=headers, data=body
-                )
-                kept = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
-                self._answer(answer.status_code, kept, answer.content)
-
-            def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                if not any(name.lower() == "content-type" for name in headers):
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = do_DELETE = _forward
-
-            def log_message(self, *_: object) -> None:  # quiet: thousands of requests
-                pass
-
-        return Handler
+    def refuse(self, request: BaseHTTPRequestHandler) -> Answer | None:
+        with self._lock:
+            if not self.bucket.take():
+                self.rejected += 1
+                return 429, {"Stripe-Rate-Limited-Reason": "global-rate"}, RATE_LIMITED_BODY
+            self.forwarded_at.append(time.time())
+        return None

@@ -12,6 +12,7 @@ from stripe_recorder import RecordingHTTPClient, recording_client
 
 from worker import samples
 from worker.bootstrap import bootstrap
+from worker.commands.refunds import RequestResult, request_refund
 from worker.config import Settings
 from worker.db.models import StripeCall
 from worker.eventlog.intake import parse_event, store_event
@@ -55,6 +56,13 @@ class BillingWorld:
         store_event(self.runtime.sessions, parse_event(samples.body(evt)))
         status = process_event(self.runtime, evt["id"], statuses=statuses)
         return evt["id"], status
+
+    def ask_refund(
+        self, customer: str, reason: str = "requested_by_customer", **request: Any
+    ) -> RequestResult:
+        """A refund request as support files it: `invoice=` or `purchase_date=`, and any other
+        field of `request_refund` (`account=`, `received_at=`, ...)."""
+        return request_refund(self.runtime, customer=customer, reason=reason, **request)
 
     def replay(self, event_id: str) -> str:
         return process_event(

@@ -26,7 +26,6 @@ from billing_world import BillingWorld
 from stripe_double import StripeDouble
 
 from worker import samples
-from worker.commands.refunds import request_refund
 
 DAY = 86400
 ANNUAL = 120000
@@ -41,6 +40,13 @@ class History:
     double: StripeDouble
     requests: dict[str, str]  # invoice number -> refund request id
     received: dict[str, datetime]  # invoice number -> when its request was received
+
+    def ask(self, number: str, received: int) -> None:
+        """cus_sim's refund request for invoice `number`, received at `received` (epoch s)."""
+        at = datetime.fromtimestamp(received, UTC)
+        result = self.world.ask_refund("cus_sim", invoice=number, received_at=at)
+        self.requests[number] = result.request.id
+        self.received[number] = at
 
 
 def _paid(
@@ -112,15 +118,7 @@ def mittrik_history(world: BillingWorld, double: StripeDouble) -> History:
         invoice = _paid(world, double, "cus_sim", number, lines(paid_at), paid_at)
         if number == "A-D":
             _dispute(world, double, invoice, "fraudulent")
-        result = request_refund(
-            world.runtime,
-            customer="cus_sim",
-            invoice=number,
-            reason="requested_by_customer",
-            received_at=datetime.fromtimestamp(received, UTC),
-        )
-        history.requests[number] = result.request.id
-        history.received[number] = datetime.fromtimestamp(received, UTC)
+        history.ask(number, received)
     for customer, reason in (("cus_unrec", "unrecognized"), ("cus_goods", "product_not_received")):
         invoice = _paid(world, double, customer, f"{customer}-1", _annual(now - DAY), now - DAY)
         _dispute(world, double, invoice, reason)
@@ -145,14 +143,7 @@ def dmly_history(world: BillingWorld, double: StripeDouble) -> History:
         received = now - 3600
         paid_at = received - DAY
         _paid(world, double, "cus_sim", number, _monthly(paid_at, addon), paid_at)
-        result = request_refund(
-            world.runtime,
-            customer="cus_sim",
-            invoice=number,
-            reason="requested_by_customer",
-            received_at=datetime.fromtimestamp(received, UTC),
-        )
-        history.requests[number] = result.request.id
+        history.ask(number, received)
     return history
 
 

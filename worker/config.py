@@ -64,43 +64,129 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=env_files(), extra="ignore")
 
-    app_env: Literal["development", "production"] = "development"
-    data_dir: Path = Field(DEFAULT_DATA_DIR, validate_default=True)
-    database_url: str = ""  # empty: a SQLite file under data_dir
-    broker_url: str = ""  # empty: kombu's SQLAlchemy transport on a SQLite file under data_dir
-    stripe_api_key: str = "sk_test_123"
-    stripe_api_base: str = ""  # empty: Stripe itself; stripe-mock in tests
-    # Stripe's budget (worker/stripe/budget): operations/s of the account's limit, None: from the
-    # key's mode (100 live, 25 sandbox), 0: no pacing; the share of it this worker may spend.
-    stripe_rate_limit: float | None = Field(None, ge=0)
-    stripe_endpoint_rate_limit: float = Field(25.0, gt=0)
-    stripe_rate_share: float = Field(0.5, gt=0, le=1)
-    stripe_rate_limit_url: str = ""  # empty: the broker's Redis, else a file under data_dir
-    stripe_webhook_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # The Connect endpoint's secrets (events of connected accounts), on the same receiver.
-    stripe_connect_webhook_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    webhook_tolerance_seconds: int = Field(300, ge=1)
-    webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024)
-    # Which events the endpoint accepts: a live endpoint should refuse test-mode events.
-    accept_livemode: Literal["any", "live", "test"] = "any"
-    billing_policy: str = "mittrik"
-    # `acct_1=dmly,acct_2=/path/policy.toml`: connected accounts deciding by their own policy.
-    billing_policy_by_account: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
-    ops_api_token: str = ""
-    log_level: str = "INFO"
-    sweep_grace_seconds: int = Field(60, ge=0)
-    sweep_interval_seconds: float = Field(30.0, gt=0)
-    task_max_retries: int = Field(8, ge=0)
-    # Seconds between scheduled reconcile runs (worker/reconcile/); 0: never on a schedule.
-    reconcile_interval_seconds: float = Field(0.0, ge=0)
-    # Whether a scheduled reconcile run also fixes what it finds (`reconcile --fix`).
-    reconcile_fix: bool = False
-    # Embedded processing: a loop silent this long (one event's handler included) is replaced.
-    processing_stall_seconds: float = Field(600.0, gt=0)
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    # The Celery worker's own /metrics (its processes' task and Stripe metrics); 0: not served.
-    worker_metrics_port: int = Field(0, ge=0, le=65535)
+    # Each description is the setting's row in docs/configuration.md (tests/docs renders it).
+    app_env: Literal["development", "production"] = Field(
+        "development", description="`production` refuses to start without a webhook secret"
+    )
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR,
+        validate_default=True,
+        description="SQLite files, the local webhook secret, beat's schedule; a relative path is "
+        "the checkout's (installed as a package: under `~/.local/share/stripe-billing-worker`)",
+    )
+    database_url: str = Field(
+        "",
+        description="empty: a SQLite file under `DATA_DIR`; "
+        "e.g. `postgresql+psycopg://user:pass@host/billing`",
+    )
+    broker_url: str = Field(
+        "",
+        description="empty: no broker, the event log is the queue; "
+        "e.g. `redis://host:6379/0`, `amqp://user:pass@host:5672//`",
+    )
+    stripe_api_key: str = Field(
+        "sk_test_123",
+        description="Stripe secret key; the default is a placeholder, "
+        "for which development uses a local stripe-mock",
+    )
+    stripe_api_base: str = Field(
+        "",
+        description="empty: Stripe (in development with the placeholder key: the stripe-mock "
+        "`run` started); e.g. stripe-mock's `http://127.0.0.1:12111`",
+    )
+    stripe_rate_limit: float | None = Field(
+        None,
+        ge=0,
+        description="the account's Stripe limit, operations/s; empty: from the key, "
+        "100 (`sk_live_`, `rk_live_`), else 25; `0` turns pacing off",
+    )
+    stripe_endpoint_rate_limit: float = Field(
+        25.0, gt=0, description="Stripe's limit per endpoint (method + path), operations/s"
+    )
+    stripe_rate_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="the share of both limits the worker may spend; "
+        "the rest is your other Stripe traffic's",
+    )
+    stripe_rate_limit_url: str = Field(
+        "",
+        description="where every process's shared budget lives (`redis://…`, `sqlite:///…`); "
+        "empty: the broker's Redis, else a file under `DATA_DIR`",
+    )
+    stripe_webhook_secrets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="the endpoint's signing secrets (`whsec_…`), comma separated for a rotation; "
+        "empty in development: one generated under `DATA_DIR`",
+    )
+    stripe_connect_webhook_secrets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="the Connect endpoint's secrets, comma separated: "
+        "its events name their `account`",
+    )
+    webhook_tolerance_seconds: int = Field(
+        300, ge=1, description="allowed clock difference of a signature, either way"
+    )
+    webhook_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="larger bodies get 413")
+    accept_livemode: Literal["any", "live", "test"] = Field(
+        "any", description="`live` refuses test-mode events, `test` the reverse"
+    )
+    billing_policy: str = Field(
+        "mittrik", description="`mittrik`, `dmly`, or the path of a policy file"
+    )
+    billing_policy_by_account: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="connected accounts' own policies, `acct_1=dmly,acct_2=/path/policy.toml`; "
+        "any other account decides by `BILLING_POLICY`",
+    )
+    ops_api_token: str = Field(
+        "",
+        description="bearer token of the ops API, and the ops console's login; empty disables both",
+    )
+    log_level: str = Field(
+        "INFO",
+        description="`DEBUG`, `INFO`, `WARNING` or `ERROR`; `DEBUG` adds stripe-python's request "
+        "and response bodies (customer names and emails): use it briefly",
+    )
+    log_verbose: bool = Field(
+        False,
+        description="also log libraries' INFO lines: stripe-python's line per request, "
+        "alembic's per migration step (`billing-worker -v` sets it)",
+    )
+    sweep_grace_seconds: int = Field(
+        60, ge=0, description="how long an event may stay `received` before it is queued again"
+    )
+    sweep_interval_seconds: float = Field(30.0, gt=0, description="how often beat runs the sweeper")
+    task_max_retries: int = Field(
+        8,
+        ge=0,
+        description="retries (exponential back-off with jitter) before an event is `failed`",
+    )
+    reconcile_interval_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="seconds between scheduled `reconcile` runs (Celery beat, or the embedded "
+        "supervisor); 0: never on a schedule",
+    )
+    reconcile_fix: bool = Field(
+        False, description="whether a scheduled reconcile run also fixes what it finds (`--fix`)"
+    )
+    processing_stall_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="no `BROKER_URL`: a processing loop silent this long "
+        "(one event's handler included) is replaced",
+    )
+    host: str = Field("127.0.0.1", description="where the receiver listens")
+    port: int = Field(8000, ge=1, le=65535, description="the receiver's port")
+    worker_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="the Celery worker's (or the processing loops') own `/metrics` port; "
+        "0 serves none",
+    )
 
     @field_validator("stripe_webhook_secrets", "stripe_connect_webhook_secrets", mode="before")
     @classmethod

@@ -6,11 +6,16 @@ format on a terminal. Logs go to stderr, so a command's own output on stdout (`e
 the Stripe event id, type and customer, the refund-request id and the Celery task id while an
 event is worked on. Every string is scrubbed of keys, signing secrets, signatures and card
 numbers (`worker.redact.scrub`) as a last line of defence: our code never logs them on purpose.
+
+Libraries that log at INFO what they do on every call (stripe-python a line per request, alembic
+a line per plugin and migration step) log warnings only, so a command prints what it was asked
+for; `LOG_VERBOSE` (`billing-worker -v`) or `LOG_LEVEL=DEBUG` lets them log at LOG_LEVEL.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any, TextIO
 
@@ -24,6 +29,9 @@ from worker.redact import scrub
 # labels the next event's lines.
 EVENT_KEYS = ("event_id", "event_type", "customer", "refund_request_id")
 TASK_KEYS = ("celery_task_id", "task")
+
+CHATTY_LIBRARIES = ("stripe", "alembic")
+VERBOSE = "LOG_VERBOSE"  # set by `billing-worker -v`, so the processes it starts inherit it
 
 _HANDLER_NAME = "billing-worker"
 _configured_level: int | None = None
@@ -45,13 +53,16 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def configure_logging(level: str | int = "INFO", *, json: bool | None = None) -> None:
+def configure_logging(
+    level: str | int = "INFO", *, json: bool | None = None, verbose: bool | None = None
+) -> None:
     """Route structlog and the stdlib root logger through one renderer; safe to call again.
 
-    `json=None` picks JSON unless stderr is a terminal.
+    `json=None` picks JSON unless stderr is a terminal; `verbose=None` reads LOG_VERBOSE.
     """
     global _configured_level
     numeric = _level(level)
+    quiet_libraries(numeric, verbose)
     if _configured_level is not None and json is None:
         logging.getLogger().setLevel(numeric)  # configured once; a later call may only re-level
         _configured_level = numeric
@@ -97,6 +108,15 @@ def configure_logging(level: str | int = "INFO", *, json: bool | None = None) ->
     root.setLevel(numeric)
     logging.captureWarnings(True)  # Python warnings (Celery's, libraries') as log lines too
     _configured_level = numeric
+
+
+def quiet_libraries(level: int, verbose: bool | None = None) -> None:
+    """The chatty libraries at WARNING, unless verbose or DEBUG asks for their every line."""
+    if verbose is None:
+        verbose = os.environ.get(VERBOSE, "").strip().lower() in ("1", "true", "yes", "on")
+    chosen = level if verbose or level <= logging.DEBUG else max(level, logging.WARNING)
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(chosen)
 
 
 # Added by the processors above, never from a caller's data: no need to scrub them.

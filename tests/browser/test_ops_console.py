@@ -114,6 +114,28 @@ def test_sign_in_asks_for_the_ops_token_once_then_keeps_a_strict_httponly_cookie
     expect(page.get_by_role("heading", name="Events", exact=True)).to_be_visible()
 
 
+def paid_annual_plan(s: ConsoleStack, who: str, email: str, number: str, days_ago: int) -> str:
+    """`who`'s annual plan, paid `days_ago` days ago: invoice `number`, and its payment intent
+    (`pi_` and the number), which this returns."""
+    price, intent = f"price_{who}", "pi_" + number.lower().replace("-", "_")
+    s.deliver("customer.created", customer(who, email))
+    s.deliver("product.created", fixed_product(price))
+    s.deliver("price.created", annual_price(price))
+    invoice = annual_invoice(who, price, number=number, payment_intent=intent, days_ago=days_ago)
+    assert s.deliver("invoice.paid", invoice)[1] == "processed"
+    return intent
+
+
+def suspended_for_fraud(s: ConsoleStack, who: str, email: str, number: str) -> dict[str, Any]:
+    """`who`'s annual plan paid 2 days ago (invoice `number`), then a `fraudulent` dispute of its
+    payment, processed: the account is suspended. Returns the dispute."""
+    intent = paid_annual_plan(s, who, email, number, days_ago=2)
+    charge = intent.replace("pi_", "ch_", 1)
+    dispute = samples.dispute(charge=charge, payment_intent=intent, reason="fraudulent")
+    assert s.deliver("charge.dispute.created", dispute)[1] == "processed"
+    return dispute
+
+
 def test_a_failed_event_replayed_from_the_console_ends_processed(
     context: BrowserContext, console_stack: ConsoleStack
 ) -> None:
@@ -172,14 +194,7 @@ def test_a_review_approved_from_the_console_refunds_through_stripe_mock(
     context: BrowserContext, console_stack: ConsoleStack
 ) -> None:
     s = console_stack
-    price = "price_browser_annual"
-    s.deliver("customer.created", customer("cus_tech_b", "tech@example.com"))
-    s.deliver("product.created", fixed_product(price))
-    s.deliver("price.created", annual_price(price))
-    invoice = annual_invoice(
-        "cus_tech_b", price, number="TECH-B", payment_intent="pi_tech_b", days_ago=40
-    )
-    assert s.deliver("invoice.paid", invoice)[1] == "processed"
+    paid_annual_plan(s, "cus_tech_b", "tech@example.com", "TECH-B", days_ago=40)
     runtime = bootstrap(
         Settings(  # type: ignore[call-arg]
             _env_file=None,
@@ -222,16 +237,7 @@ def test_customers_page_shows_an_account_suspended_for_a_fraudulent_chargeback(
     context: BrowserContext, console_stack: ConsoleStack
 ) -> None:
     s = console_stack
-    price = "price_browser_fraud"
-    s.deliver("customer.created", customer("cus_fraud_b", "fraud@example.com"))
-    s.deliver("product.created", fixed_product(price))
-    s.deliver("price.created", annual_price(price))
-    invoice = annual_invoice(
-        "cus_fraud_b", price, number="FR-B", payment_intent="pi_fr_b", days_ago=3
-    )
-    assert s.deliver("invoice.paid", invoice)[1] == "processed"
-    dispute = samples.dispute(charge="ch_fr_b", payment_intent="pi_fr_b", reason="fraudulent")
-    assert s.deliver("charge.dispute.created", dispute)[1] == "processed"
+    dispute = suspended_for_fraud(s, "cus_fraud_b", "fraud@example.com", "FR-B")
     with s.sessions()() as session:
         assert session.get_one(Customer, ("", "cus_fraud_b")).account_status == "suspended"
 
@@ -337,7 +343,7 @@ def test_events_page_charts_two_days_and_replay_all_failed_runs_in_batches(
     expect(chart.locator("rect.seg.s-failed").first).to_be_visible()
     assert chart.locator("g.bar:has(rect.seg)").count() >= 40  # most of the 48 hours have bars
     expect(page.locator(".tabs a.s-failed b")).to_have_text(str(failed))
-    screenshot(page, "events", full_page=False)  # the one README shows: docs/events-page.png
+    screenshot(page, "events", full_page=False)  # the one docs/operating.md shows
 
     page.locator("form.filters select[name='status']").select_option("ignored")
     page.get_by_label("Type").fill("payout.paid")
@@ -369,16 +375,7 @@ def test_policy_what_if_shows_the_account_a_pasted_policy_would_release(
     context: BrowserContext, console_stack: ConsoleStack
 ) -> None:
     s = console_stack
-    price = "price_browser_whatif"
-    s.deliver("customer.created", customer("cus_whatif_b", "whatif@example.com"))
-    s.deliver("product.created", fixed_product(price))
-    s.deliver("price.created", annual_price(price))
-    invoice = annual_invoice(
-        "cus_whatif_b", price, number="WI-B", payment_intent="pi_wi_b", days_ago=2
-    )
-    assert s.deliver("invoice.paid", invoice)[1] == "processed"
-    dispute = samples.dispute(charge="ch_wi_b", payment_intent="pi_wi_b", reason="fraudulent")
-    assert s.deliver("charge.dispute.created", dispute)[1] == "processed"
+    dispute = suspended_for_fraud(s, "cus_whatif_b", "whatif@example.com", "WI-B")
     mittrik = (POLICIES / "mittrik.toml").read_text()
     suspends = 'dispute_suspend_reasons = ["fraudulent", "unrecognized", "general"]'
     no_fraud = mittrik.replace(suspends, 'dispute_suspend_reasons = ["unrecognized", "general"]')

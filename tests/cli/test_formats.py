@@ -1,5 +1,5 @@
-"""README: every command that prints records takes `--format json` for scripts, and prints text
-a person reads by default."""
+"""docs/commands.md: every command that prints records takes `--format json` for scripts, and
+prints text a person reads by default."""
 
 from __future__ import annotations
 

@@ -116,6 +116,19 @@ def monthly_subscription(
     return double.subscription(sub_id, customer, items, start, start + 30 * DAY, billing_mode=mode)
 
 
+def on_a_monthly_plan(
+    s: Stack, double: StripeDouble, customer: str, email: str, sub_id: str, price: str, mode: str
+) -> dict:
+    """`customer` (10% VAT) subscribed monthly to `price` in billing `mode`, with basic (10000)
+    and pro (30000) on offer."""
+    s.post("customer.created", double.customer(customer, email, tax_percent=10))
+    double.price("price_basic", 10000)
+    double.price("price_pro", 30000)
+    subscription = monthly_subscription(double, sub_id, customer, price, mode)
+    s.post("customer.subscription.created", subscription)
+    return subscription
+
+
 def test_mittrik_annual_refund_on_day_6_leaves_one_month_charged(on_double, double) -> None:
     s = on_double("mittrik")
     customer = double.customer("cus_mittrik", "ana@example.com", tax_percent=10)
@@ -165,13 +178,7 @@ def test_mittrik_fraudulent_chargeback_stops_billing_until_won(on_double, double
 
 def test_dmly_upgrade_halfway_through_a_month_is_charged_at_once(on_double, double, mode) -> None:
     s = on_double("dmly")
-    s.post("customer.created", double.customer("cus_dmly", "d@example.com", tax_percent=10))
-    double.price("price_basic", 10000)
-    double.price("price_pro", 30000)
-    s.post(
-        "customer.subscription.created",
-        monthly_subscription(double, "sub_dmly", "cus_dmly", "price_basic", mode),
-    )
+    on_a_monthly_plan(s, double, "cus_dmly", "d@example.com", "sub_dmly", "price_basic", mode)
 
     # The customer upgrades in the portal, which leaves the proration pending.
     after, previous = double.change_items(
@@ -190,13 +197,7 @@ def test_dmly_upgrade_halfway_through_a_month_is_charged_at_once(on_double, doub
 
 def test_dmly_downgrade_credits_the_unused_half_month(on_double, double, mode) -> None:
     s = on_double("dmly")
-    s.post("customer.created", double.customer("cus_down", "x@example.com", tax_percent=10))
-    double.price("price_basic", 10000)
-    double.price("price_pro", 30000)
-    s.post(
-        "customer.subscription.created",
-        monthly_subscription(double, "sub_down", "cus_down", "price_pro", mode),
-    )
+    on_a_monthly_plan(s, double, "cus_down", "x@example.com", "sub_down", "price_pro", mode)
 
     out = subprocess.run(
         [*CLI, "subscriptions", "change", "sub_down", "--price", "price_basic", "--format", "json"],
@@ -244,11 +245,7 @@ def test_dmly_refund_keeps_whatsapp_fees_and_overage(on_double, double) -> None:
 
 def test_mittrik_portal_downgrade_bills_only_the_new_price_next(on_double, double, mode) -> None:
     s = on_double("mittrik")
-    s.post("customer.created", double.customer("cus_down", "m@example.com", tax_percent=10))
-    double.price("price_basic", 10000)
-    double.price("price_pro", 30000)
-    subscription = monthly_subscription(double, "sub_down", "cus_down", "price_pro", mode)
-    s.post("customer.subscription.created", subscription)
+    on_a_monthly_plan(s, double, "cus_down", "m@example.com", "sub_down", "price_pro", mode)
     double.invoice_item("cus_down", 2500, "Onboarding call")
 
     after, previous = double.change_items(

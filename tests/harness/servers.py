@@ -84,36 +84,17 @@ class Server:
         self.remove()
 
 
-class RedisServer(Server):
-    def __init__(self) -> None:
-        self.binary = find_binary("redis-server")
+class ChildServer(Server):
+    """A server that is a child process of ours, in a session of its own, on a free port."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    def launch(self, *args: str, **output: int) -> None:
+        """Start the binary with `args`, and wait until it listens."""
+        self.process = subprocess.Popen([self.binary, *args], start_new_session=True, **output)
         wait_for_port(self.port)
 
     def stop(self) -> None:
@@ -122,6 +103,22 @@ class RedisServer(Server):
 
     def remove(self) -> None:
         self.stop()
+
+
+class RedisServer(ChildServer):
+    def __init__(self) -> None:
+        super().__init__(find_binary("redis-server"))
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.launch(
+            *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+            *("--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"),
+            stdout=subprocess.DEVNULL,
+        )
 
     def emptied(self) -> str:
         """Its URL, running (a fault test may have stopped it) and holding nothing."""
@@ -217,14 +214,14 @@ class PostgresServer(Server):
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-class StripeMock(Server):
+class StripeMock(ChildServer):
     """stripe-mock; `fixtures` overrides fields of its bundled fixtures (e.g. an invoice item
     that is a pending proration), so a scenario's objects come back as Stripe would send them."""
 
     def __init__(self, fixtures: dict[str, dict[str, object]] | None = None) -> None:
-        self.binary = find_binary("stripe-mock", "~/go/bin/stripe-mock", "/root/go/bin/stripe-mock")
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            find_binary("stripe-mock", "~/go/bin/stripe-mock", "/root/go/bin/stripe-mock")
+        )
         self.fixtures = fixtures
         self._fixtures_dir: str | None = None
 
@@ -234,32 +231,19 @@ class StripeMock(Server):
 
     def start(self) -> None:
         extra = ["-fixtures", self._fixtures_file()] if self.fixtures else []
-        self.process = subprocess.Popen(
+        self.launch(
             # stripe-mock also opens HTTPS, on :12112 unless told: let the system pick, so a
             # stripe-mock already on this machine does not make ours exit at once.
-            [
-                self.binary,
-                "-http-addr",
-                f"127.0.0.1:{self.port}",
-                "-https-addr",
-                "127.0.0.1:0",
-                *extra,
-            ],
+            *("-http-addr", f"127.0.0.1:{self.port}", "-https-addr", "127.0.0.1:0", *extra),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            start_new_session=True,
         )
-        wait_for_port(self.port)
 
     def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process, timeout=10)
+        super().stop()
         if self._fixtures_dir:
             shutil.rmtree(self._fixtures_dir, ignore_errors=True)
             self._fixtures_dir = None
-
-    def remove(self) -> None:
-        self.stop()
 
     def _fixtures_file(self) -> str:
         """stripe-mock's bundled fixtures (from the Go module cache) with our overrides."""

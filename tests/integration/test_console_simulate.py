@@ -21,7 +21,7 @@ from simulation_world import (
 from stripe_double import StripeDouble
 
 from webhooks import create_app
-from worker.commands.policy_simulation import Period, account_comparisons, request_comparisons
+from worker.commands.policy_simulation import Simulation
 from worker.policy import format_money, load_policy
 
 
@@ -90,9 +90,9 @@ def test_an_uploaded_file_finds_the_account_held_for_fraud_and_matches_the_cli_f
     # The page and the CLI run the same functions on the same history.
     current, proposed = load_policy("mittrik"), load_policy(path)
     sessions = h.world.runtime.sessions
-    accounts = list(account_comparisons(sessions, current, proposed, Period()))
-    assert [a.customer for a in accounts if a.changed] == ["cus_sim"]
-    assert not any(r.changed for r in request_comparisons(sessions, current, proposed, Period()))
+    simulation = Simulation(sessions, current, proposed)
+    assert [a.customer for a in simulation.accounts() if a.changed] == ["cus_sim"]
+    assert not any(r.changed for r in simulation.requests())
 
 
 def test_a_built_in_policy_is_chosen_by_name_and_never_a_server_path(

@@ -26,7 +26,7 @@ from simulation_world import (
 )
 from stripe_double import StripeDouble
 
-from worker.commands.policy_simulation import Period, account_comparisons, request_comparisons
+from worker.commands.policy_simulation import Simulation
 from worker.db.models import RefundRequest
 from worker.policy import load_policy
 
@@ -48,6 +48,14 @@ def simulate(url: str, policy: str, tmp_path: Path, *args: str) -> tuple[int, st
     env = cli_env(tmp_path, DATABASE_URL=url, BILLING_POLICY=policy)
     done = cli(["policy", "simulate", *args], env, tmp_path)
     return done.returncode, done.stdout, done.stderr
+
+
+def simulate_json(url: str, policy: str, tmp_path: Path, *changes: tuple[str, str]) -> dict:
+    """The JSON report of `policy simulate` on `policy` changed by `changes`; it must succeed."""
+    proposed = proposed_file(tmp_path, policy, *changes)
+    code, out, err = simulate(url, policy, tmp_path, "--policy", str(proposed), "--format", "json")
+    assert code == 0, err
+    return json.loads(out)
 
 
 def changed_ids(report: dict) -> list[str]:
@@ -83,15 +91,9 @@ def test_json_gives_the_same_answer_with_clauses_before_and_after(
     history, sqlite_url: str, tmp_path: Path
 ) -> None:
     h = history("mittrik", sqlite_url)
-    proposed = proposed_file(tmp_path, "mittrik", THIRTY_DAY_WINDOW)
-
-    code, out, err = simulate(
-        sqlite_url, "mittrik", tmp_path, "--policy", str(proposed), "--format", "json"
-    )
-
-    assert code == 0, err
-    report = json.loads(out)
-    assert report["current"]["name"] == "mittrik" and report["proposed"]["source"] == str(proposed)
+    report = simulate_json(sqlite_url, "mittrik", tmp_path, THIRTY_DAY_WINDOW)
+    assert report["current"]["name"] == "mittrik"
+    assert report["proposed"]["source"] == str(tmp_path / "proposed-mittrik.toml")
     assert changed_ids(report) == [h.requests["A-20"], h.requests["A-15"]]
     first = report["requests_changed"][0]
     assert first["before"] == {"outcome": "deny", "amount": 0, "clauses": ["M1.annual"]}
@@ -120,14 +122,7 @@ def test_fraud_no_longer_suspending_releases_the_one_account_held_for_fraud(
     history, sqlite_url: str, tmp_path: Path
 ) -> None:
     history("mittrik", sqlite_url)
-    proposed = proposed_file(tmp_path, "mittrik", FRAUD_NO_LONGER_SUSPENDS)
-
-    code, out, err = simulate(
-        sqlite_url, "mittrik", tmp_path, "--policy", str(proposed), "--format", "json"
-    )
-
-    assert code == 0, err
-    report = json.loads(out)
+    report = simulate_json(sqlite_url, "mittrik", tmp_path, FRAUD_NO_LONGER_SUSPENDS)
     assert report["accounts"] == {"with_disputes": 3, "changed": 1}
     [account] = report["accounts_changed"]
     assert account["customer"] == "cus_sim"
@@ -136,6 +131,7 @@ def test_fraud_no_longer_suspending_releases_the_one_account_held_for_fraud(
     # The refund decisions do not move: the disputed payment stays denied (M6.dispute first).
     assert report["requests"] == {"decided": 6, "changed": 0}
 
+    proposed = tmp_path / "proposed-mittrik.toml"  # the file simulate_json wrote
     code, out, _ = simulate(sqlite_url, "mittrik", tmp_path, "--policy", str(proposed))
     assert code == 0
     [line] = [line for line in out.splitlines() if line.startswith("cus_")]
@@ -176,14 +172,7 @@ def test_a_new_dmly_exclusion_of_add_ons_takes_their_amount_off_the_approved_ref
     history, sqlite_url: str, tmp_path: Path
 ) -> None:
     h = history("dmly", sqlite_url)
-    proposed = proposed_file(tmp_path, "dmly", ADDONS_EXCLUDED)
-
-    code, out, err = simulate(
-        sqlite_url, "dmly", tmp_path, "--policy", str(proposed), "--format", "json"
-    )
-
-    assert code == 0, err
-    report = json.loads(out)
+    report = simulate_json(sqlite_url, "dmly", tmp_path, ADDONS_EXCLUDED)
     [changed] = report["requests_changed"]
     assert changed["id"] == h.requests["D-AGENTS"]
     assert changed["before"] == {
@@ -282,9 +271,8 @@ def test_pages_of_any_size_give_the_same_answer(history, sqlite_url: str, tmp_pa
     current, sessions = load_policy("mittrik"), h.world.runtime.sessions
 
     def answer(page_size: int) -> tuple[list[object], list[object]]:
-        requests = request_comparisons(sessions, current, proposed, Period(), page_size=page_size)
-        accounts = account_comparisons(sessions, current, proposed, Period(), page_size=page_size)
-        return list(requests), list(accounts)
+        simulation = Simulation(sessions, current, proposed, page_size=page_size)
+        return list(simulation.requests()), list(simulation.accounts())
 
     whole = answer(500)
     assert [r.request_id for r in whole[0]] == sorted(h.requests.values(), key=_received(h))

@@ -1,4 +1,4 @@
-"""Fixtures of the README tests."""
+"""Fixtures of the tests that run the transcripts of README.md and docs/."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ CHECKOUT = Path(__file__).resolve().parents[2]
 def walkthrough_env(tmp_path: Path) -> dict[str, str]:
     """A new user's shell in a fresh checkout: nothing configured but the ops token."""
     venv = Path(sys.executable).parent.parent
-    (tmp_path / ".venv").symlink_to(venv)  # README calls `.venv/bin/billing-worker` too
+    (tmp_path / ".venv").symlink_to(venv)  # the pages call `.venv/bin/billing-worker` too
     (tmp_path / "docs").symlink_to(CHECKOUT / "docs")  # and names docs/examples/ files
     stripe_mock = Path(find_binary("stripe-mock", "~/go/bin/stripe-mock")).parent
     env = {

@@ -1,4 +1,4 @@
-"""How a README transcript is compared with a run: what may vary, and what must not."""
+"""How a transcript of a page is compared with a run: what may vary, and what must not."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ not a transcript
 def test_commands_and_outputs_are_read_from_the_section(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(README_TEXT)
-    steps = transcripts("Walk", readme)
+    steps = transcripts(readme, "Walk")
     assert [s.command for s in steps] == [
         "tool request --invoice A1B2-0006",
         "tool approve rr_0123abcd \\\n    --by sam",

@@ -1,4 +1,4 @@
-"""README's shell transcripts: read them from README.md and match a real run against them.
+"""The shell transcripts of README.md and docs/: read them from a page and match a real run.
 
 A transcript is a fenced block whose lines start `$ ` (a command, continued by a trailing `\\`)
 followed by its output, up to the next command or the fence. The printed output is turned into a
@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+DOCS = REPO / "docs"
+# A page, and one of its `## ` sections or None for all of it: what a test runs.
+Source = tuple[Path, str | None]
 
 # Ids made at run time; the demo's own names (cus_ana, sub_ana, si_agents, …) stay literal.
 VARYING_ID = r"(?<![A-Za-z0-9_])(?:rr|re|in|il|evt)_[A-Za-z0-9_]+"
 DATE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?"
-LOOPBACK_PORT = r"(?<=127\.0\.0\.1:)\d+"  # README's 8000 is the test's free port
+LOOPBACK_PORT = r"(?<=127\.0\.0\.1:)\d+"  # the pages' 8000 is the test's free port
 VARYING = re.compile(f"{VARYING_ID}|{DATE}|{LOOPBACK_PORT}")
 # Only on a terminal: tqdm's bar on stderr (the test's stderr is a pipe).
 PROGRESS_BAR = re.compile(r"^\s*\d+%\|")
@@ -32,24 +36,38 @@ class Step:
     expected: list[str]
 
 
-@dataclass
-class Transcript:
-    section: str
-    steps: list[Step] = field(default_factory=list)
-
-
 def section_text(markdown: str, title: str) -> str:
     match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", markdown, re.M | re.S)
     if match is None:
-        raise AssertionError(f"README has no section '## {title}'")
+        raise AssertionError(f"no section '## {title}'")
     return match.group(1)
 
 
-def transcripts(title: str, readme: Path = README) -> list[Step]:
-    """Every `$ ` command of the section's fenced blocks, in order, with its printed output."""
+def sections(markdown: str) -> dict[str | None, str]:
+    """Each `## ` section's text by its title; what comes before the first one under None."""
+    parts = re.split(r"^## (.*)\n", markdown, flags=re.M)
+    found: dict[str | None, str] = {None: parts[0]}
+    found.update(zip(parts[1::2], parts[2::2], strict=True))
+    return found
+
+
+def transcripts(page: Path, title: str | None = None) -> list[Step]:
+    """Every `$ ` command of the page's (or its section's) fenced blocks, in order, with its
+    printed output."""
+    text = page.read_text()
+    return steps_in(text if title is None else section_text(text, title))
+
+
+def steps_of(sources: list[Source]) -> list[Step]:
+    return [step for page, title in sources for step in transcripts(page, title)]
+
+
+FENCED = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
+
+
+def steps_in(markdown: str) -> list[Step]:
     steps: list[Step] = []
-    fenced = re.compile(r"^```[^\n]*\n(.*?)^```", re.M | re.S)
-    for block in fenced.findall(section_text(readme.read_text(), title)):
+    for block in FENCED.findall(markdown):
         lines = block.splitlines()
         if not any(line.startswith("$ ") for line in lines):
             continue  # a plain listing of commands, without their output
@@ -72,7 +90,7 @@ def transcripts(title: str, readme: Path = README) -> list[Step]:
 
 
 class Values:
-    """README's printed value → this run's value, for ids and dates seen so far."""
+    """The page's printed value → this run's value, for ids and dates seen so far."""
 
     def __init__(self) -> None:
         self.seen: dict[str, str] = {}
@@ -81,8 +99,8 @@ class Values:
         return VARYING.sub(lambda m: self.seen.get(m.group(0), m.group(0)), command)
 
     def pattern(self, expected: list[str]) -> tuple[re.Pattern[str], dict[str, str]]:
-        groups: dict[str, str] = {}  # group name → README's value
-        names: dict[str, str] = {}  # README's value → group name, for a repeated value
+        groups: dict[str, str] = {}  # group name → the page's value
+        names: dict[str, str] = {}  # the page's value → group name, for a repeated value
 
         def token(found: re.Match[str]) -> str:
             value = found.group(0)
@@ -111,13 +129,13 @@ class Values:
         return re.compile("".join(parts)), groups
 
     def match(self, expected: list[str], printed: str) -> str | None:
-        """None when `printed` is what README shows; else what differs."""
+        """None when `printed` is what the page shows; else what differs."""
         pattern, groups = self.pattern(expected)
         lines = [line for line in printed.splitlines() if not is_log_line(line)]
         text = "".join(line.rstrip() + "\n" for line in lines)
         found = pattern.fullmatch(text)
         if found is None:
-            return "README shows:\n" + "\n".join(expected) + "\n\nthe run printed:\n" + text
+            return "the page shows:\n" + "\n".join(expected) + "\n\nthe run printed:\n" + text
         for name, readme_value in groups.items():
             self.seen[readme_value] = found.group(name)
         return None

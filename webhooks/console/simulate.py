@@ -16,10 +16,9 @@ from webhooks.console import bp
 from webhooks.current import current_runtime
 from worker.commands.policy_simulation import (
     Period,
+    Simulation,
     SimulationError,
     Summary,
-    account_comparisons,
-    request_comparisons,
 )
 from worker.policy import (
     BUILTIN_POLICIES,
@@ -103,17 +102,13 @@ def _moment(text: str, field: str) -> Any:
 
 
 def _run(sessions: Any, current: Policy, proposed: Policy, period: Period) -> dict[str, Any]:
-    summary = Summary()
+    summary, simulation = Summary(), Simulation(sessions, current, proposed, period)
     changed: list[RequestComparison] = []
-    for request_change in summary.changed_requests(
-        request_comparisons(sessions, current, proposed, period)
-    ):
+    for request_change in summary.changed_requests(simulation.requests()):
         if len(changed) < LISTED:  # the rest are counted, not kept
             changed.append(request_change)
     accounts: list[AccountComparison] = []
-    for account_change in summary.changed_accounts(
-        account_comparisons(sessions, current, proposed, period)
-    ):
+    for account_change in summary.changed_accounts(simulation.accounts()):
         if len(accounts) < LISTED:
             accounts.append(account_change)
     return {

@@ -56,12 +56,20 @@ class _Main(LazyGroup):
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(package_name=PACKAGE, prog_name=PROG)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Also log libraries' INFO lines (stripe-python's requests, alembic's steps).",
+)
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, verbose: bool) -> None:
     """Stripe billing worker: intake, processing, policy and ops commands.
 
     Exit status: 0 done, 1 failed (the message says why), 2 bad usage.
     """
+    if verbose:
+        os.environ["LOG_VERBOSE"] = "1"  # and the processes this command starts
     if ctx.invoked_subcommand not in OFFLINE:
         # Imported here: structlog is not needed by --help or the offline commands.
         logging = importlib.import_module("worker.logging")

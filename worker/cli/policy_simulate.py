@@ -53,10 +53,9 @@ def simulate(
     from worker.cli.runtime import command_runtime
     from worker.commands.policy_simulation import (
         Period,
+        Simulation,
         SimulationError,
         Summary,
-        account_comparisons,
-        request_comparisons,
     )
 
     period = Period(since, until)
@@ -71,10 +70,9 @@ def simulate(
     current, sessions, summary = runtime.policy_for(account), runtime.sessions, Summary()
     report = JsonReport(summary) if fmt == "json" else TextReport(summary)
     report.start(current, proposed, period.to_json())
-    requests = request_comparisons(sessions, current, proposed, period, account=account)
-    report.requests(summary.changed_requests(requests))
-    accounts = account_comparisons(sessions, current, proposed, period, account=account)
-    report.accounts(summary.changed_accounts(accounts))
+    simulation = Simulation(sessions, current, proposed, period, account=account)
+    report.requests(summary.changed_requests(simulation.requests()))
+    report.accounts(summary.changed_accounts(simulation.accounts()))
     report.finish()
 
 

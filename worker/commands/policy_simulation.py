@@ -102,7 +102,7 @@ class Skipped:
 
 @dataclass
 class Summary:
-    """Counts what streams through `request_comparisons` and `account_comparisons`, and lets
+    """Counts what streams through `Simulation.requests` and `Simulation.accounts`, and lets
     the changes through as they come: memory grows by currency, not by request."""
 
     tally: Tally = field(default_factory=Tally)
@@ -143,43 +143,40 @@ def read_only(sessions: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def request_comparisons(
-    sessions: sessionmaker[Session],
-    current: Policy,
-    proposed: Policy,
-    period: Period,
-    *,
-    account: str = PLATFORM,
-    page_size: int = PAGE_SIZE,
-) -> Iterator[RequestComparison | Skipped]:
-    """Every stored request of the account in the period, oldest received first, under both
-    policies."""
-    for request_id, customer, facts in _stored_facts(sessions, period, account, page_size):
-        if isinstance(facts, str):
-            yield Skipped(request_id, facts)
-            continue
-        try:
-            yield compare_request(
-                facts, current, proposed, request_id=request_id, customer=customer
-            )
-        except InvalidFacts as problem:
-            yield Skipped(request_id, f"its stored facts are invalid: {problem}")
+@dataclass(frozen=True)
+class Simulation:
+    """One account's stored history in a period, decided under the policy in force and under a
+    proposed one: what `policy simulate` and the console's what-if page compare."""
 
+    sessions: sessionmaker[Session]
+    current: Policy
+    proposed: Policy
+    period: Period = field(default_factory=Period)
+    account: str = PLATFORM
+    page_size: int = PAGE_SIZE
 
-def account_comparisons(
-    sessions: sessionmaker[Session],
-    current: Policy,
-    proposed: Policy,
-    period: Period,
-    *,
-    account: str = PLATFORM,
-    page_size: int = PAGE_SIZE,
-) -> Iterator[AccountComparison]:
-    """Every customer of the account with a dispute in the period: its state from those
-    disputes, both ways."""
-    rows = _disputes(sessions, period, account, page_size)
-    for customer, disputes in itertools.groupby(rows, key=lambda row: row[0]):
-        yield compare_account(customer, (state for _, state in disputes), current, proposed)
+    def requests(self) -> Iterator[RequestComparison | Skipped]:
+        """Every stored request of the account in the period, oldest received first, under
+        both policies."""
+        stored = _stored_facts(self.sessions, self.period, self.account, self.page_size)
+        for request_id, customer, facts in stored:
+            if isinstance(facts, str):
+                yield Skipped(request_id, facts)
+                continue
+            try:
+                yield compare_request(
+                    facts, self.current, self.proposed, request_id=request_id, customer=customer
+                )
+            except InvalidFacts as problem:
+                yield Skipped(request_id, f"its stored facts are invalid: {problem}")
+
+    def accounts(self) -> Iterator[AccountComparison]:
+        """Every customer of the account with a dispute in the period: its state from those
+        disputes, both ways."""
+        rows = _disputes(self.sessions, self.period, self.account, self.page_size)
+        for customer, disputes in itertools.groupby(rows, key=lambda row: row[0]):
+            states = (state for _, state in disputes)
+            yield compare_account(customer, states, self.current, self.proposed)
 
 
 def _customer_label(account: str, customer: str) -> str:

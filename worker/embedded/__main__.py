@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args(argv)
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, verbose=settings.log_verbose)
     if settings.worker_metrics_port:
         start_http_server(settings.worker_metrics_port, settings.host, scrape_registry())
     Supervisor(settings, args.concurrency).run()

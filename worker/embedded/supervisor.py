@@ -129,7 +129,7 @@ def _loop_main(index: int, count: int, heartbeat: Synchronized, parent: int) -> 
     for signum in (signal.SIGTERM, signal.SIGINT):  # Ctrl-C reaches the group: no traceback
         signal.signal(signum, lambda *_: stop.set())
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, verbose=settings.log_verbose)
 
     def beat() -> None:
         heartbeat.value = time.time()

@@ -10,8 +10,8 @@ from enforcement_scenarios import Catalog, subscription_with
 from harness.servers import StripeMock
 
 from worker import samples
-from worker.commands.policy_simulation import Period, Skipped, request_comparisons
-from worker.commands.refunds import RequestError, list_requests, request_refund
+from worker.commands.policy_simulation import Simulation, Skipped
+from worker.commands.refunds import RequestError, list_requests
 from worker.commands.subscriptions import SubscriptionError, cancel_subscription
 from worker.db.models import PLATFORM, Refund
 from worker.policy import load_policy
@@ -56,13 +56,7 @@ def test_each_account_is_decided_by_its_policy_and_refunded_on_its_stripe_accoun
 
     decided = {}
     for account in (DMLY_ACCOUNT, PLAIN_ACCOUNT, PLATFORM):
-        request = request_refund(
-            w.runtime,
-            customer="same@example.com",
-            invoice="SAME-0001",
-            reason="requested_by_customer",
-            account=account,
-        ).request
+        request = w.ask_refund("same@example.com", invoice="SAME-0001", account=account).request
         decided[account] = (request.policy, request.status, request.account)
         assert request.clauses, "every decision names its clause"
         assert all(clause[0] == request.policy[0].upper() for clause in request.clauses)
@@ -89,13 +83,7 @@ def test_each_account_is_decided_by_its_policy_and_refunded_on_its_stripe_accoun
 def test_a_customer_of_one_account_is_unknown_to_another(w) -> None:
     paid_yesterday(w, DMLY_ACCOUNT)
     with pytest.raises(RequestError, match=f"unknown customer cus_same of {PLAIN_ACCOUNT}"):
-        request_refund(
-            w.runtime,
-            customer="cus_same",
-            invoice="SAME-0001",
-            reason="requested_by_customer",
-            account=PLAIN_ACCOUNT,
-        )
+        w.ask_refund("cus_same", invoice="SAME-0001", account=PLAIN_ACCOUNT)
 
 
 def test_a_connected_accounts_subscription_is_cancelled_on_that_account_by_its_policy(w) -> None:
@@ -122,22 +110,14 @@ def test_policy_simulate_decides_each_request_on_its_own_accounts_invoice(w) -> 
     for account in (DMLY_ACCOUNT, PLATFORM):
         paid_yesterday(w, account)
     made = {
-        account: request_refund(
-            w.runtime,
-            customer="cus_same",
-            invoice="SAME-0001",
-            reason="requested_by_customer",
-            account=account,
-        ).request
+        account: w.ask_refund("cus_same", invoice="SAME-0001", account=account).request
         for account in (DMLY_ACCOUNT, PLATFORM)
     }
     assert (made[DMLY_ACCOUNT].status, made[PLATFORM].status) == ("refunded", "denied")
 
     dmly = load_policy("dmly")
     compared = {
-        account: list(
-            request_comparisons(w.runtime.sessions, dmly, dmly, Period(), account=account)
-        )
+        account: list(Simulation(w.runtime.sessions, dmly, dmly, account=account).requests())
         for account in (DMLY_ACCOUNT, PLATFORM)
     }
 

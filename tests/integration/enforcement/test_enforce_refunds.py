@@ -8,7 +8,7 @@ from billing_world import BillingWorld, annual_line, days_ago, monthly_line
 from enforcement_scenarios import Catalog, disputed_invoice, paid_invoice
 
 from worker import samples
-from worker.commands.refunds import RequestError, approve, reject, request_refund
+from worker.commands.refunds import RequestError, approve, reject
 from worker.db.models import Refund
 
 
@@ -27,12 +27,7 @@ def test_mittrik_annual_refund_on_day_6_is_issued_once_with_its_metadata(world) 
     )
     w.stripe.clear()
 
-    result = request_refund(
-        w.runtime,
-        customer="annual@example.com",
-        invoice="MITT-0006",
-        reason="requested_by_customer",
-    )
+    result = w.ask_refund("annual@example.com", invoice="MITT-0006")
     request = result.request
     assert (request.status, request.amount, request.clauses) == (
         "refunded",
@@ -58,9 +53,7 @@ def test_mittrik_annual_refund_on_day_6_is_issued_once_with_its_metadata(world) 
     assert request.refund_id and w.one(Refund, request.refund_id).amount == 110000
 
     w.stripe.clear()
-    again = request_refund(
-        w.runtime, customer="cus_annual", invoice=invoice["id"], reason="requested_by_customer"
-    )
+    again = w.ask_refund("cus_annual", invoice=invoice["id"])
     assert again.duplicate and again.request.id == request.id
     assert w.stripe.mutations() == []
 
@@ -72,9 +65,7 @@ def test_mittrik_annual_refund_on_day_15_is_denied_without_a_stripe_call(world) 
     paid_at = days_ago(15)
     paid_invoice(w, "cus_late", [annual_line(paid_at)], paid_at, number="MITT-0015")
     w.stripe.clear()
-    request = request_refund(
-        w.runtime, customer="cus_late", invoice="MITT-0015", reason="requested_by_customer"
-    ).request
+    request = w.ask_refund("cus_late", invoice="MITT-0015").request
     assert (request.status, request.clauses) == ("denied", ["M1.annual"])
     assert "14 days" in request.lines[0]["explanation"]
     assert w.stripe.mutations() == []
@@ -98,9 +89,7 @@ def test_dmly_refund_skips_whatsapp_fees_and_overage(world) -> None:
         number="DMLY-0001",
         payment_intent="pi_wa",
     )
-    request = request_refund(
-        w.runtime, customer="cus_wa", invoice="DMLY-0001", reason="requested_by_customer"
-    ).request
+    request = w.ask_refund("cus_wa", invoice="DMLY-0001").request
     assert (request.status, request.amount) == ("refunded", 10000)
     assert [(line["outcome"], line["clauses"]) for line in request.lines] == [
         ("approve", ["D2.monthly"]),
@@ -127,9 +116,7 @@ def test_a_refund_made_in_the_dashboard_lowers_what_remains_refundable(world) ->
     w = world("dmly")
     paid_a_month_yesterday(w, "cus_dash", number="DMLY-0002", payment_intent="pi_dash")
     w.deliver("refund.created", samples.refund(payment_intent="pi_dash", amount=4000))
-    request = request_refund(
-        w.runtime, customer="cus_dash", invoice="DMLY-0002", reason="requested_by_customer"
-    ).request
+    request = w.ask_refund("cus_dash", invoice="DMLY-0002").request
     assert request.amount == 6000
 
 
@@ -148,9 +135,7 @@ def test_a_fully_refunded_invoice_is_an_error_not_a_second_refund(world) -> None
         },
     )
     with pytest.raises(RequestError, match="already refunded in full"):
-        request_refund(
-            w.runtime, customer="cus_full", invoice="DMLY-0003", reason="requested_by_customer"
-        )
+        w.ask_refund("cus_full", invoice="DMLY-0003")
 
 
 def test_a_disputed_payment_is_denied_by_the_dispute_clause(world) -> None:
@@ -162,9 +147,7 @@ def test_a_disputed_payment_is_denied_by_the_dispute_clause(world) -> None:
             charge="ch_disputed", payment_intent="pi_disputed", reason="product_not_received"
         ),
     )
-    request = request_refund(
-        w.runtime, customer="cus_chargeback", invoice=invoice["id"], reason="requested_by_customer"
-    ).request
+    request = w.ask_refund("cus_chargeback", invoice=invoice["id"]).request
     assert (request.status, request.clauses) == ("denied", ["M6.dispute"])
 
 
@@ -176,31 +159,16 @@ def test_unknown_customer_and_ambiguous_dates_are_errors_listing_candidates(worl
     first = paid_invoice(w, "cus_two", [annual_line(paid_at)], paid_at, number="TWO-1")
     paid_invoice(w, "cus_two", [annual_line(paid_at + 60)], paid_at + 60, number="TWO-2")
     with pytest.raises(RequestError, match=r"unknown customer nobody@example.com; .*cus_two"):
-        request_refund(
-            w.runtime,
-            customer="nobody@example.com",
-            invoice="TWO-1",
-            reason="requested_by_customer",
-        )
+        w.ask_refund("nobody@example.com", invoice="TWO-1")
     day = first["status_transitions"]["paid_at"]
     from datetime import UTC, datetime, timedelta
 
     paid_day = datetime.fromtimestamp(day, UTC).date()
     if datetime.fromtimestamp(day + 60, UTC).date() == paid_day:
         with pytest.raises(RequestError, match="matches several paid invoices: TWO-1 .*TWO-2"):
-            request_refund(
-                w.runtime,
-                customer="cus_two",
-                purchase_date=paid_day,
-                reason="requested_by_customer",
-            )
+            w.ask_refund("cus_two", purchase_date=paid_day)
     with pytest.raises(RequestError, match="matches no paid invoice of cus_two; paid: TWO-1"):
-        request_refund(
-            w.runtime,
-            customer="cus_two",
-            purchase_date=paid_day - timedelta(days=9),
-            reason="requested_by_customer",
-        )
+        w.ask_refund("cus_two", purchase_date=paid_day - timedelta(days=9))
 
 
 def test_a_review_is_approved_with_a_capped_amount_or_rejected(world) -> None:
@@ -211,9 +179,7 @@ def test_a_review_is_approved_with_a_capped_amount_or_rejected(world) -> None:
     paid_invoice(
         w, "cus_tech", [annual_line(paid_at)], paid_at, number="TECH-1", payment_intent="pi_tech"
     )
-    request = request_refund(
-        w.runtime, customer="cus_tech", invoice="TECH-1", reason="technical_issue"
-    ).request
+    request = w.ask_refund("cus_tech", "technical_issue", invoice="TECH-1").request
     assert (request.status, request.proposed_amount, request.clauses) == (
         "review",
         120000,

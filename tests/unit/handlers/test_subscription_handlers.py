@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from handler_runner import HandlerRunner
 
 from worker import samples
@@ -57,16 +58,24 @@ def pending_prorations(run: HandlerRunner) -> None:
     run.stripe.add_pending_item("ii_other_sub", "cus_portal", -700, "sub_other")
 
 
+def portal_moved(
+    run: HandlerRunner, old: str, new: str, agents: tuple[int, int] = (0, 0), **kwargs: Any
+) -> None:
+    """The catalog and the prorations the portal leaves pending, then its change of plan (and
+    of agents) from `old` to `new`."""
+    prices = with_catalog(run)
+    pending_prorations(run)
+    before, after = subscription(prices, old, agents[0]), subscription(prices, new, agents[1])
+    portal_change(run, before, after, **kwargs)
+
+
 def test_mittrik_portal_downgrade_deletes_both_prorations_of_this_change_only(
     handlers,
 ) -> None:
     """M3.downgrade: as if `proration_behavior=none` — the credit for the old price and the
     debit for the new one both go; another subscription's item stays."""
     run = handlers("mittrik")
-    prices = with_catalog(run)
-    pending_prorations(run)
-
-    portal_change(run, subscription(prices, "price_scale"), subscription(prices, "price_growth"))
+    portal_moved(run, "price_scale", "price_growth")
 
     assert sorted(run.stripe.methods_called()) == [
         ("invoice_items.delete", "ii_charge"),
@@ -77,48 +86,28 @@ def test_mittrik_portal_downgrade_deletes_both_prorations_of_this_change_only(
     assert [item["price_id"] for item in stored.items] == ["price_growth"]
 
 
-def test_dmly_portal_downgrade_keeps_the_credit(handlers) -> None:
-    run = handlers("dmly")
-    prices = with_catalog(run)
-    pending_prorations(run)
-
-    portal_change(run, subscription(prices, "price_scale"), subscription(prices, "price_starter"))
-
-    assert run.stripe.mutations == []
-
-
 def test_dmly_portal_upgrade_invoices_the_pending_charge_and_collects_it_now(handlers) -> None:
     run = handlers("dmly")
-    prices = with_catalog(run)
-    pending_prorations(run)
-
-    portal_change(run, subscription(prices, "price_growth"), subscription(prices, "price_scale"))
+    portal_moved(run, "price_growth", "price_scale")
 
     [(create, subscription_id), (pay, invoice_id)] = run.stripe.methods_called()
     assert (create, subscription_id, pay) == ("invoices.create", "sub_portal", "invoices.pay")
     assert run.stripe.invoices[invoice_id]["status"] == "paid"
 
 
-def test_mittrik_portal_upgrade_leaves_stripes_proration_as_it_is(handlers) -> None:
-    run = handlers("mittrik")
-    prices = with_catalog(run)
-    pending_prorations(run)
-
-    portal_change(run, subscription(prices, "price_growth"), subscription(prices, "price_scale"))
-
-    assert run.stripe.mutations == []
-
-
-def test_an_addon_quantity_change_is_not_a_downgrade_of_the_plan(handlers) -> None:
-    run = handlers("mittrik")
-    prices = with_catalog(run)
-    pending_prorations(run)
-
-    portal_change(
-        run,
-        subscription(prices, "price_growth", agents=3),
-        subscription(prices, "price_growth", agents=1),
-    )
+@pytest.mark.parametrize(
+    ("policy", "old", "new", "agents"),
+    [
+        pytest.param("dmly", "price_scale", "price_starter", (0, 0), id="dmly-downgrade-credit"),
+        pytest.param("mittrik", "price_growth", "price_scale", (0, 0), id="mittrik-upgrade"),
+        pytest.param("mittrik", "price_growth", "price_growth", (3, 1), id="addon-quantity"),
+    ],
+)
+def test_a_portal_change_the_policy_accepts_is_left_as_stripe_made_it(
+    handlers, policy: str, old: str, new: str, agents: tuple[int, int]
+) -> None:
+    run = handlers(policy)
+    portal_moved(run, old, new, agents)
 
     assert run.stripe.mutations == []
 
@@ -139,14 +128,8 @@ def test_without_previous_items_the_stored_state_is_what_changed(handlers) -> No
 
 def test_a_change_we_made_ourselves_is_not_enforced_again(handlers) -> None:
     run = handlers("mittrik")
-    prices = with_catalog(run)
-    pending_prorations(run)
-
-    portal_change(
-        run,
-        subscription(prices, "price_scale"),
-        subscription(prices, "price_growth"),
-        request_key="bw:chg_1:change_downgrade:sub_portal",
+    portal_moved(
+        run, "price_scale", "price_growth", request_key="bw:chg_1:change_downgrade:sub_portal"
     )
 
     assert run.stripe.mutations == []

@@ -134,3 +134,10 @@ line = build_line
 example = worked_example
 mittrik: Policy = load_policy("mittrik")
 dmly: Policy = load_policy("dmly")
+
+
+def line_verdict(decision: dict[str, Any]) -> str:
+    """The decision's first line as one sentence: outcome, amount, clauses, then why."""
+    first = decision["lines"][0]
+    clauses = " ".join(first["clauses"])
+    return f"{first['outcome']} {first['amount']} {clauses}: {first['explanation']}"

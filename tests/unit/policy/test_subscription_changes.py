@@ -68,48 +68,26 @@ def test_nothing_changed_is_no_change():
     assert classify_change([STARTER, addon("x", 0)], [STARTER]) == "no_change"
 
 
-def test_mittrik_upgrade_is_invoiced_at_once():
-    # M.upgrade
-    assert proration_plan(mittrik, "upgrade") == ProrationPlan(
-        "always_invoice", undo_prorations=False, invoice_pending_now=False,
-        clause="M.upgrade",
-    )  # fmt: skip
-
-
-def test_mittrik_downgrade_has_no_proration_and_removes_pending_credits():
-    # M3.downgrade: no refund or credit mid-cycle; a credit the portal created is removed.
-    assert proration_plan(mittrik, "downgrade") == ProrationPlan(
-        "none", undo_prorations=True, invoice_pending_now=False, clause="M3.downgrade"
-    )
-
-
-def test_mittrik_addon_change_is_prorated_under_the_upgrade_clause():
-    # M.upgrade: the document is silent on mid-cycle add-on changes (addon_proration).
-    assert proration_plan(mittrik, "addon_change") == ProrationPlan(
-        "create_prorations", False, False, "M.upgrade"
-    )
-
-
-def test_dmly_upgrade_is_invoiced_at_once_with_pending_charges_collected():
-    # D3.upgrade
-    assert proration_plan(dmly, "upgrade") == ProrationPlan(
-        "always_invoice", undo_prorations=False, invoice_pending_now=True,
-        clause="D3.upgrade",
-    )  # fmt: skip
-
-
-def test_dmly_downgrade_credits_the_unused_balance():
-    # D3.downgrade
-    assert proration_plan(dmly, "downgrade") == ProrationPlan(
-        "create_prorations", False, False, "D3.downgrade"
-    )
-
-
-def test_dmly_addon_change_is_prorated():
-    # D3.addons
-    assert proration_plan(dmly, "addon_change") == ProrationPlan(
-        "create_prorations", False, False, "D3.addons"
-    )
+@pytest.mark.parametrize(
+    ("chosen", "change", "expected"),
+    [
+        # M.upgrade: invoiced at once.
+        (mittrik, "upgrade", ProrationPlan("always_invoice", False, False, "M.upgrade")),
+        # M3.downgrade: no refund or credit mid-cycle; a credit the portal created is removed.
+        (mittrik, "downgrade", ProrationPlan("none", True, False, "M3.downgrade")),
+        # M.upgrade: the document is silent on mid-cycle add-on changes (addon_proration).
+        (mittrik, "addon_change", ProrationPlan("create_prorations", False, False, "M.upgrade")),
+        # D3.upgrade: invoiced at once, pending charges collected.
+        (dmly, "upgrade", ProrationPlan("always_invoice", False, True, "D3.upgrade")),
+        # D3.downgrade: the unused balance is credited.
+        (dmly, "downgrade", ProrationPlan("create_prorations", False, False, "D3.downgrade")),
+        # D3.addons: prorated.
+        (dmly, "addon_change", ProrationPlan("create_prorations", False, False, "D3.addons")),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_each_change_is_prorated_as_its_clause_says(chosen, change, expected):
+    assert proration_plan(chosen, change) == expected
 
 
 @pytest.mark.parametrize("chosen", [mittrik, dmly], ids=["mittrik", "dmly"])
