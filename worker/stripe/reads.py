@@ -144,15 +144,18 @@ class StripeReads(StripeCalls):
     # Writes --------------------------------------------------------------------------------
 
     def invoice_item_exists(self, item_id: str) -> bool:
+        """Whether the item is still there: a deleted one answers 404 `resource_missing`, or
+        (as some deleted objects do) `deleted: true`. Any other error is raised, never read as
+        "gone": a read that failed must not stand in for a deletion done."""
         try:
-            self.client.v1.invoice_items.retrieve(item_id, options=self.options)
+            item = self.client.v1.invoice_items.retrieve(item_id, options=self.options)
         except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404:
+            if exc.http_status == 404 and exc.code == "resource_missing":
                 return False
             raise classify(exc) from exc
         except stripe.StripeError as exc:
             raise classify(exc) from exc
-        return True
+        return not as_dict(item).get("deleted")
 
     # Reads of reconciliation (worker/reconcile/) --------------------------------------------
 
