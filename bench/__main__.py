@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         "--chargebacks",
         type=int,
         default=stripe_budget.BudgetSizes.chargebacks,
-        help="the budget's wave, 3 calls each (default %(default)s: 600 s at 25/s, paced)",
+        help="the budget's wave, 4 calls each (default %(default)s: 800 s at 25/s, paced)",
     )
     parser.add_argument(
         "--budget-limit", type=float, default=25.0, help="calls/s the budget's proxy allows"

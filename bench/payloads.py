@@ -150,6 +150,11 @@ def invoice_paid(customer: str, *, paid_at: int | None = None, number: int = 1) 
     return padded(samples.event("invoice.paid", obj), obj)
 
 
+# When the portal downgrades of the processing mix were made (stripe-mock's pending proration
+# starts then): an hour before the benchmark began.
+PORTAL_CHANGE_AT = int(time.time()) - 3600
+
+
 def subscription_object(customer: str, plan: tuple[str, str, int, str]) -> dict[str, Any]:
     start = int(time.time()) - 15 * DAY
     obj = samples.subscription(
@@ -172,7 +177,9 @@ def subscription_updated(customer: str, *, downgrade: bool = False) -> dict[str,
     else:
         obj = subscription_object(customer, PLAN_SCALE)
         previous = {"cancel_at_period_end": True}
-    evt = samples.event("customer.subscription.updated", obj)
+    # A downgrade's event comes a moment after the change its prorations start at.
+    created = PORTAL_CHANGE_AT + 2 if downgrade else None
+    evt = samples.event("customer.subscription.updated", obj, created=created)
     evt["data"]["previous_attributes"] = previous
     return padded(evt, obj)
 

@@ -37,9 +37,16 @@ from worker.config import Settings
 from worker.db.models import Event, EventStatus, StripeCall
 from worker.eventlog.intake import parse_event, store_event
 
-# stripe-mock's pending invoice item as a portal downgrade leaves it: a credit proration.
+# stripe-mock's pending invoice item as a portal downgrade leaves it: a credit proration, made
+# at the moment of the downgrades' change (a change's prorations start then: M3.downgrade).
 STRIPE_FIXTURES: dict[str, dict[str, object]] = {
-    "invoiceitem": {"proration": True, "amount": -2500, "parent": None, "subscription": None}
+    "invoiceitem": {
+        "proration": True,
+        "amount": -2500,
+        "parent": None,
+        "subscription": None,
+        "period": {"start": payloads.PORTAL_CHANGE_AT, "end": payloads.PORTAL_CHANGE_AT + 86400},
+    }
 }
 MIX = ("charge.dispute.created", "customer.subscription.updated", "invoice.paid")
 NO_HANDLER = "balance.available"

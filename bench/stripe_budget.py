@@ -1,7 +1,8 @@
 """Benchmark: a chargeback wave against Stripe's rate budget, with our budget and without it.
 
-A burst of `charge.dispute.created` (fraudulent, Mittrik policy: suspend, M6.dispute) — 3 Stripe
-calls each: subscriptions.list, subscriptions.update (pause collection), customers.update — is
+A burst of `charge.dispute.created` (fraudulent, Mittrik policy: suspend, M6.dispute) — 4 Stripe
+calls each: subscriptions.list, subscriptions.update (pause collection), invoices.list (the open
+invoices whose collection suspension stops), customers.update — is
 processed by `billing-worker worker --concurrency 2` against stripe-mock behind
 `bench/rate_limited_proxy.py`, which answers 429 (`global-rate`) beyond `limit` calls/s as
 Stripe does. Run twice on a fresh database: with our budget set to the same limit
@@ -26,12 +27,12 @@ from bench.report import Figure, at_most
 from worker.config import Settings
 from worker.db.models import Event, EventStatus
 
-CALLS_PER_CHARGEBACK = 3
+CALLS_PER_CHARGEBACK = 4
 
 
 @dataclass(frozen=True)
 class BudgetSizes:
-    chargebacks: int = 5000  # issue 15's burst: 15,000 calls, 600 s at 25/s
+    chargebacks: int = 5000  # issue 15's burst: 20,000 calls now (4 each), 800 s at 25/s
     limit: float = 25.0  # Stripe's sandbox limit, which the proxy enforces
     concurrency: int = 2  # Celery worker processes: enough to want more than the limit
     # The longest a phase may take; None: twice the floor and a minute. Unpaced retries back off
