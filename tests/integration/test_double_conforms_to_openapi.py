@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -292,6 +293,22 @@ def test_a_null_where_stripe_never_sends_one_is_rejected(a_refund: dict[str, Any
     assert found and {failure.split(":")[0] for failure in found} == {"$.created"}
 
 
+def test_a_field_stripe_does_not_have_is_rejected(a_refund: dict[str, Any]) -> None:
+    # State.put gives every object `livemode`; Stripe's refund has none.
+    assert failures({**a_refund, "livemode": False}) == [
+        "$.livemode: not a field of this object in Stripe's spec"
+    ]
+
+
+def test_null_passes_only_where_the_spec_says_nullable(double: StripeDouble) -> None:
+    seed_world(double)
+    price = requests.get(f"{double.url}/v1/prices/price_pro", timeout=10).json()
+    rule = "/v1/prices/<object_id>"
+    assert failures({**price, "recurring": None}, rule) == []  # `recurring` is nullable
+    [failure] = failures({**price, "product": None}, rule)  # an expandable, never null
+    assert failure.startswith("$.product: None")
+
+
 def test_a_wrong_field_deep_in_an_invoice_is_named_by_its_path(double: StripeDouble) -> None:
     world = seed_world(double)
     path = f"/v1/invoices/{world.always_invoice_invoice}"
@@ -308,6 +325,14 @@ def test_a_route_maps_to_the_specs_path_template() -> None:
 
 
 def test_the_spec_is_the_pinned_stripe_mocks() -> None:
-    """A missing spec fails (never skips) with how to fetch it; see scripts/install-services."""
     assert openapi.spec_file().parts[-4] == openapi.MODULE.split("/")[-1]
     assert openapi.spec()["openapi"].startswith("3.0")
+
+
+def test_a_missing_spec_fails_saying_how_to_fetch_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Never a skip: scripts/install-services downloads the module in CI."""
+    monkeypatch.setenv("GOMODCACHE", str(tmp_path))
+    with pytest.raises(openapi.SpecMissing, match="go mod download github.com/stripe/stripe-mock@"):
+        openapi.spec_file()

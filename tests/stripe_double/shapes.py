@@ -3,8 +3,10 @@ Stripe's API reference says every object of that kind carries (null, false, an e
 account's defaults). State keeps only what its rules need; the wire shows the whole object.
 
 One function per object kind, each adding what is missing with `setdefault`, so a field the
-state does set (now or in a later rule) always wins. `complete` applies them to an answer and
-to every object nested in it (list pages, invoice lines, subscription items, expanded fields).
+state does set (now or in a later rule) always wins; and dropping what `State.put` gives every
+kind (`created`, `livemode`, `metadata`) where Stripe's object of that kind has no such field.
+`complete` applies them to an answer and to every object nested in it (list pages, invoice
+lines, subscription items, expanded fields).
 tests/integration/test_double_conforms_to_openapi.py checks the result against Stripe's spec.
 """
 
@@ -206,7 +208,9 @@ def payment_intent(obj: Obj) -> None:
 
 
 def refund(obj: Obj) -> None:
-    # https://docs.stripe.com/api/refunds/object: `failure_reason` is there once it failed.
+    # https://docs.stripe.com/api/refunds/object: `failure_reason` is there once it failed;
+    # a refund has no `livemode`.
+    obj.pop("livemode", None)
     _defaults(
         obj,
         balance_transaction=None,
@@ -245,7 +249,6 @@ def dispute(obj: Obj) -> None:
             "past_due": False,
             "submission_count": 0,
         },
-        network_reason_code=None,
     )
 
 
@@ -257,6 +260,8 @@ def customer_balance_transaction(obj: Obj) -> None:
 def invoiceitem(obj: Obj) -> None:
     # https://docs.stripe.com/api/invoiceitems/object: `discountable` is "always false for
     # prorations"; `proration_details` is an object on every item, not only on prorations.
+    # Its time is `date`: an invoice item has no `created`.
+    obj.pop("created", None)
     if obj.get("proration_details") is None:
         obj["proration_details"] = {"credited_items": None}
     obj["proration_details"].setdefault("discount_amounts", [])
@@ -346,7 +351,8 @@ def _line_is_proration(line: Obj) -> bool:
 
 
 def invoice_payment(obj: Obj) -> None:
-    # https://docs.stripe.com/api/invoice-payment/object
+    # https://docs.stripe.com/api/invoice-payment/object: no `metadata` on it.
+    obj.pop("metadata", None)
     obj["status_transitions"] = {
         "canceled_at": None,
         "paid_at": None,
