@@ -130,7 +130,11 @@ def subscription(obj: Obj) -> None:
         billing_cycle_anchor_config=None,
         # Flexible is the default for subscriptions created on API 2025-09-30.clover and later
         # (https://docs.stripe.com/changelog/clover/2025-09-30/billing-mode-default-flexible).
-        billing_mode={"type": "flexible", "flexible": None, "updated_at": obj["created"]},
+        billing_mode={
+            "type": "flexible",
+            "flexible": {"proration_discounts": "included"},
+            "updated_at": obj["created"],
+        },
         billing_schedules=[],
         cancel_at=None,
         cancellation_details={
@@ -174,7 +178,6 @@ def charge(obj: Obj) -> None:
     # https://docs.stripe.com/api/charges/object: a card charge, captured at once.
     _defaults(
         obj,
-        balance_transaction=None,
         billing_details={
             "address": None,
             "email": None,
@@ -213,7 +216,6 @@ def refund(obj: Obj) -> None:
     obj.pop("livemode", None)
     _defaults(
         obj,
-        balance_transaction=None,
         receipt_number=None,
         source_transfer_reversal=None,
         transfer_reversal=None,
@@ -288,12 +290,10 @@ def invoice(obj: Obj) -> None:
         amount_shipping=0,
         attempt_count=1 if paid else 0,
         attempted=paid,
-        # The double collects nothing by itself (no dunning unless a test asks for it).
+        # No automatic collection unless the state models it for this invoice.
         auto_advance=False,
         automatic_tax={**NO_AUTOMATIC_TAX, "provider": None, "status": None},
         collection_method="charge_automatically",
-        customer_email=None,
-        customer_name=None,
         default_payment_method=None,
         default_tax_rates=[],
         description=None,
@@ -314,9 +314,7 @@ def invoice(obj: Obj) -> None:
         period_start=obj.get("created"),
         post_payment_credit_notes_amount=0,
         pre_payment_credit_notes_amount=0,
-        total_excluding_tax=obj["total"],
         total_discount_amounts=[],
-        total_taxes=[],
     )
     obj["status_transitions"] = {
         "finalized_at": None,
