@@ -40,7 +40,7 @@ class World:
     paid_intent: str
     declined_intent: str
     charge: str
-    refunds: tuple[str, ...]  # pending, succeeded, failed
+    refunds: tuple[str, ...]  # pending, succeeded, failed, canceled
     dispute: str
     inquiry: str
 
@@ -90,9 +90,11 @@ def seed_world(double: StripeDouble) -> World:
     paid_intent = double.payment_of(paid["id"])
     charge = paid_intent["latest_charge"]
     refund = {"payment_intent": paid_intent["id"], "reason": "requested_by_customer"}
-    refunds = [post(double, "/v1/refunds", {**refund, "amount": n})["id"] for n in (100, 200, 300)]
+    refunds = [post(double, "/v1/refunds", {**refund, "amount": n})["id"] for n in (1, 2, 3, 4)]
     double.settle_refund(refunds[1], "succeeded")
     double.settle_refund(refunds[2], "failed")
+    double.settle_refund(refunds[3], "canceled")
+    post(double, "/v1/customers/cus_ana/balance_transactions", {"amount": -700, "currency": "usd"})
 
     [declined] = [
         p for p in double.state.all("invoice_payment", invoice=parts["id"]) if p["status"] != "paid"
@@ -149,6 +151,9 @@ SAMPLES: dict[str, Callable[[World], list[Call]]] = {
             {"amount": 1500, "currency": "usd", "description": "Proration reversed"},
         )
     ],
+    "balance_transaction_list": lambda w: [
+        (f"/v1/customers/{w.customer}/balance_transactions", {"limit": 100})
+    ],
     "price_get": lambda w: [
         (f"/v1/prices/{w.price}", {}),
         (f"/v1/prices/{w.price}", {"expand[0]": "product"}),
@@ -176,6 +181,7 @@ SAMPLES: dict[str, Callable[[World], list[Call]]] = {
         ("/v1/invoiceitems", {"customer": w.customer, "pending": "true", "limit": 100}),
         ("/v1/invoiceitems", {"customer": w.customer}),
     ],
+    "invoice_item_get": lambda w: [(f"/v1/invoiceitems/{w.pending_item}", {})],
     "invoice_item_delete": lambda w: [(f"/v1/invoiceitems/{w.pending_item}", {})],
     "invoice_create": lambda w: [
         (
@@ -186,6 +192,13 @@ SAMPLES: dict[str, Callable[[World], list[Call]]] = {
                 "pending_invoice_items_behavior": "include",
             },
         )
+    ],
+    "invoice_list": lambda w: [
+        ("/v1/invoices", {"customer": w.customer, "limit": 100}),
+        ("/v1/invoices", {"customer": w.customer, "subscription": w.subscription}),
+    ],
+    "invoice_update": lambda w: [
+        (f"/v1/invoices/{w.draft_invoice}", {"auto_advance": "false", "metadata[note]": "x"})
     ],
     "invoice_preview": lambda w: [
         ("/v1/invoices/create_preview", {"customer": w.customer}),

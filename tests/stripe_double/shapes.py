@@ -211,8 +211,7 @@ def payment_intent(obj: Obj) -> None:
 
 
 def refund(obj: Obj) -> None:
-    # https://docs.stripe.com/api/refunds/object: `failure_reason` is there once it failed;
-    # a refund has no `livemode`.
+    # https://docs.stripe.com/api/refunds/object: a refund has no `livemode`.
     obj.pop("livemode", None)
     _defaults(
         obj,
@@ -220,8 +219,6 @@ def refund(obj: Obj) -> None:
         source_transfer_reversal=None,
         transfer_reversal=None,
     )
-    if obj.get("status") == "failed":
-        obj.setdefault("failure_reason", "unknown")
 
 
 # Every piece of evidence a dispute can hold; null until submitted.
@@ -279,8 +276,8 @@ def invoiceitem(obj: Obj) -> None:
 
 
 def invoice(obj: Obj) -> None:
-    # https://docs.stripe.com/api/invoices/object
-    paid = obj["status"] == "paid"
+    # https://docs.stripe.com/api/invoices/object. State sets collection (`attempted`,
+    # `auto_advance`) on the invoices it keeps; a preview is never attempted nor advanced.
     _defaults(
         obj,
         amount_overpaid=0,
@@ -288,9 +285,8 @@ def invoice(obj: Obj) -> None:
         amount_paid_off_stripe=0,
         amount_remaining=obj.get("amount_due", 0) - obj.get("amount_paid", 0),
         amount_shipping=0,
-        attempt_count=1 if paid else 0,
-        attempted=paid,
-        # No automatic collection unless the state models it for this invoice.
+        attempt_count=0,
+        attempted=False,
         auto_advance=False,
         automatic_tax={**NO_AUTOMATIC_TAX, "provider": None, "status": None},
         collection_method="charge_automatically",
