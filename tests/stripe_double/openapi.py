@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.servers import STRIPE_MOCK_VERSION
 from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.protocols import Validator
 from jsonschema.validators import extend
 from openapi_schema_validator import OAS30ReadValidator
 from referencing import Registry, Resource
@@ -127,7 +128,7 @@ def _pointer(*parts: str) -> str:
 
 
 @functools.cache
-def validator(method: str, rule: str) -> Any:
+def validator(method: str, rule: str) -> Validator:
     """The validator of a 200 answer to `method rule`, by a `$ref` into the spec's `paths`."""
     template = spec_path(rule)
     operation = spec()["paths"][template].get(method.lower())
@@ -148,5 +149,9 @@ def errors(method: str, rule: str, body: dict[str, Any]) -> list[ValidationError
 
 
 def describe(error: ValidationError) -> str:
-    """`$.lines.data[0].parent: None is not of type 'object'`."""
+    """The field's path and what is wrong with it: `$.lines.data[0].amount: '5' is not of type
+    'integer'`; a missing field by its own path, `$.lines.data[0].subtotal: required, missing`."""
+    if error.validator == "required":  # the message is "'<field>' is a required property"
+        field = error.message.split("'")[1]
+        return f"{error.json_path}.{field}: required, missing"
     return f"{error.json_path}: {error.message}"
