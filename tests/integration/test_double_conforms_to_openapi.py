@@ -37,6 +37,7 @@ class World:
     parts_invoice: str  # paid in two parts, with a declined attempt between them
     always_invoice_invoice: str  # made and paid by an `always_invoice` change
     draft_invoice: str
+    declined_invoice: str  # open, its payment declined, the next attempt scheduled
     pending_item: str
     paid_intent: str
     declined_intent: str
@@ -44,6 +45,15 @@ class World:
     refunds: tuple[str, ...]  # pending, succeeded, failed, canceled
     dispute: str
     inquiry: str
+
+    def invoices(self) -> tuple[str, ...]:
+        return (
+            self.paid_invoice,
+            self.parts_invoice,
+            self.always_invoice_invoice,
+            self.draft_invoice,
+            self.declined_invoice,
+        )
 
 
 Call = tuple[str, dict[str, Any]]  # path, params (query for GET, form body otherwise)
@@ -85,6 +95,7 @@ def seed_world(double: StripeDouble) -> World:
     always = double.get("subscription", "sub_seats")["latest_invoice"]
     pending = double.invoice_item("cus_ana", 2500, "Setup help", price="price_setup")
     draft = post(double, "/v1/invoices", {"customer": "cus_ana", "subscription": "sub_seats"})
+    dunned = double.declined_invoice("cus_ana", "sub_seats", 2500)
     requests.delete(f"{double.url}/v1/subscriptions/sub_old", timeout=10).raise_for_status()
 
     paid_intent = double.payment_of(paid["id"])
@@ -113,6 +124,7 @@ def seed_world(double: StripeDouble) -> World:
         parts_invoice=parts["id"],
         always_invoice_invoice=always,
         draft_invoice=draft["id"],
+        declined_invoice=dunned["id"],
         pending_item=pending["id"],
         paid_intent=paid_intent["id"],
         declined_intent=declined["payment"]["payment_intent"],
@@ -204,18 +216,14 @@ SAMPLES: dict[str, Callable[[World], list[Call]]] = {
         ("/v1/invoices/create_preview", {"customer": w.customer}),
         ("/v1/invoices/create_preview", {"customer": w.customer, "subscription": w.subscription}),
     ],
-    "invoice_get": lambda w: [
-        (f"/v1/invoices/{invoice}", {})
-        for invoice in (w.paid_invoice, w.parts_invoice, w.always_invoice_invoice, w.draft_invoice)
-    ],
+    "invoice_get": lambda w: [(f"/v1/invoices/{invoice}", {}) for invoice in w.invoices()],
     "invoice_pay": lambda w: [(f"/v1/invoices/{w.draft_invoice}/pay", {})],
     "invoice_lines": lambda w: [
-        (f"/v1/invoices/{invoice}/lines", {"limit": 100})
-        for invoice in (w.paid_invoice, w.parts_invoice, w.always_invoice_invoice, w.draft_invoice)
+        (f"/v1/invoices/{invoice}/lines", {"limit": 100}) for invoice in w.invoices()
     ],
     "invoice_payment_list": lambda w: [
         ("/v1/invoice_payments", {"invoice": invoice, "limit": 100})
-        for invoice in (w.paid_invoice, w.parts_invoice)
+        for invoice in (w.paid_invoice, w.parts_invoice, w.declined_invoice)
     ],
     "refund_create": lambda w: [
         (

@@ -256,11 +256,21 @@ def customer_balance_transaction(obj: Obj) -> None:
     _defaults(obj, checkout_session=None, credit_note=None, invoice=None)
 
 
+def _priced_or_not(obj: Obj) -> None:
+    """An item the double made from an amount alone names no price: its `pricing` then has no
+    `price_details`, which Stripe's schema never shows as null (when present it names a price
+    and its product)."""
+    pricing = obj.get("pricing") or {}
+    if "price_details" in pricing and pricing["price_details"] is None:
+        del pricing["price_details"]
+
+
 def invoiceitem(obj: Obj) -> None:
     # https://docs.stripe.com/api/invoiceitems/object: `discountable` is "always false for
     # prorations"; `proration_details` is an object on every item, not only on prorations.
     # Its time is `date`: an invoice item has no `created`.
     obj.pop("created", None)
+    _priced_or_not(obj)
     if obj.get("proration_details") is None:
         obj["proration_details"] = {"credited_items": None}
     obj["proration_details"].setdefault("discount_amounts", [])
@@ -325,6 +335,7 @@ def line_item(obj: Obj) -> None:
     # https://docs.stripe.com/api/invoice-line-item/object: the double has no discounts or
     # taxes, so the subtotal is the amount. Prorations are never discountable.
     proration = _line_is_proration(obj)
+    _priced_or_not(obj)
     _defaults(
         obj,
         discount_amounts=[],
