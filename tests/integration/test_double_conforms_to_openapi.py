@@ -28,6 +28,7 @@ class World:
     """The ids of a seeded billing history that shows every kind of object in its states."""
 
     customer: str
+    taxed_customer: str  # 10% exclusive tax; a 20%-off flexible (itemized) and classic plan
     product: str
     price: str
     subscription: str  # active, with a pending proration from a downgrade
@@ -38,6 +39,7 @@ class World:
     always_invoice_invoice: str  # made and paid by an `always_invoice` change
     draft_invoice: str
     declined_invoice: str  # open, its payment declined, the next attempt scheduled
+    taxed_invoice: str  # taxed and discounted, made by an `always_invoice` change
     pending_item: str
     paid_intent: str
     declined_intent: str
@@ -53,6 +55,7 @@ class World:
             self.always_invoice_invoice,
             self.draft_invoice,
             self.declined_invoice,
+            self.taxed_invoice,
         )
 
 
@@ -98,6 +101,8 @@ def seed_world(double: StripeDouble) -> World:
     dunned = double.declined_invoice("cus_ana", "sub_seats", 2500)
     requests.delete(f"{double.url}/v1/subscriptions/sub_old", timeout=10).raise_for_status()
 
+    taxed = seed_taxed_customer(double, start, end)
+
     paid_intent = double.payment_of(paid["id"])
     charge = paid_intent["latest_charge"]
     refund = {"payment_intent": paid_intent["id"], "reason": "requested_by_customer"}
@@ -115,6 +120,7 @@ def seed_world(double: StripeDouble) -> World:
     inquiry = double.dispute(double.payment_of(always)["id"], status="warning_needs_response")
     return World(
         customer="cus_ana",
+        taxed_customer="cus_tax",
         product="prod_for_price_pro",
         price="price_pro",
         subscription="sub_main",
@@ -125,6 +131,7 @@ def seed_world(double: StripeDouble) -> World:
         always_invoice_invoice=always,
         draft_invoice=draft["id"],
         declined_invoice=dunned["id"],
+        taxed_invoice=taxed,
         pending_item=pending["id"],
         paid_intent=paid_intent["id"],
         declined_intent=declined["payment"]["payment_intent"],
@@ -135,10 +142,33 @@ def seed_world(double: StripeDouble) -> World:
     )
 
 
+def seed_taxed_customer(double: StripeDouble, start: int, end: int) -> str:
+    """cus_tax, taxed and discounted, with a pending itemized proration (flexible) and an
+    invoice of a classic `always_invoice` change; returns that invoice's id."""
+    double.customer("cus_tax", "tax@example.com", tax_percent=10)
+    flexible = [("si_flex", "price_pro", 1)]
+    double.subscription(
+        "sub_flex", "cus_tax", flexible, start, end,
+        proration_discounts="itemized", discount_percent=20,
+    )  # fmt: skip
+    classic = [("si_classic", "price_seat", 2)]
+    double.subscription(
+        "sub_classic", "cus_tax", classic, start, end, billing_mode="classic", discount_percent=20
+    )
+    double.change_items(
+        "sub_flex", [{"id": "si_flex", "price": "price_basic"}], "create_prorations"
+    )
+    double.change_items("sub_classic", [{"id": "si_classic", "quantity": "4"}], "always_invoice")
+    return str(double.get("subscription", "sub_classic")["latest_invoice"])
+
+
 # One or more requests per route (by its endpoint name), together showing each kind of object
 # it can answer: paid and in-parts invoices, pending and settled refunds, prorations.
 SAMPLES: dict[str, Callable[[World], list[Call]]] = {
-    "customer_get": lambda w: [(f"/v1/customers/{w.customer}", {})],
+    "customer_get": lambda w: [
+        (f"/v1/customers/{w.customer}", {}),
+        (f"/v1/customers/{w.taxed_customer}", {}),
+    ],
     "product_get": lambda w: [(f"/v1/products/{w.product}", {})],
     "subscription_get": lambda w: [
         (f"/v1/subscriptions/{w.subscription}", {}),
@@ -172,7 +202,8 @@ SAMPLES: dict[str, Callable[[World], list[Call]]] = {
         ("/v1/prices/price_setup", {}),
     ],
     "subscription_list": lambda w: [
-        ("/v1/subscriptions", {"customer": w.customer, "status": "all", "limit": 100})
+        ("/v1/subscriptions", {"customer": customer, "status": "all", "limit": 100})
+        for customer in (w.customer, w.taxed_customer)
     ],
     "subscription_update": lambda w: [
         (f"/v1/subscriptions/{w.subscription}", {"pause_collection[behavior]": "void"}),
@@ -192,6 +223,7 @@ SAMPLES: dict[str, Callable[[World], list[Call]]] = {
     "invoice_item_list": lambda w: [
         ("/v1/invoiceitems", {"customer": w.customer, "pending": "true", "limit": 100}),
         ("/v1/invoiceitems", {"customer": w.customer}),
+        ("/v1/invoiceitems", {"customer": w.taxed_customer}),
     ],
     "invoice_item_get": lambda w: [(f"/v1/invoiceitems/{w.pending_item}", {})],
     "invoice_item_delete": lambda w: [(f"/v1/invoiceitems/{w.pending_item}", {})],
@@ -208,6 +240,7 @@ SAMPLES: dict[str, Callable[[World], list[Call]]] = {
     "invoice_list": lambda w: [
         ("/v1/invoices", {"customer": w.customer, "limit": 100}),
         ("/v1/invoices", {"customer": w.customer, "subscription": w.subscription}),
+        ("/v1/invoices", {"customer": w.taxed_customer}),
     ],
     "invoice_update": lambda w: [
         (f"/v1/invoices/{w.draft_invoice}", {"auto_advance": "false", "metadata[note]": "x"})
@@ -215,6 +248,7 @@ SAMPLES: dict[str, Callable[[World], list[Call]]] = {
     "invoice_preview": lambda w: [
         ("/v1/invoices/create_preview", {"customer": w.customer}),
         ("/v1/invoices/create_preview", {"customer": w.customer, "subscription": w.subscription}),
+        ("/v1/invoices/create_preview", {"customer": w.taxed_customer}),
     ],
     "invoice_get": lambda w: [(f"/v1/invoices/{invoice}", {}) for invoice in w.invoices()],
     "invoice_pay": lambda w: [(f"/v1/invoices/{w.draft_invoice}/pay", {})],

@@ -128,13 +128,6 @@ def subscription(obj: Obj) -> None:
         # The current period's start is a date the anchor aligns to, which is all it says.
         billing_cycle_anchor=first.get("current_period_start", obj["created"]),
         billing_cycle_anchor_config=None,
-        # Flexible is the default for subscriptions created on API 2025-09-30.clover and later
-        # (https://docs.stripe.com/changelog/clover/2025-09-30/billing-mode-default-flexible).
-        billing_mode={
-            "type": "flexible",
-            "flexible": {"proration_discounts": "included"},
-            "updated_at": obj["created"],
-        },
         billing_schedules=[],
         cancel_at=None,
         cancellation_details={
@@ -158,6 +151,11 @@ def subscription(obj: Obj) -> None:
         trial_end=None,
         trial_start=None,
     )
+    # The state keeps the billing mode (billing_modes.py) but not when it was adopted: with the
+    # subscription, which is when it was created.
+    mode = obj.get("billing_mode")
+    if mode and mode.get("updated_at") is None:
+        mode["updated_at"] = obj["created"]
     obj["items"].setdefault("total_count", len(items))
     obj["items"].setdefault("url", f"/v1/subscription_items?subscription={obj['id']}")
 
@@ -336,6 +334,7 @@ def line_item(obj: Obj) -> None:
     # taxes, so the subtotal is the amount. Prorations are never discountable.
     proration = _line_is_proration(obj)
     _priced_or_not(obj)
+    _credited_items_only(obj)
     _defaults(
         obj,
         discount_amounts=[],
@@ -348,6 +347,16 @@ def line_item(obj: Obj) -> None:
         subtotal=obj["amount"],
         taxes=[],
     )
+
+
+def _credited_items_only(line: Obj) -> None:
+    """A line's `parent.<kind>.proration_details` names only the credited items; the discount
+    its invoice item's details carry is the line's own `discount_amounts`."""
+    parent = line.get("parent") or {}
+    details = (parent.get(parent.get("type", "")) or {}).get("proration_details")
+    if details:
+        for name in set(details) - {"credited_items"}:
+            del details[name]
 
 
 def _line_is_proration(line: Obj) -> bool:
