@@ -175,6 +175,10 @@ SAMPLES: dict[str, Callable[[World], list[Call]]] = {
         (f"/v1/subscriptions/{w.canceled_subscription}", {}),
     ],
     "charge_get": lambda w: [(f"/v1/charges/{w.charge}", {})],
+    "charge_list": lambda w: [
+        ("/v1/charges", {"customer": w.customer, "limit": 100}),
+        ("/v1/charges", {"payment_intent": w.paid_intent}),
+    ],
     "payment_intent_get": lambda w: [
         (f"/v1/payment_intents/{w.paid_intent}", {}),
         (f"/v1/payment_intents/{w.declined_intent}", {}),
@@ -184,6 +188,7 @@ SAMPLES: dict[str, Callable[[World], list[Call]]] = {
         (f"/v1/disputes/{w.dispute}", {}),
         (f"/v1/disputes/{w.inquiry}", {}),
     ],
+    "dispute_list": lambda w: [("/v1/disputes", {"limit": 100})],
     "customer_update": lambda w: [
         (f"/v1/customers/{w.customer}", {"metadata[account_status]": "suspended"})
     ],
