@@ -9,6 +9,7 @@ from typing import Any
 from werkzeug.routing import Map, Rule
 
 from stripe_double.forms import flag
+from stripe_double.shapes import in_stripes_shape
 from stripe_double.state import State, StripeError, merge_metadata
 
 Handler = Callable[..., dict[str, Any]]
@@ -19,7 +20,7 @@ RULES: list[Rule] = []
 def route(method: str, path: str) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         RULES.append(Rule(path, methods=[method], endpoint=handler.__name__))
-        HANDLERS[handler.__name__] = handler
+        HANDLERS[handler.__name__] = in_stripes_shape(handler)
         return handler
 
     return register
@@ -177,7 +178,12 @@ def invoice_update(state: State, params: dict, object_id: str) -> dict:
 
 @route("POST", "/v1/invoices/create_preview")
 def invoice_preview(state: State, params: dict) -> dict:
-    return wire_invoice(state.preview(params["customer"], params.get("subscription")))
+    preview = state.preview(params["customer"], params.get("subscription"))
+    # A preview is made now, for the invoice its subscription would send next (`upcoming`:
+    # https://docs.stripe.com/api/invoices/object#invoice_object-billing_reason).
+    preview.setdefault("created", state.clock.now())
+    preview.setdefault("billing_reason", "upcoming")
+    return wire_invoice(preview)
 
 
 @route("GET", "/v1/invoices/<object_id>")

@@ -595,7 +595,11 @@ class State:
                     "amount": amount,
                     "description": f"{item['quantity']} × {price['id']}",
                     "period": {"start": start, "end": start + length},
-                    "pricing": {"price_details": {"price": price["id"]}},
+                    "pricing": {
+                        "type": "price_details",
+                        "price_details": {"price": price["id"], "product": price["product"]},
+                        "unit_amount_decimal": str(price["unit_amount"]),
+                    },
                     "quantity": item["quantity"],
                     "parent": {
                         "type": "subscription_item_details",
