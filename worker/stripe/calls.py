@@ -49,6 +49,10 @@ class StripeCalls:
     Stripe account: the platform's (`PLATFORM`), or a connected account's `acct_…`, which every
     call then names in its `Stripe-Account` header."""
 
+    # Look for every call's effect before making it, not only for calls that create: for a
+    # source whose keys are new on each run (reconcile's), so a key never guards a retry.
+    look_first_always = False
+
     def __init__(
         self,
         client: stripe.StripeClient,
@@ -69,6 +73,8 @@ class StripeCalls:
         self.options: RequestOptions = {"stripe_account": account} if account else {}
         # Failed calls are rolled back with the handler; the caller writes these afterwards.
         self.failed_calls: list[StripeCall] = []
+        # Keys of calls not sent because Stripe already held their effect.
+        self.found_done: set[str] = set()
 
     def _read(self, call: Callable[[], Any]) -> Any:
         try:
@@ -113,9 +119,11 @@ class StripeCalls:
         if done is not None:
             return done.result_id
         outcomes = [a.outcome for a in attempts]
-        if effect is not None and (look_first or must_look_first(outcomes)):
+        looks = look_first or self.look_first_always or must_look_first(outcomes)
+        if effect is not None and looks:
             checked, found = self._look(effect)
             if found is not None:
+                self.found_done.add(key)
                 return self._done(method, object_id, key, found)
             if not checked:  # an earlier attempt may have acted: post nothing until we know
                 raise RetryableError(f"{method} {object_id}: could not look for its earlier effect")

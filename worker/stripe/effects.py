@@ -5,13 +5,11 @@ a timeout, a crash before our commit) is found before anything is posted under a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import or_, select
 
 from worker.db.models import Refund
-from worker.stripe.calls import EffectCheck
 from worker.stripe.keys import KEY_METADATA
 from worker.stripe.reads import StripeReads
 
@@ -72,14 +70,6 @@ class EffectChecks(StripeReads):
             )
         )
         return next((i["id"] for i in found if _made_under(i, key)), None)
-
-    def _subscription_effect(
-        self, subscription_id: str, applied: Callable[[dict[str, Any]], bool]
-    ) -> EffectCheck:
-        def check() -> str | None:
-            return subscription_id if applied(self.subscription(subscription_id)) else None
-
-        return check
 
 
 def _made_under(obj: dict[str, Any], key: str) -> bool:

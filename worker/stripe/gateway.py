@@ -101,15 +101,12 @@ class StripeGateway(EffectChecks):
         params: dict[str, Any],
         applied: Callable[[dict[str, Any]], bool],
     ) -> str | None:
-        def check() -> str | None:
-            return invoice_id if applied(self.invoice(invoice_id)) else None
-
-        return self._mutate(
+        return self._update(
             "invoices.update",
             invoice_id,
             action,
             lambda options: self.client.v1.invoices.update(invoice_id, params, options),  # type: ignore[arg-type]
-            effect=check,
+            lambda: applied(self.invoice(invoice_id)),
         )
 
     def cancel_subscription_now(self, subscription_id: str) -> str | None:
@@ -120,8 +117,10 @@ class StripeGateway(EffectChecks):
             subscription_id,
             "cancel_now",
             lambda options: self.client.v1.subscriptions.cancel(subscription_id, params, options),  # type: ignore[arg-type]
-            effect=self._subscription_effect(
-                subscription_id, lambda sub: sub.get("status") == "canceled"
+            effect=lambda: (
+                subscription_id
+                if self.subscription(subscription_id).get("status") == "canceled"
+                else None
             ),
         )
 
@@ -152,12 +151,26 @@ class StripeGateway(EffectChecks):
         params: dict[str, Any],
         applied: Callable[[dict[str, Any]], bool],
     ) -> str | None:
-        return self._mutate(
+        return self._update(
             "subscriptions.update",
             subscription_id,
             action,
             lambda options: self.client.v1.subscriptions.update(subscription_id, params, options),  # type: ignore[arg-type]
-            effect=self._subscription_effect(subscription_id, applied),
+            lambda: applied(self.subscription(subscription_id)),
+        )
+
+    def _update(
+        self,
+        method: str,
+        object_id: str,
+        action: str,
+        call: Callable[[Any], Any],
+        applied: Callable[[], bool],
+    ) -> str | None:
+        """An update whose effect is a state Stripe shows on the object: looked at, not
+        counted, so a second update to the same state is harmless."""
+        return self._mutate(
+            method, object_id, action, call, effect=lambda: object_id if applied() else None
         )
 
     def set_account_status(self, customer_id: str, status: str) -> str | None:
