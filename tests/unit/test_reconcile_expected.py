@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.policy import AccountVerdict, load_policy
+from worker.policy import CHANGE_WINDOW_SECONDS, AccountVerdict, load_policy
 from worker.reconcile.expected import (
-    CHANGE_MOMENT_SLACK_SECONDS,
     PENDING_REFUND_MAX_AGE_SECONDS,
     HandledDowngrade,
     RequestFacts,
@@ -179,8 +178,8 @@ def test_only_a_pending_proration_of_the_handled_change_is_left_over() -> None:
     change = HandledDowngrade("sub_1", NOW, "evt_1")
     pending = [
         proration("ii_this", NOW),
-        proration("ii_just_before", NOW - CHANGE_MOMENT_SLACK_SECONDS),
-        proration("ii_earlier", NOW - CHANGE_MOMENT_SLACK_SECONDS - 1),
+        proration("ii_just_before", NOW - CHANGE_WINDOW_SECONDS),
+        proration("ii_earlier", NOW - CHANGE_WINDOW_SECONDS - 1),
         proration("ii_later", NOW + 1),
         proration("ii_other_sub", NOW, subscription="sub_2"),
         {**proration("ii_one_off", NOW), "proration": False},

@@ -32,13 +32,10 @@ from typing import TYPE_CHECKING, Any
 from worker.errors import FinalError
 from worker.handlers.line_amounts import paid_for_line
 from worker.handlers.stripe_fields import ref_id
+from worker.policy import made_by_change
 
 if TYPE_CHECKING:
     from worker.handlers import HandlerContext
-
-# A change's prorations start at the moment of the change, which precedes its event by the
-# time Stripe takes to emit it (POLICY-SPEC.md: no more than 5 minutes).
-CHANGE_WINDOW_SECONDS = 300
 
 
 def changed_item_ids(old_items: list[dict[str, Any]], new_items: list[dict[str, Any]]) -> set[str]:
@@ -102,13 +99,9 @@ def _of_change(obj: dict[str, Any], subscription_id: str, changed: set[str]) -> 
 
 def _this_change(ctx: HandlerContext, prorations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The prorations made at the latest moment not after the event and within
-    `CHANGE_WINDOW_SECONDS` before it: this change's (none for a change that made none)."""
+    5 minutes before it (`made_by_change`): this change's (none for a change that made none)."""
     event_at = ctx.event_created.timestamp()
-    moments = [
-        m
-        for m in map(_start, prorations)
-        if m is not None and event_at - CHANGE_WINDOW_SECONDS <= m <= event_at
-    ]
+    moments = [m for m in map(_start, prorations) if m is not None and made_by_change(m, event_at)]
     latest = max(moments, default=None)
     return [p for p in prorations if latest is not None and _start(p) == latest]
 

@@ -50,12 +50,14 @@ from worker.policy.loader import (
 from worker.policy.money import format_money, minor_unit_digits
 from worker.policy.parameters import DmlyParameters, MittrikParameters, Policy
 from worker.policy.proration import (
+    CHANGE_WINDOW_SECONDS,
     CancelPlan,
     ChangeKind,
     ProrationPlan,
     SubscriptionItem,
     cancellation,
     classify_change,
+    made_by_change,
     proration_plan,
 )
 
@@ -108,6 +110,8 @@ __all__ = [
     "policy_from_document",
     "policy_from_text",
     "proration_plan",
+    "CHANGE_WINDOW_SECONDS",
+    "made_by_change",
     "purchase_kind",
     "unused_months",
     "used_months",

@@ -15,6 +15,16 @@ from worker.policy.parameters import DmlyParameters, Policy, ProrationBehavior
 ChangeKind = Literal["upgrade", "downgrade", "addon_change", "no_change"]
 ItemInterval = Literal["day", "week", "month", "year"]
 
+# POLICY-SPEC.md, "Which proration is this change's": a change's prorations start at the moment
+# of the change, which is not after its event and no more than 5 minutes before it.
+CHANGE_WINDOW_SECONDS = 300
+
+
+def made_by_change(proration_start: float, event_at: float) -> bool:
+    """Whether a proration starting then can be the change's whose event is dated `event_at`."""
+    return event_at - CHANGE_WINDOW_SECONDS <= proration_start <= event_at
+
+
 # A price's rate is normalised to a day with fixed lengths, so a monthly → annual switch compares
 # like with like; a month is 30 days and a year 365 whatever the calendar says.
 DAYS_IN_INTERVAL: dict[str, int] = {"day": 1, "week": 7, "month": 30, "year": 365}

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from worker.policy import AccountVerdict, format_money
+from worker.policy import AccountVerdict, format_money, made_by_change
 from worker.reconcile.findings import Finding, Kind, Remedy
 
 # Subscriptions Stripe still charges (as the dispute handler pauses and cancels them).
@@ -21,9 +21,6 @@ LIVE_SUBSCRIPTION = ("active", "trialing", "past_due", "unpaid")
 PENDING_REFUND_MAX_AGE_SECONDS = 7 * 86400
 GIVEN_BACK = ("failed", "canceled")  # refund statuses that returned nothing to the customer
 STILL_AT_THE_BANK = ("pending", "requires_action")
-# POLICY-SPEC "Which proration is this change's": its period starts at the moment of the change,
-# not after the event, and no more than 5 minutes before it.
-CHANGE_MOMENT_SLACK_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -340,7 +337,7 @@ def proration_findings(
                 continue
             if _subscription_of_item(item) != change.subscription:
                 continue
-            if not change.at - CHANGE_MOMENT_SLACK_SECONDS <= int(start) <= change.at:
+            if not made_by_change(int(start), change.at):
                 continue
             found.append(
                 whose.finding(

@@ -4,11 +4,13 @@ import pytest
 from policy_factories import dmly, mittrik
 
 from worker.policy import (
+    CHANGE_WINDOW_SECONDS,
     CancelPlan,
     ProrationPlan,
     SubscriptionItem,
     cancellation,
     classify_change,
+    made_by_change,
     proration_plan,
 )
 
@@ -103,3 +105,22 @@ def test_mittrik_cancellation_takes_effect_at_period_end():
 def test_dmly_cancellation_keeps_the_plan_to_the_end_of_the_cycle():
     # D1.cancel
     assert cancellation(dmly) == CancelPlan(cancel_at_period_end=True, clause="D1.cancel")
+
+
+EVENT_AT = 1_764_640_800
+
+
+@pytest.mark.parametrize(
+    ("proration_start", "is_this_changes"),
+    [
+        (EVENT_AT, True),  # the change's moment is the event's second
+        (EVENT_AT + 1, False),  # after its event: a later change's
+        (EVENT_AT - CHANGE_WINDOW_SECONDS, True),  # exactly 5 minutes before: still this one's
+        (EVENT_AT - CHANGE_WINDOW_SECONDS - 1, False),  # older: an earlier change's
+        (EVENT_AT - 86400, False),  # a day before: an earlier upgrade's, never undone now
+    ],
+)
+def test_a_proration_is_this_changes_only_from_five_minutes_before_its_event_to_the_event(
+    proration_start: int, is_this_changes: bool
+) -> None:
+    assert made_by_change(proration_start, EVENT_AT) is is_this_changes
