@@ -160,8 +160,8 @@ def proposed_file(tmp_path: Path, base: str, *changes: tuple[str, str]) -> Path:
 
 THIRTY_DAY_WINDOW = ("annual_window_hours = 336", "annual_window_hours = 720")
 FRAUD_NO_LONGER_SUSPENDS = (
-    'dispute_suspend_reasons = ["fraudulent", "unrecognized", "general"]',
-    'dispute_suspend_reasons = ["unrecognized", "general"]',
+    'dispute_suspend_reasons = ["fraudulent", "unrecognized", "general", "debit_not_authorized"]',
+    'dispute_suspend_reasons = ["unrecognized", "general", "debit_not_authorized"]',
 )
 ADDONS_EXCLUDED = (
     'non_refundable = ["pass_through", "usage"]',

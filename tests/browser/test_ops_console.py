@@ -377,8 +377,8 @@ def test_policy_what_if_shows_the_account_a_pasted_policy_would_release(
     s = console_stack
     dispute = suspended_for_fraud(s, "cus_whatif_b", "whatif@example.com", "WI-B")
     mittrik = (POLICIES / "mittrik.toml").read_text()
-    suspends = 'dispute_suspend_reasons = ["fraudulent", "unrecognized", "general"]'
-    no_fraud = mittrik.replace(suspends, 'dispute_suspend_reasons = ["unrecognized", "general"]')
+    suspends = '["fraudulent", "unrecognized", "general", "debit_not_authorized"]'
+    no_fraud = mittrik.replace(suspends, '["unrecognized", "general", "debit_not_authorized"]')
 
     page = context.new_page()
     sign_in(page)

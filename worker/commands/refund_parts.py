@@ -77,13 +77,18 @@ def planned_parts(
     fallback: tuple[str | None, str | None],
 ) -> list[RefundPart]:
     """The stored split, else a new one over the invoice's `paid` payments, whether or not one
-    is the invoice's default payment (a default left `canceled` holds no money). With none
-    listed (older API versions), the payment we stored, `fallback`, in one part: Stripe itself
-    refuses more than that payment can take."""
+    is the invoice's default payment (a default left `canceled` holds no money). An invoice
+    with one paid payment is refunded on it in one part, not split: what its charge has left
+    may already count this request's own refund, made before a crash lost our record of it,
+    which the gateway then finds rather than makes again; and Stripe itself refuses more than
+    the payment can take. With none listed (older API versions), the payment we stored,
+    `fallback`, in one part."""
     stored = decision.get("refund_parts")
     if stored:
         return [RefundPart(**part) for part in stored]
     payments = paid_payments(stripe, invoice_id)
     if not payments:
         return [RefundPart(fallback[0], fallback[1], amount)]
+    if len(payments) == 1:
+        return [RefundPart(payments[0].payment_intent, payments[0].charge, amount)]
     return split_refund(amount, payments)
