@@ -35,13 +35,14 @@ from worker.eventlog.intake import parse_event, store_event
 from worker.eventlog.selection import Position
 
 PRICE = "price_console_year"
-PAGES = ("/events", "/failed", "/refunds", "/customers")
+PAGES = ("/events", "/failed", "/refunds", "/customers", "/reconcile")
 ACTIONS = (
     "/logout",
     "/replay",
     "/events/evt_any/replay",
     "/refunds/rr_any/approve",
     "/refunds/rr_any/reject",
+    "/reconcile/fix",
 )
 
 

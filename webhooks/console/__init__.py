@@ -1,10 +1,11 @@
 """The ops console: server-rendered pages under /ops/console/ for the people who run billing.
 
 Events (filter, inspect, replay), failed and stuck events, the refund review queue, the
-accounts suspended under the chargeback rules, and a proposed policy tried on the past. It sits
-beside the JSON ops API (`webhooks/ops.py`, bearer token) and reads the same token: asked once on
-the login page, then kept as a signed session cookie (`auth.py`). Plain HTML forms, a small CSS
-file and a few lines of JavaScript served by the app itself: no CDN and no front-end build step.
+accounts suspended under the chargeback rules, where Stripe drifted from the policy (each with a
+fix button), and a proposed policy tried on the past. It sits beside the JSON ops API
+(`webhooks/ops.py`, bearer token) and reads the same token: asked once on the login page, then
+kept as a signed session cookie (`auth.py`). Plain HTML forms, a small CSS file and a few lines
+of JavaScript served by the app itself: no CDN and no front-end build step.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def register(app: Flask, settings: Settings) -> None:
         failed,
         formatting,
         layout,
+        reconcile,
         refunds,
         simulate,
     )

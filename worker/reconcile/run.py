@@ -112,14 +112,19 @@ def reconcile(
     account: str | None = None,
     since: datetime | None = None,
     fix: bool = False,
+    only: str | None = None,
 ) -> ReconcileReport:
+    """Compare the selected customers; with `fix`, fix what differs, or with `only` (a
+    finding's id, as the console's fix button sends it) that one finding and nothing else."""
     run_id = utcnow().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
     report = ReconcileReport(run_id=run_id, fix=fix, started_at=utcnow())
     with runtime.sessions() as session:
         selected = customers_to_check(session, customer=customer, account=account, since=since)
     for whose in selected:
-        run = _fix_customer if fix else _compare_customer
-        report.customers.append(run(runtime, whose, run_id))
+        if fix:
+            report.customers.append(_fix_customer(runtime, whose, run_id, only))
+        else:
+            report.customers.append(_compare_customer(runtime, whose, run_id))
     whole = customer is None and account is None and since is None
     if whole and not report.errors:
         remaining = Counter(str(f.kind) for f in report.remaining)
@@ -142,7 +147,9 @@ def _compare_customer(runtime: Runtime, whose: Whose, run_id: str) -> CustomerRe
     return result
 
 
-def _fix_customer(runtime: Runtime, whose: Whose, run_id: str) -> CustomerResult:
+def _fix_customer(
+    runtime: Runtime, whose: Whose, run_id: str, only: str | None = None
+) -> CustomerResult:
     result = CustomerResult(whose)
     source = source_of(run_id)
     policy = runtime.policy_for(whose.account)
@@ -167,9 +174,14 @@ def _fix_customer(runtime: Runtime, whose: Whose, run_id: str) -> CustomerResult
         def compare() -> list[Finding]:
             return compare_customer(session, gateway, policy, whose, utcnow())
 
+        def wanted(finding: Finding, recording: bool) -> bool:
+            if finding.remedy is None or (finding.remedy in RECORDING) != recording:
+                return False
+            return only is None or finding.id == only
+
         try:
             result.found = findings = compare()
-            recording = [f for f in findings if f.remedy in RECORDING]
+            recording = [f for f in findings if wanted(f, recording=True)]
             for finding in recording:
                 apply_remedy(ctx, finding)
                 result.fixed.append(finding)
@@ -177,7 +189,7 @@ def _fix_customer(runtime: Runtime, whose: Whose, run_id: str) -> CustomerResult
                 session.flush()
                 findings = compare()
             for finding in findings:
-                if finding.remedy is not None and finding.remedy not in RECORDING:
+                if wanted(finding, recording=False):
                     apply_remedy(ctx, finding)
                     result.fixed.append(finding)
             result.remaining = compare() if result.fixed else findings
