@@ -29,6 +29,7 @@ from bench import (
     embedded,
     intake,
     processing,
+    reconcile,
     replay,
     stripe_budget,
 )
@@ -47,9 +48,12 @@ from tests.harness.processes import CLI, ProcessGroup
 from worker.config import Settings
 
 FULL_RUN = (
-    "30 to 45 minutes: the budget's 5,000-chargeback wave takes 10 of them paced, 10 to 21 unpaced"
+    "40 to 55 minutes: the budget's 5,000-chargeback wave takes 10 of them paced, 10 to 21"
+    " unpaced; reconcile's 10,000 customers at least 7"
 )
-BENCHMARKS = ("intake", "processing", "replay", "decide", "embedded", "budget", "cli")
+BENCHMARKS = (
+    "intake", "processing", "replay", "decide", "embedded", "budget", "reconcile", "cli",
+)  # fmt: skip
 # stripe-mock has no rate budget: benchmarks of our own code keep the budget's bookkeeping (one
 # Redis or SQLite round trip per call) but set a limit that never makes a call wait. The
 # `budget` benchmark measures pacing against a proxy that enforces Stripe's limit.
@@ -75,6 +79,7 @@ COMPONENTS = {
     "decide": Component(
         "the engine, in the bench's own process", lambda pid, _: pid == os.getpid()
     ),
+    "reconcile": Component("`billing-worker reconcile`", _product),
     "cli": Component("each command's cold process", _product, imports=True),
 }
 # A figure's `bench` label where it is not the benchmark's name.
@@ -97,6 +102,7 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
             "decide": decide.DecideSizes(seconds=0.2),
             "embedded": embedded.EmbeddedSizes(events=12, concurrency=4, timeout=120.0),
             "budget": stripe_budget.BudgetSizes(chargebacks=4, timeout=120.0),
+            "reconcile": reconcile.ReconcileSizes(customers=20, timeout=120.0),
             "cli": cli_startup.CliSizes(runs=1, warmup=0),
         }
     return {
@@ -109,6 +115,9 @@ def sizes_for(args: argparse.Namespace) -> dict[str, Any]:
             chargebacks=args.chargebacks,
             limit=args.budget_limit,
             concurrency=args.budget_concurrency,
+        ),
+        "reconcile": reconcile.ReconcileSizes(
+            customers=args.reconcile_customers, limit=args.reconcile_limit
         ),
         "cli": cli_startup.CliSizes(runs=args.cli_runs),
     }
@@ -127,6 +136,7 @@ def profile_sizes(sizes: dict[str, Any]) -> dict[str, Any]:
         "decide": replace(sizes["decide"], seconds=2.0),
         "embedded": replace(sizes["embedded"], events=min(sizes["embedded"].events, 300)),
         "budget": replace(sizes["budget"], chargebacks=min(sizes["budget"].chargebacks, 50)),
+        "reconcile": replace(sizes["reconcile"], customers=min(sizes["reconcile"].customers, 500)),
         "cli": replace(sizes["cli"], runs=2, warmup=0),
     }
 
@@ -235,6 +245,19 @@ def run_budget(run: ProcessGroup, svc: Services, sizes: stripe_budget.BudgetSize
     return stripe_budget.figures(measured[True], measured[False], sizes)
 
 
+def run_reconcile(
+    run: ProcessGroup, svc: Services, sizes: reconcile.ReconcileSizes
+) -> list[Figure]:
+    """A whole `reconcile` over a fresh database's customers, against the limited proxy."""
+    assert svc.stripe_mock is not None
+    database_url = svc.database()
+    measured = reconcile.measure(
+        service_env(run.workdir), database_url, svc.stripe_mock.url, run.workdir, sizes, log
+    )
+    log(f"reconcile: {measured}")
+    return reconcile.figures(measured, sizes)
+
+
 def _flush_redis(svc: Services) -> None:
     """Intake left its doorbells in the queue; the workers must not start on those."""
     import redis
@@ -273,7 +296,9 @@ def run_benchmarks(
         for label in {figure.bench for figure in found} or {name}:
             profiles[label] = sampled
 
-    needs_servers = set(chosen) & {"intake", "processing", "replay", "embedded", "budget"}
+    needs_servers = set(chosen) & {
+        "intake", "processing", "replay", "embedded", "budget", "reconcile",
+    }  # fmt: skip
     if profiles_in is not None:
         profiles_in.mkdir(parents=True, exist_ok=True)
     if needs_servers:
@@ -301,6 +326,8 @@ def run_benchmarks(
                 each("replay", lambda: run_replay(run, svc, sizes["replay"]))
             if "budget" in chosen:
                 each("budget", lambda: run_budget(run, svc, sizes["budget"]))
+            if "reconcile" in chosen:
+                each("reconcile", lambda: run_reconcile(run, svc, sizes["reconcile"]))
     if "decide" in chosen:
         log("decide: in-process")
         each("decide", lambda: decide.figures(decide.measure(sizes["decide"])))
@@ -355,6 +382,15 @@ def main(argv: list[str] | None = None) -> int:
         "--budget-limit", type=float, default=25.0, help="calls/s the budget's proxy allows"
     )
     parser.add_argument("--budget-concurrency", type=int, default=2, help="its Celery processes")
+    parser.add_argument(
+        "--reconcile-customers",
+        type=int,
+        default=reconcile.ReconcileSizes.customers,
+        help="customers one reconcile compares (default %(default)s: 400 s at 25/s an endpoint)",
+    )
+    parser.add_argument(
+        "--reconcile-limit", type=float, default=100.0, help="calls/s reconcile's proxy allows"
+    )
     parser.add_argument("--cli-runs", type=int, default=10, help="cold starts per command")
     parser.add_argument(
         "--profile-misses",

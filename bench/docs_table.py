@@ -52,6 +52,10 @@ MEANINGS = {
     "{floor}.",
     ("budget", "429s received, paced"): "Paced by the worker's budget, that wave gets {count} "
     "429s from Stripe.",
+    ("reconcile", "seconds, 10,000 customers at 100/s"): "A whole `reconcile` of 10,000 "
+    "customers takes {value}, where Stripe's 25 calls/s an endpoint allow {floor}.",
+    ("reconcile", "Stripe calls per customer"): "It reads {count} times from Stripe per customer "
+    "(the customer, its subscriptions, its charges; more with disputes or refunds).",
     ("decide", "decisions/s, parsed facts"): "The policy engine decides {count} refund requests "
     "a second, in one process.",
     ("cli startup", "policy show mittrik"): "A command that needs neither the event log nor "

@@ -49,9 +49,18 @@ EXPECTED = {
         "events failed (+ unfinished), unpaced",
         "task retries, unpaced",
     },
+    "reconcile": {
+        "seconds, 20 customers at 100/s",
+        "Stripe calls per customer",
+        "429s received",
+        "customers not done",
+    },
 }
 # Counts of what went wrong: 0 is a figure too, and they have no floor.
-COUNTS = {name for name in EXPECTED["budget"] if not name.startswith("seconds")}
+COUNTS = {
+    name for bench in ("budget", "reconcile") for name in EXPECTED[bench]
+    if not name.startswith(("seconds", "Stripe calls"))
+}  # fmt: skip
 
 
 @pytest.mark.services
