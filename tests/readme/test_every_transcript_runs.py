@@ -6,9 +6,10 @@ from __future__ import annotations
 from test_offline_transcripts import SOURCES as OFFLINE
 from test_readme_connect import SOURCES as CONNECT
 from test_readme_walkthrough import DOCS_SOURCES, README_SOURCES
+from test_reconcile_page import SOURCES as RECONCILE
 from transcripts import DOCS, README, sections, steps_in
 
-RUN = [*README_SOURCES, *DOCS_SOURCES, *CONNECT, *OFFLINE]
+RUN = [*README_SOURCES, *DOCS_SOURCES, *CONNECT, *OFFLINE, *RECONCILE]
 
 
 def test_every_transcript_of_every_page_is_run_by_a_test() -> None:

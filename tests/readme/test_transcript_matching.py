@@ -62,3 +62,11 @@ def test_an_ellipsis_line_stands_for_any_lines_and_log_lines_are_not_output() ->
     log = '{"event": "Request to Stripe", "level": "info", "logger": "stripe"}\n'
     assert values.match(expected, log + printed) is None
     assert values.match(expected, printed.replace("]", "")) is not None
+
+
+def test_a_reconcile_run_id_may_differ() -> None:
+    values = Values()
+    expected = ["1 customer(s) checked, 2 difference(s) found (run 20261206T071108-3c53a25e)"]
+    printed = "1 customer(s) checked, 2 difference(s) found (run 20261207T101010-0a1b2c3d)\n"
+    assert values.match(expected, printed) is None
+    assert values.match(expected, printed.replace("2 difference", "3 difference")) is not None

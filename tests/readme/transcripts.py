@@ -3,9 +3,9 @@
 A transcript is a fenced block whose lines start `$ ` (a command, continued by a trailing `\\`)
 followed by its output, up to the next command or the fence. The printed output is turned into a
 pattern: what legitimately varies between runs (the ids Stripe or the worker makes, dates and
-times) matches any value of its shape, and a line `...` stands for any lines. The values a run
-actually printed are remembered, so a later command that names an earlier id or date (`refunds
-approve rr_…`, `--purchase-date 2026-11-16`) is run with this run's value.
+times, a reconcile run's id) matches any value of its shape, and a line `...` stands for any
+lines. The values a run actually printed are remembered, so a later command that names an earlier
+id or date (`refunds approve rr_…`, `--purchase-date 2026-11-16`) is run with this run's value.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ Source = tuple[Path, str | None]
 VARYING_ID = r"(?<![A-Za-z0-9_])(?:rr|re|in|il|evt)_[A-Za-z0-9_]+"
 DATE = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?"
 LOOPBACK_PORT = r"(?<=127\.0\.0\.1:)\d+"  # the pages' 8000 is the test's free port
-VARYING = re.compile(f"{VARYING_ID}|{DATE}|{LOOPBACK_PORT}")
+RUN_ID = r"\d{8}T\d{6}-[0-9a-f]{8}"  # a reconcile run's: its start and a random part
+VARYING = re.compile(f"{RUN_ID}|{VARYING_ID}|{DATE}|{LOOPBACK_PORT}")
 # Only on a terminal: tqdm's bar on stderr (the test's stderr is a pipe).
 PROGRESS_BAR = re.compile(r"^\s*\d+%\|")
 
@@ -110,7 +111,8 @@ class Values:
                 return f"(?P={names[value]})"
             name = names[value] = f"v{len(names)}"
             groups[name] = value
-            shape = next(s for s in (VARYING_ID, DATE, r"\d+") if re.fullmatch(s, value))
+            shapes = (RUN_ID, VARYING_ID, DATE, r"\d+")
+            shape = next(s for s in shapes if re.fullmatch(s, value))
             return f"(?P<{name}>{shape})"
 
         parts = []
