@@ -391,3 +391,39 @@ def test_policy_what_if_shows_the_account_a_pasted_policy_would_release(
     expect(row).to_contain_text("active")
     expect(row).to_contain_text(dispute["id"])
     screenshot(page, "simulate")
+
+
+def test_drift_page_lists_a_suspended_accounts_drift_and_its_fix_button_writes_keyed(
+    context: BrowserContext, console_stack: ConsoleStack
+) -> None:
+    """stripe-mock keeps no state, so a suspended account's pause is drift there: the page
+    lists it, and Fix sends the write through reconcile's gateway (stripe-mock forgets it
+    again; fixing once and a second click writing nothing are on the double's tests)."""
+    s = console_stack
+    dispute = suspended_for_fraud(s, "cus_drift_b", "drift@example.com", "DR-B")
+
+    page = context.new_page()
+    sign_in(page)
+    nav(page, "Drift").click()
+    expect(page.get_by_role("heading", name="Drift: Stripe against the policy")).to_be_visible()
+    page.get_by_label("Customer").fill("cus_drift_b")
+    page.get_by_role("button", name="Compare").click()
+    finding = page.locator("article[data-kind='account_status_mark']")
+    expect(finding).to_contain_text("cus_drift_b")
+    expect(finding).to_contain_text("M6.dispute")
+    expect(finding).to_contain_text(f"suspended while dispute {dispute['id']} is open")
+    expect(finding).to_contain_text("no account_status in metadata")
+    screenshot(page, "drift")
+
+    finding.get_by_role("button", name="Fix").click()
+    flash = page.get_by_role("status")
+    expect(flash).to_contain_text("fixed drift_")
+    expect(flash).to_contain_text("customers.update cus_drift_b")
+    expect(flash).to_contain_text("(key bw:reconcile-")
+    with s.sessions()() as session:
+        keys = session.scalars(
+            select(StripeCall.idempotency_key).where(
+                StripeCall.object_id == "cus_drift_b", StripeCall.outcome == "ok"
+            )
+        ).all()
+    assert any(key.startswith("bw:reconcile-") for key in keys), keys
