@@ -10,10 +10,12 @@ import re
 import pytest
 from console_support import CONSOLE, OPS_TOKEN, ConsoleClient
 from double_world import CUSTOMER, SUBSCRIPTION, DoubleWorld, double_world
+from prometheus_client import REGISTRY
 from stripe_double import StripeDouble
 from test_reconcile_on_double import by_hand, suspended_by_a_dispute, writes
 
 from webhooks import create_app
+from webhooks.console import reconcile as drift_page
 
 
 @pytest.fixture
@@ -66,8 +68,14 @@ def test_the_fix_button_fixes_one_finding_and_a_second_click_changes_stripe_no_m
     by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
     console.sign_in("Sam")
 
+    last_run = REGISTRY.get_sample_value("billing_reconcile_last_complete_run_timestamp_seconds")
     page = console.get("/reconcile")
     assert page.status_code == 200
+    # A look on demand is not the schedule's run: the gauge its alert watches stays as it was.
+    assert (
+        REGISTRY.get_sample_value("billing_reconcile_last_complete_run_timestamp_seconds")
+        == last_run
+    )
     text = page.text
     for words in (
         CUSTOMER,
@@ -105,6 +113,22 @@ def test_the_fix_button_fixes_one_finding_and_a_second_click_changes_stripe_no_m
     assert (
         "is no longer found: nothing changed at Stripe"
         in console.client.get(again.headers["Location"]).text
+    )
+
+
+def test_past_its_limit_the_page_compares_nothing_until_given_a_customer(
+    w: DoubleWorld, console: ConsoleClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suspended_by_a_dispute(w)
+    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    monkeypatch.setattr(drift_page, "WHOLE_RUN_MAX", 0)
+    console.sign_in("Sam")
+    reads = len(w.double.sent)
+    page = console.get("/reconcile").text
+    assert "more than a page compares at once" in page
+    assert len(w.double.sent) == reads  # nothing was read at Stripe
+    assert (
+        'data-kind="subscription_not_paused"' in console.get("/reconcile", customer=CUSTOMER).text
     )
 
 

@@ -38,7 +38,7 @@ def drift() -> ResponseReturnValue:
         count = len(customers_to_check(session, customer=customer, account=account))
     report = None
     if error is None and (customer is not None or count <= WHOLE_RUN_MAX):
-        report = reconcile(runtime, customer=customer, account=account)
+        report = reconcile(runtime, customer=customer, account=account, record=False)
     return render_template(
         "console/reconcile.html",
         report=report,

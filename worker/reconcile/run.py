@@ -113,9 +113,12 @@ def reconcile(
     since: datetime | None = None,
     fix: bool = False,
     only: str | None = None,
+    record: bool = True,
 ) -> ReconcileReport:
     """Compare the selected customers; with `fix`, fix what differs, or with `only` (a
-    finding's id, as the console's fix button sends it) that one finding and nothing else."""
+    finding's id, as the console's fix button sends it) that one finding and nothing else.
+    A whole run sets the reconcile gauges unless `record` is false: the console's comparisons
+    on demand must not pass for the schedule's runs, whose absence an alert watches."""
     run_id = utcnow().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
     report = ReconcileReport(run_id=run_id, fix=fix, started_at=utcnow())
     with runtime.sessions() as session:
@@ -126,7 +129,7 @@ def reconcile(
         else:
             report.customers.append(_compare_customer(runtime, whose, run_id))
     whole = customer is None and account is None and since is None
-    if whole and not report.errors:
+    if whole and record and not report.errors:
         remaining = Counter(str(f.kind) for f in report.remaining)
         record_reconcile_run(remaining, KINDS, utcnow().timestamp())
     return report
