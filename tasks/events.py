@@ -9,7 +9,7 @@ from celery import Task
 
 from tasks.names import PROCESS_EVENT, SWEEP
 from worker.errors import RetryableError
-from worker.eventlog.processing import process_event as run_event
+from worker.eventlog.batches import process_in_batch
 from worker.eventlog.sweeper import sweep as sweep_events
 from worker.runtime import Runtime
 
@@ -27,7 +27,8 @@ def register_tasks(runtime: Runtime) -> None:
     def process_event(self: Task, event_id: str) -> str:
         last_attempt = self.request.retries >= self.max_retries
         try:
-            return run_event(runtime, event_id, last_attempt=last_attempt)
+            # With the fresh events of its customer partition, in one transaction when they wait.
+            return process_in_batch(runtime, event_id, last_attempt=last_attempt)
         except RetryableError as exc:
             raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
 
