@@ -96,21 +96,11 @@ def _run_locked(
     handlers: dict[str, Handler],
     failed: list[list[StripeCall]],
 ) -> str:
-    payload = json.loads(event.payload)  # parsed once: for the log context and the handler
-    bind_event(event.id, event.type, event.customer, refund_request_id_in(payload))
     if event.status not in statuses:
+        refund_request = refund_request_id_in(json.loads(event.payload))
+        bind_event(event.id, event.type, event.customer, refund_request)
         return event.status  # already done: a duplicate delivery or a second doorbell
-    is_thin = event.payload_type == PayloadType.THIN
-    handler = handlers.get(handled_type(event.type, is_thin))
-    if handler is None:
-        event.status = EventStatus.IGNORED
-    else:
-        context = (thin_context if is_thin else _context)(session, event, payload, runtime)
-        failed[0] = context.stripe.failed_calls  # appended to while it runs
-        # A thin event holds no object: its snapshot type's handler gets Stripe's, now.
-        obj = fetched_object(context, event) if is_thin else payload_object(event.type, payload)
-        handler(context, obj)
-        event.status = EventStatus.PROCESSED
+    event.status = run_handler(session, runtime, event, handlers, failed)
     # Counted with the outcome, in one UPDATE of the row (before the handler, the handler's
     # first query would flush it as an UPDATE of its own); a failure counts its own attempt.
     event.attempts += 1
@@ -118,6 +108,29 @@ def _run_locked(
     event.last_error = None
     event.last_traceback = None
     return event.status
+
+
+def run_handler(
+    session: Session,
+    runtime: Runtime,
+    event: Event,
+    handlers: dict[str, Handler],
+    failed: list[list[StripeCall]],
+) -> str:
+    """The event's handler on its object, if its type has one: `processed`, else `ignored`.
+    The caller holds the event's row lock and records the outcome on its row."""
+    payload = json.loads(event.payload)  # parsed once: for the log context and the handler
+    bind_event(event.id, event.type, event.customer, refund_request_id_in(payload))
+    is_thin = event.payload_type == PayloadType.THIN
+    handler = handlers.get(handled_type(event.type, is_thin))
+    if handler is None:
+        return EventStatus.IGNORED
+    context = (thin_context if is_thin else _context)(session, event, payload, runtime)
+    failed[0] = context.stripe.failed_calls  # appended to while it runs
+    # A thin event holds no object: its snapshot type's handler gets Stripe's, now.
+    obj = fetched_object(context, event) if is_thin else payload_object(event.type, payload)
+    handler(context, obj)
+    return EventStatus.PROCESSED
 
 
 def process_events(
