@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ from worker import samples
 from worker.db.models import Event
 from worker.db.session import session_factory
 from worker.errors import RetryableError
-from worker.eventlog.batches import PARTITIONS, process_in_batch
+from worker.eventlog.batches import LOCK_SPACE, PARTITIONS, process_in_batch
 from worker.eventlog.intake import parse_event, store_event
 from worker.handlers import HANDLERS
 
@@ -125,3 +127,29 @@ def test_its_own_retryable_error_in_the_batch_makes_the_task_retry_and_the_last_
     assert statuses(database_url)[ids[1]] == ("received", 1)
     assert process_in_batch(runtime, ids[1], last_attempt=True, handlers=handlers) == "failed"
     assert statuses(database_url)[ids[1]] == ("failed", 2)
+
+
+def test_a_task_whose_partition_is_busy_runs_another_partitions_events_then_its_own(
+    database_url: str, runtime
+) -> None:
+    busy = customers_in(database_url, 8, 1, "busy")
+    free = customers_in(database_url, 9, 2, "free")
+    ids = store(database_url, [free[0], busy[0], free[1]])
+    sessions = session_factory(database_url)
+    outcome: list[str] = []
+    with sessions() as holder, holder.begin():
+        # Another process's batch of partition 8, as far as the task can tell.
+        holder.execute(text("SELECT pg_advisory_xact_lock(:space, 8)"), {"space": LOCK_SPACE})
+        task = threading.Thread(target=lambda: outcome.append(process_in_batch(runtime, ids[1])))
+        task.start()
+        # Meanwhile it runs partition 9's events, then waits for partition 8's batch.
+        deadline = time.monotonic() + 20
+        while statuses(database_url)[ids[2]][0] != "processed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [statuses(database_url)[i] for i in ids] == [
+            ("processed", 1), ("received", 0), ("processed", 1)
+        ]  # fmt: skip
+        assert task.is_alive()
+    task.join(20)
+    assert outcome == ["processed"]
+    assert statuses(database_url)[ids[1]] == ("processed", 1)

@@ -23,6 +23,9 @@ Why this keeps DESIGN.md's guarantees:
   with its attempt counted (as `process_event` leaves it) and is left out of later batches
   (fresh means no attempt yet): its own doorbell's retry runs it alone. Any other error parks it
   `failed` with its reason. Each error rolls back that event's savepoint only.
+- A task whose partition another process is running meanwhile runs the oldest waiting events
+  of another partition that no batch holds, then looks at its own event again: it waits for the
+  other batch only when no other partition has work.
 - A row another transaction holds (a replay, an operator) is skipped, never waited for inside a
   batch; if it is X's own, the task then runs X alone, as before batches, waiting for the lock.
 
@@ -35,7 +38,7 @@ import logging
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, func, select, update
+from sqlalchemy import Engine, Row, Select, bindparam, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -77,18 +80,24 @@ def process_in_batch(
         found = _look(runtime, event_id)
         if found is None:
             return alone()  # not stored: logged there
-        status, attempts, partition = found
+        status, attempts, partition, event_type = found
         if status != EventStatus.RECEIVED:
             return status  # done (by a batch, a duplicate doorbell, a replay)
         if attempts:
             return alone()  # a retry: its back-off is its doorbell's
         try:
-            outcomes = once_more_after_disconnect(partial(_run_batch, runtime, partition, handlers))
+            outcomes = _batch(runtime, partition, handlers, wait=False)
+            if outcomes is None:  # another process runs a batch of this partition now
+                other = _another_partition(runtime, partition)
+                if other is not None:
+                    _batch(runtime, other, handlers, wait=False)  # useful work meanwhile
+                    continue
+                outcomes = _batch(runtime, partition, handlers, wait=True) or {}
         except DBAPIError as exc:
             log.warning("batch of partition %d lost (%s): event %s alone", partition, exc, event_id)
             return alone()
         finally:
-            bind_event(event_id)  # the batch labelled its lines with each of its events
+            bind_event(event_id, event_type)  # the batch labelled its lines with its events
         mine = outcomes.get(event_id)
         if mine == RETRY:
             if last_attempt:
@@ -101,43 +110,66 @@ def process_in_batch(
     return alone()
 
 
-def _look(runtime: Runtime, event_id: str) -> tuple[str, int, int] | None:
-    """The event's status, attempts and partition: one statement in autocommit, one round trip
-    (the doorbells of a batch's other events pay only this)."""
+def _batch(
+    runtime: Runtime, partition: int, handlers: dict[str, Handler], *, wait: bool
+) -> dict[str, str] | None:
+    return once_more_after_disconnect(partial(_run_batch, runtime, partition, handlers, wait))
+
+
+def _look(runtime: Runtime, event_id: str) -> tuple[str, int, int, str] | None:
+    """The event's status, attempts, partition and type: one statement in autocommit, one
+    round trip (the doorbells of a batch's other events pay only this)."""
+    row = _autocommit_read(runtime, _LOOK, {"event_id": event_id})
+    if row is None:
+        return None
+    bind_event(event_id, row.type)  # the task's metrics count it by its type
+    return row.status, row.attempts, int(row.partition), row.type
+
+
+def _another_partition(runtime: Runtime, busy: int) -> int | None:
+    """The partition of the oldest fresh `received` event of any other, that no batch holds."""
+    row = _autocommit_read(runtime, _OLDEST_ELSEWHERE, {"busy": busy})
+    return None if row is None else int(row.partition)
+
+
+def _autocommit_read(runtime: Runtime, query: Select[Any], values: dict[str, Any]) -> Any:
     engine: Engine = runtime.sessions.kw["bind"]
 
     def read() -> Row[Any] | None:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            return conn.execute(_LOOK, {"event_id": event_id}).one_or_none()
+            return conn.execute(query, values).one_or_none()
 
-    row = once_more_after_disconnect(read)
-    if row is None:
-        return None
-    bind_event(event_id, row.type)  # the task's metrics count it by its type
-    return row.status, row.attempts, int(row.partition)
+    return once_more_after_disconnect(read)
 
 
-_LOOK = select(
-    Event.status,
-    Event.attempts,
-    Event.type,
-    partition_of_event(PARTITIONS).label("partition"),
-).where(Event.id == bindparam("event_id"))
+_event_partition = partition_of_event(PARTITIONS)
+_LOOK = select(Event.status, Event.attempts, Event.type, _event_partition.label("partition")).where(
+    Event.id == bindparam("event_id")
+)
+_FRESH = (Event.status == EventStatus.RECEIVED, Event.attempts == 0)
+_OLDEST_ELSEWHERE = (
+    select(_event_partition.label("partition"))
+    .where(*_FRESH, _event_partition != bindparam("busy"))
+    .order_by(Event.received_at, Event.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)  # rows a batch holds are not looked at
+)
 
 
-def _run_batch(runtime: Runtime, partition: int, handlers: dict[str, Handler]) -> dict[str, str]:
+def _run_batch(
+    runtime: Runtime, partition: int, handlers: dict[str, Handler], wait: bool
+) -> dict[str, str] | None:
     """The partition's oldest fresh `received` events, run in one transaction: event id ->
-    outcome (a status, or RETRY), in the order run."""
+    outcome (a status, or RETRY), in the order run. None if another batch of the partition
+    runs and `wait` is false; if true, it waits for that batch to commit."""
     with runtime.sessions.begin() as session:
-        # Waits for a batch of the same partition to commit: then its events are done.
-        session.execute(select(func.pg_advisory_xact_lock(LOCK_SPACE, partition)))
+        if wait:
+            session.execute(select(func.pg_advisory_xact_lock(LOCK_SPACE, partition)))
+        elif not session.scalar(select(func.pg_try_advisory_xact_lock(LOCK_SPACE, partition))):
+            return None
         events = session.scalars(
             select(Event)
-            .where(
-                Event.status == EventStatus.RECEIVED,
-                Event.attempts == 0,
-                partition_of_event(PARTITIONS) == partition,
-            )
+            .where(*_FRESH, _event_partition == partition)
             .order_by(Event.received_at, Event.id)
             .limit(BATCH)
             .with_for_update(skip_locked=True)
