@@ -6,8 +6,9 @@ import random
 from datetime import timedelta
 
 from celery import Task
+from sqlalchemy.exc import DBAPIError
 
-from tasks.names import PROCESS_EVENT, SWEEP
+from tasks.names import PROCESS_EVENT, PROCESS_EVENTS, SWEEP
 from worker.errors import RetryableError
 from worker.eventlog.batches import process_in_batch
 from worker.eventlog.sweeper import sweep as sweep_events
@@ -31,6 +32,21 @@ def register_tasks(runtime: Runtime) -> None:
             return process_in_batch(runtime, event_id, last_attempt=last_attempt)
         except RetryableError as exc:
             raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+
+    @app.task(name=PROCESS_EVENTS, bind=True, max_retries=settings.task_max_retries)
+    def process_events(self: Task, event_ids: list[str]) -> int:
+        """The doorbell of deliveries committed together: each event as `process_event` runs
+        it (the first attempt); one that must retry gets a `process_event` task of its own,
+        with its back-off. If the database is unreachable the whole list is tried again later:
+        the events already done are a read each."""
+        for event_id in event_ids:
+            try:
+                process_in_batch(runtime, event_id, last_attempt=False)
+            except RetryableError:
+                app.send_task(PROCESS_EVENT, args=[event_id], countdown=backoff_seconds(0))
+            except DBAPIError as exc:
+                raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+        return len(event_ids)
 
     @app.task(name=SWEEP)
     def sweep() -> int:

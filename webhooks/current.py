@@ -15,7 +15,7 @@ _INTAKE = "billing_group_intake"
 def install(app: Flask, runtime: Runtime, webhook_secrets: list[str]) -> None:
     app.extensions[_RUNTIME] = runtime
     app.extensions[_SECRETS] = webhook_secrets
-    app.extensions[_INTAKE] = GroupIntake(runtime.sessions)
+    app.extensions[_INTAKE] = GroupIntake(runtime.sessions, runtime.enqueue_group)
 
 
 def current_runtime() -> Runtime:

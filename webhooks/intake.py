@@ -90,7 +90,7 @@ def _receive() -> ResponseReturnValue:
         return refuse(503, "database unavailable, retry later")
     metrics.record_received(event.type, "duplicate" if stored.duplicate else "stored")
     elog.info("webhook stored", duplicate=stored.duplicate, status=str(stored.status))
-    if stored.needs_enqueue:
+    if stored.needs_enqueue and not stored.rung:
         ring(runtime.enqueue, stored.event_id, elog)
     return jsonify(received=True, duplicate=stored.duplicate), 200
 

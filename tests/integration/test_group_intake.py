@@ -44,7 +44,8 @@ def test_deliveries_waiting_on_a_commit_share_the_next_one_and_each_learns_its_o
     pg_url: str,
 ) -> None:
     sessions = session_factory(pg_url)
-    intake = GroupIntake(sessions)
+    rung: list[list[str]] = []
+    intake = GroupIntake(sessions, rung.append)
     first, *others = [delivery() for _ in range(9)]
     known = others[0]
     intake.store(known)  # stored before: its second delivery is a duplicate
@@ -64,16 +65,20 @@ def test_deliveries_waiting_on_a_commit_share_the_next_one_and_each_learns_its_o
         outcomes = [leader.result(10)] + [f.result(10) for f in later]
 
     ids = [evt.id for evt in others]
-    assert outcomes[0] == Outcome(first.id, duplicate=False, status=EventStatus.RECEIVED)
-    assert outcomes[1] == Outcome(known.id, duplicate=True, status=EventStatus.RECEIVED)
+    assert outcomes[0] == Outcome(first.id, duplicate=False, status=EventStatus.RECEIVED, rung=True)
+    assert outcomes[1] == Outcome(known.id, duplicate=True, status=EventStatus.RECEIVED, rung=True)
     assert {o for o in outcomes[2:] if o.event_id != ids[1]} == {
-        Outcome(i, duplicate=False, status=EventStatus.RECEIVED) for i in ids[2:]
+        Outcome(i, duplicate=False, status=EventStatus.RECEIVED, rung=True) for i in ids[2:]
     }
     # Delivered three times in one group: stored by one, a duplicate for the two others.
     assert sorted(o.duplicate for o in outcomes if o.event_id == ids[1]) == [False, True, True]
     # The first alone, then the ten others in one statement: one commit for their 8 rows.
     assert sizes == [1, 8]
     assert sorted(stored_ids(pg_url)) == sorted([first.id, *ids])
+    # One doorbell per group, for its events still `received` (the known one too), once each.
+    assert rung[:2] == [[known.id], [first.id]]
+    assert sorted(rung[2]) == sorted(ids)
+    assert all(outcome.rung for outcome in outcomes)
 
 
 def test_a_failed_group_statement_answers_every_delivery_of_the_group_with_the_error(

@@ -6,7 +6,9 @@ delivery to arrive leads: it inserts every delivery waiting at that moment in on
 `INSERT … ON CONFLICT DO NOTHING RETURNING id`, in autocommit, so one statement is one
 transaction, committed when the server answers. Deliveries that arrive meanwhile wait for the
 next group, which the first of them leads as soon as the current one is committed: no delivery
-waits for a timer, and a lone delivery is inserted at once, as before.
+waits for a timer, and a lone delivery is inserted at once, as before. Once the group is
+committed its deliveries answer, and the leader rings one doorbell for the group's events: one
+`PROCESS_EVENTS` message naming them all (tasks/doorbell.py `group_doorbell`), not one each.
 
 A delivery's 2xx still means "committed": each request thread returns only after the statement
 that holds its row has been committed; if the statement fails, every delivery of the group gets
@@ -19,8 +21,10 @@ PostgreSQL only: SQLite takes one writer at a time, so its deliveries keep `stor
 
 from __future__ import annotations
 
+import logging
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -29,6 +33,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.db.models import Event, EventStatus, utcnow
 from worker.db.session import once_more_after_disconnect
 from worker.eventlog.intake import _INSERT_NEW, IncomingEvent, StoreOutcome, store_event
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,8 +49,11 @@ class _Delivery:
 class GroupIntake:
     """`store(event)`, as `store_event`, for many request threads of one process at once."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], ring: Callable[[list[str]], None] | None = None
+    ) -> None:
         self._sessions = sessions
+        self._ring = ring  # one doorbell for a group's events; else each delivery rings its own
         self._engine: Engine = sessions.kw["bind"]
         self._grouped = self._engine.dialect.name == "postgresql"
         self._lock = threading.Lock()
@@ -71,9 +80,13 @@ class GroupIntake:
         """Insert every delivery waiting now (its own among them), then hand the lead on."""
         with self._lock:
             group, self._waiting = self._waiting, []
+        to_ring: list[str] = []
         try:
             outcomes = once_more_after_disconnect(lambda: _insert(self._engine, group))
             for delivery, outcome in zip(group, outcomes, strict=True):
+                if self._ring is not None and outcome.needs_enqueue:
+                    outcome = replace(outcome, rung=True)
+                    to_ring.append(outcome.event_id)
                 delivery.outcome = outcome
         except BaseException as exc:  # noqa: BLE001 - every delivery of the group answers it
             for delivery in group:
@@ -85,7 +98,22 @@ class GroupIntake:
                 else:
                     self._leading = False
             for delivery in group:
-                delivery.turn.set()
+                delivery.turn.set()  # committed: each answers its 2xx now
+        if to_ring and self._ring is not None:
+            _ring_group(self._ring, list(dict.fromkeys(to_ring)))
+
+
+def _ring_group(ring: Callable[[list[str]], None], event_ids: list[str]) -> None:
+    """Queue the group's events; if the broker is down they are safe and the sweeper queues them
+    later."""
+    try:
+        ring(event_ids)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: stored is what matters
+        log.warning(
+            "%d events stored but not queued; the sweeper will retry (%s)",
+            len(event_ids),
+            type(exc).__name__,
+        )
 
 
 def _insert(engine: Engine, group: list[_Delivery]) -> list[StoreOutcome]:
