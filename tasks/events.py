@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import timedelta
 
 from celery import Task
 from sqlalchemy.exc import DBAPIError
+from structlog.contextvars import get_contextvars
 
 from tasks.names import PROCESS_EVENT, PROCESS_EVENTS, SWEEP
 from worker.errors import RetryableError
 from worker.eventlog.batches import process_in_batch
 from worker.eventlog.sweeper import sweep as sweep_events
+from worker.metrics import record_task
 from worker.runtime import Runtime
 
 
@@ -40,12 +43,17 @@ def register_tasks(runtime: Runtime) -> None:
         with its back-off. If the database is unreachable the whole list is tried again later:
         the events already done are a read each."""
         for event_id in event_ids:
+            started = time.perf_counter()
             try:
-                process_in_batch(runtime, event_id, last_attempt=False)
+                outcome = process_in_batch(runtime, event_id, last_attempt=False)
             except RetryableError:
                 app.send_task(PROCESS_EVENT, args=[event_id], countdown=backoff_seconds(0))
+                outcome = "retry"
             except DBAPIError as exc:
                 raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+            # Counted per event, as each `process_event` task is (tasks/observability.py).
+            event_type = get_contextvars().get("event_type", "unknown")
+            record_task(event_type, outcome, time.perf_counter() - started)
         return len(event_ids)
 
     @app.task(name=SWEEP)
