@@ -38,14 +38,21 @@ import logging
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, Row, Select, bindparam, func, select, update
+from sqlalchemy import Engine, Row, Select, bindparam, func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from worker.db.models import Event, EventStatus, PayloadType, StripeCall, utcnow
+from worker.db.models import Event, EventStatus, PayloadType, StripeCall
 from worker.db.session import once_more_after_disconnect
 from worker.errors import RetryableError
-from worker.eventlog.processing import _mark, _reason, process_event, run_handler
+from worker.eventlog.processing import (
+    _mark,
+    _reason,
+    done_row,
+    process_event,
+    record_done,
+    run_handler,
+)
 from worker.eventlog.selection import partition_of_event
 from worker.handlers import HANDLERS, Handler, handled_type
 from worker.logging import bind_event
@@ -181,25 +188,9 @@ def _run_batch(
         for event in events:
             outcome = outcomes[event.id] = _run_one(session, runtime, event, handlers)
             if outcome in (EventStatus.PROCESSED, EventStatus.IGNORED):
-                done.append({"event_id": event.id, "status": outcome, "at": utcnow()})
-        if done:
-            # Every outcome in one statement (a pipeline of updates), not one UPDATE per event.
-            session.execute(_RECORD_DONE, done)
+                done.append(done_row(event.id, outcome))
+        record_done(session, done)
         return outcomes
-
-
-# The outcome as `process_event` records it, its attempt counted with it.
-_RECORD_DONE = (
-    update(Event.__table__)
-    .where(Event.__table__.c.id == bindparam("event_id"))
-    .values(
-        status=bindparam("status"),
-        attempts=Event.__table__.c.attempts + 1,
-        processed_at=bindparam("at"),
-        last_error=None,
-        last_traceback=None,
-    )
-)
 
 
 def _run_one(session: Session, runtime: Runtime, event: Event, handlers: dict[str, Handler]) -> str:
