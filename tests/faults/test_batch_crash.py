@@ -13,8 +13,6 @@ still queued, and every event ends processed by exactly one committed run.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,17 +21,19 @@ from fault_stack import (  # noqa: F401 - time_limit is a fixture
     Stack,
     assert_each_done_once,
     children_of,
+    customer_locked,
+    held_elsewhere,
     invoices_recorded,
     kill_9,
     lock_waiters,
     time_limit,
     wait_gone,
+    waiting_statement,
 )
 from harness.processes import wait_until
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from worker import samples
-from worker.db.models import PLATFORM, Customer, Event
 from worker.db.session import session_factory
 from worker.eventlog.batches import PARTITIONS
 
@@ -53,39 +53,6 @@ def customers_in_partition(database_url: str, count: int) -> list[str]:
     values = {"partitions": PARTITIONS, "partition": PARTITION, "count": count}
     with session_factory(database_url)() as session:
         return list(session.scalars(query, values))
-
-
-@contextlib.contextmanager
-def customer_locked(database_url: str, customer: str) -> Iterator[None]:
-    """Hold the customer's row lock, as a long handler of its would."""
-    with session_factory(database_url)() as session, session.begin():
-        locked = session.scalars(
-            select(Customer.id)
-            .where(Customer.account == PLATFORM, Customer.id == customer)
-            .with_for_update()
-        ).all()
-        assert locked == [customer]
-        yield
-        session.rollback()
-
-
-def held_elsewhere(database_url: str, event_ids: list[str]) -> set[str]:
-    """Which of the events' rows another transaction holds locked."""
-    with session_factory(database_url)() as session, session.begin():
-        free = session.scalars(
-            select(Event.id).where(Event.id.in_(event_ids)).with_for_update(skip_locked=True)
-        ).all()
-        return set(event_ids) - set(free)
-
-
-def waiting_statement(database_url: str) -> str:
-    with session_factory(database_url)() as session:
-        return session.scalar(
-            text(
-                "SELECT query FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
 
 
 @pytest.mark.bound(120)
