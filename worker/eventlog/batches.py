@@ -38,7 +38,7 @@ import logging
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, Row, Select, bindparam, func, select
+from sqlalchemy import BigInteger, Engine, Row, Select, bindparam, column, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -154,12 +154,26 @@ _LOOK = select(Event.status, Event.attempts, Event.type, _event_partition.label(
     Event.id == bindparam("event_id")
 )
 _FRESH = (Event.status == EventStatus.RECEIVED, Event.attempts == 0)
+# The partitions whose batch runs now: their advisory locks, (LOCK_SPACE, partition) each. Read
+# from pg_locks rather than by SKIP LOCKED on the rows, which would lock one, and so cost the
+# read a transaction id and a WAL flush at its commit.
+_BATCHES_RUNNING = (
+    text(
+        "SELECT objid::bigint AS partition FROM pg_locks"
+        " WHERE locktype = 'advisory' AND classid = :space AND objsubid = 2"
+    )
+    .bindparams(space=LOCK_SPACE)
+    .columns(column("partition", BigInteger))
+)
 _OLDEST_ELSEWHERE = (
     select(_event_partition.label("partition"))
-    .where(*_FRESH, _event_partition != bindparam("busy"))
+    .where(
+        *_FRESH,
+        _event_partition != bindparam("busy"),
+        _event_partition.not_in(_BATCHES_RUNNING),
+    )
     .order_by(Event.received_at, Event.id)
     .limit(1)
-    .with_for_update(skip_locked=True)  # rows a batch holds are not looked at
 )
 
 
