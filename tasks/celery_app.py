@@ -7,7 +7,7 @@ from collections.abc import Callable
 from celery import Celery
 
 from tasks import observability  # noqa: F401 - connects Celery's logging and metrics signals
-from tasks.names import PROCESS_EVENT, RECONCILE, SWEEP
+from tasks.names import PROCESS_EVENT, PROCESS_EVENTS, RECONCILE, SWEEP
 from worker.config import Settings
 
 
@@ -95,3 +95,10 @@ def enqueuer(app: Celery) -> Callable[[str], None]:
     from tasks.publisher import TaskPublisher
 
     return TaskPublisher(app, PROCESS_EVENT)
+
+
+def group_enqueuer(app: Celery) -> Callable[[list[str]], None]:
+    """As `enqueuer`, one message for several event ids: `PROCESS_EVENTS`."""
+    from tasks.publisher import TaskPublisher
+
+    return TaskPublisher(app, PROCESS_EVENTS)

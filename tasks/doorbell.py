@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from celery import Celery
 
-from tasks.celery_app import enqueuer
+from tasks.celery_app import enqueuer, group_enqueuer
 from worker.config import Settings
 
 
@@ -22,3 +22,25 @@ def doorbell(settings: Settings, celery: Celery) -> Callable[[str], None]:
 
 def _event_log_is_the_queue(_event_id: str) -> None:
     """The event is `received` in the event log: a processing loop will find it there."""
+
+
+def group_doorbell(
+    settings: Settings, celery: Celery, single: Callable[[str], None]
+) -> Callable[[list[str]], None]:
+    """One bell for the events of a group commit (worker/eventlog/group_intake.py): one message
+    naming them all, or `single`'s for one; nothing on the embedded default."""
+    if settings.embedded:
+        return _no_bell
+    several = group_enqueuer(celery)
+
+    def ring(event_ids: list[str]) -> None:
+        if len(event_ids) == 1:
+            single(event_ids[0])
+        elif event_ids:
+            several(event_ids)
+
+    return ring
+
+
+def _no_bell(_event_ids: list[str]) -> None:
+    """The events are `received` in the event log: a processing loop will find them there."""

@@ -29,7 +29,8 @@ _ARG = "evt_placeholder"
 
 
 class TaskPublisher:
-    """`publisher(event_id)` queues the task for `event_id`; raises if the broker is down."""
+    """`publisher(event_id)` queues the task for `event_id` (or a list of ids, for a task that
+    takes one); raises if the broker is down."""
 
     def __init__(self, app: Celery, name: str = PROCESS_EVENT) -> None:
         self.app = app
@@ -50,7 +51,7 @@ class TaskPublisher:
         )
         self._local = threading.local()
 
-    def __call__(self, event_id: str) -> None:
+    def __call__(self, event_id: str | list[str]) -> None:
         task_id = uuid()
         headers = dict(self._headers, id=task_id, root_id=task_id, argsrepr=repr([event_id]))
         body = json.dumps([[event_id], self._kwargs, self._embed])

@@ -10,11 +10,11 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError
 
-from webhooks.current import current_runtime, webhook_secrets
+from webhooks.current import current_runtime, group_intake, webhook_secrets
 from webhooks.signature import SignatureInvalid, endpoint_mismatch, verify_signature
 from worker import metrics
 from worker.db.models import PayloadType
-from worker.eventlog.intake import MalformedEvent, parse_event, store_event
+from worker.eventlog.intake import MalformedEvent, parse_event
 
 log = structlog.get_logger(__name__)
 bp = Blueprint("intake", __name__)
@@ -83,14 +83,14 @@ def _receive() -> ResponseReturnValue:
         )
         return refuse(400, f"{_mode(event.livemode)} event refused by this endpoint")
     try:
-        stored = store_event(runtime.sessions, event)
+        stored = group_intake().store(event)  # committed, with those arriving with it
     except DBAPIError as exc:
         metrics.record_received(event.type, "unavailable")
         elog.error("webhook not stored, database unavailable", error=type(exc).__name__)
         return refuse(503, "database unavailable, retry later")
     metrics.record_received(event.type, "duplicate" if stored.duplicate else "stored")
     elog.info("webhook stored", duplicate=stored.duplicate, status=str(stored.status))
-    if stored.needs_enqueue:
+    if stored.needs_enqueue and not stored.rung:
         ring(runtime.enqueue, stored.event_id, elog)
     return jsonify(received=True, duplicate=stored.duplicate), 200
 

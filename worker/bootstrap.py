@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any
 
 from tasks.celery_app import create_celery
-from tasks.doorbell import doorbell
+from tasks.doorbell import doorbell, group_doorbell
 from tasks.events import register_tasks
 from worker.config import Settings, load_settings
 from worker.db.session import session_factory
@@ -24,13 +24,15 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
     """The process's runtime from `settings` (default: the environment), its tasks registered."""
     settings = settings or load_settings()
     celery = create_celery(settings)
+    enqueue = doorbell(settings, celery)
     runtime = Runtime(
         settings=settings,
         sessions=session_factory(settings.effective_database_url),
         stripe=build_client(settings),
         policy=load_policy(settings.billing_policy),
         celery=celery,
-        enqueue=doorbell(settings, celery),
+        enqueue=enqueue,
+        enqueue_group=group_doorbell(settings, celery, enqueue),
         account_policies={
             account: load_policy(name)
             for account, name in settings.billing_policy_by_account.items()

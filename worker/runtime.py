@@ -26,6 +26,8 @@ class Runtime:
     celery: Celery
     # Queues one event id on `celery` by task name, failing fast if the broker is down.
     enqueue: Callable[[str], None]
+    # Queues several event ids committed together as one message (one id: as `enqueue`).
+    enqueue_group: Callable[[list[str]], None] | None = None
     # Connected accounts with a policy of their own (BILLING_POLICY_BY_ACCOUNT), by acct_ id.
     account_policies: Mapping[str, Policy] = field(default_factory=dict)
 

@@ -25,7 +25,7 @@ from signing import WEBHOOK_SECRET
 from sqlalchemy import func, select, text
 
 from worker import samples
-from worker.db.models import Event, StripeCall
+from worker.db.models import PLATFORM, Customer, Event, StripeCall
 from worker.db.session import once_more_after_disconnect, session_factory
 
 DONE = ("processed", "ignored")
@@ -278,3 +278,36 @@ def post_all(stack: Stack, deliveries: list[dict[str, Any] | str], clients: int 
 
     with ThreadPoolExecutor(max_workers=clients) as pool:
         return list(pool.map(post, deliveries))
+
+
+@contextlib.contextmanager
+def customer_locked(database_url: str, customer: str) -> Iterator[None]:
+    """Hold the customer's row lock, as a long handler of its would."""
+    with session_factory(database_url)() as session, session.begin():
+        locked = session.scalars(
+            select(Customer.id)
+            .where(Customer.account == PLATFORM, Customer.id == customer)
+            .with_for_update()
+        ).all()
+        assert locked == [customer]
+        yield
+        session.rollback()
+
+
+def held_elsewhere(database_url: str, event_ids: list[str]) -> set[str]:
+    """Which of the events' rows another transaction holds locked."""
+    with session_factory(database_url)() as session, session.begin():
+        free = session.scalars(
+            select(Event.id).where(Event.id.in_(event_ids)).with_for_update(skip_locked=True)
+        ).all()
+        return set(event_ids) - set(free)
+
+
+def waiting_statement(database_url: str) -> str:
+    with session_factory(database_url)() as session:
+        return session.scalar(
+            text(
+                "SELECT query FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )

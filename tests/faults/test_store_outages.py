@@ -78,8 +78,11 @@ def test_with_redis_down_the_receiver_still_answers_200_and_the_sweeper_queues_t
         assert set(post_all(stack, after, clients=8)) == {200}
         stack.wait_done(ids(after), timeout=60)
         rows = stack.events()
-        assert {rows[i][1] for i in ids(during)} == {"received"}  # ...the stranded ones wait,
-        assert "queued 100 stranded event(s)" in stack.sweep()  # ...until the sweeper rings.
+        # ...the stranded ones wait, unless a new doorbell of their customer partition ran them
+        # in its batch (worker/eventlog/batches.py)...
+        stranded = [i for i in ids(during) if rows[i][1] == "received"]
+        assert {rows[i][1] for i in ids(during)} <= {"received", "processed", "ignored"}
+        assert f"queued {len(stranded)} stranded event(s)" in stack.sweep()  # ...or the sweeper.
 
         each_processed_once(stack, pg_url, before + during + after)
     finally:

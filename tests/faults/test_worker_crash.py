@@ -9,7 +9,8 @@ Two cases, two recovery paths:
 - a pool process dies, its parent lives: Celery sees the lost worker and, the task being
   `acks_late` + `reject_on_worker_lost`, puts the message back at once;
 - the whole worker dies (host lost): the messages it had taken stay "unacked" in Redis until
-  the visibility timeout (an hour), so the sweeper (`events sweep`) is what queues them again.
+  the visibility timeout (an hour), so the sweeper (`events sweep`) is what queues them again
+  (unless a later doorbell of the same customer partition ran their events in its batch).
 Either way every event ends processed by exactly one committed run.
 """
 
@@ -113,12 +114,14 @@ def test_a_worker_killed_whole_mid_task_is_recovered_by_a_new_worker_and_the_swe
     stack.start_worker(concurrency=2)
     others = {evt["id"] for evt in events} - set(victims)
     stack.wait_done(others, timeout=60)
-    # The two messages the dead worker held are invisible in Redis for an hour...
+    # The two messages the dead worker held are invisible in Redis for an hour: their events
+    # wait, unless a later doorbell of their customer partition ran them in its batch...
     rows = stack.events()
-    assert [rows[v][1:] for v in victims] == [("received", 0), ("received", 0)]
+    assert {rows[v][1:] for v in victims} <= {("received", 0), ("processed", 1)}
+    stranded = [v for v in victims if rows[v][1] == "received"]
 
-    # ...and the sweeper queues their events again now.
-    assert "queued 2 stranded event(s)" in stack.sweep()
+    # ...and the sweeper queues those again now.
+    assert f"queued {len(stranded)} stranded event(s)" in stack.sweep()
     rows = stack.wait_done({evt["id"] for evt in events}, timeout=30)
     assert_each_done_once({i: rows[i] for i in (e["id"] for e in events)}, events)
     assert invoices_recorded(pg_url) == dict.fromkeys((e["id"] for e in events), 1)

@@ -15,8 +15,8 @@ from harness.processes import ProcessGroup, wait_until
 from harness.servers import RedisServer
 from sqlalchemy import select
 
-from tasks.celery_app import create_celery, enqueuer
-from tasks.names import PROCESS_EVENT
+from tasks.celery_app import create_celery, enqueuer, group_enqueuer
+from tasks.names import PROCESS_EVENT, PROCESS_EVENTS
 from worker import samples
 from worker.config import Settings
 from worker.db.models import Event
@@ -83,6 +83,40 @@ def test_a_celery_worker_runs_the_prebuilt_message(
         return found if found != "received" else None
 
     assert wait_until(status, timeout=60, what="the worker to run the task") == "ignored"
+
+
+def test_the_prebuilt_group_message_is_the_one_send_task_sends_and_a_worker_runs_it(
+    make_settings: Callable[..., Settings],
+    pg_url: str,
+    redis_url: str,
+    processes: ProcessGroup,
+    service_env: Callable[..., dict[str, str]],
+) -> None:
+    app = create_celery(make_settings(database_url=pg_url, broker_url=redis_url))
+    app.send_task(PROCESS_EVENTS, args=[["evt_a", "evt_b"]], retry=False)
+    group_enqueuer(app)(["evt_a", "evt_b"])
+    by_celery, prebuilt = popped(redis_url), popped(redis_url)
+    assert without_ids(prebuilt) == without_ids(by_celery)
+    assert prebuilt["headers"]["argsrepr"] == "[['evt_a', 'evt_b']]"
+
+    # Types without a handler: the worker marks each `ignored`, no Stripe call needed.
+    events = [
+        samples.event("customer.tax_id.created", {"id": f"txi_{n}", "customer": f"cus_G{n}"})
+        for n in range(3)
+    ]
+    sessions = session_factory(pg_url)
+    for evt in events:
+        store_event(sessions, parse_event(samples.body(evt)))
+    group_enqueuer(app)([evt["id"] for evt in events])
+    processes.worker(service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url))
+
+    def statuses() -> list[str] | None:
+        with sessions() as session:
+            found = session.scalars(select(Event.status).where(Event.id.in_(ids))).all()
+        return list(found) if "received" not in found else None
+
+    ids = [evt["id"] for evt in events]
+    assert wait_until(statuses, timeout=60, what="the worker to run the task") == ["ignored"] * 3
 
 
 def test_with_the_broker_down_the_doorbell_fails_fast_and_rings_once_it_is_back(

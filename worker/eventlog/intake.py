@@ -58,6 +58,7 @@ class StoreOutcome:
     event_id: str
     duplicate: bool
     status: str
+    rung: bool = False  # its doorbell rung already, with its group's (group_intake.py)
 
     @property
     def needs_enqueue(self) -> bool:

@@ -39,9 +39,14 @@ class Partition:
     count: int
 
     def condition(self) -> ColumnElement[bool]:
-        key = func.hashtext(func.coalesce(Event.customer, Event.id)).cast(BigInteger)
-        # hashtext is a signed int4: shifted to be non-negative before the modulo.
-        return func.mod(key + 2**31, self.count) == self.index
+        return partition_of_event(self.count) == self.index
+
+
+def partition_of_event(count: int) -> ColumnElement[int]:
+    """The index (0 … count-1) of the partition an event's row falls in (PostgreSQL only)."""
+    key = func.hashtext(func.coalesce(Event.customer, Event.id)).cast(BigInteger)
+    # hashtext is a signed int4: shifted to be non-negative before the modulo.
+    return func.mod(key + 2**31, count)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,104 @@
+"""Fault 2b: a Celery pool process killed with SIGKILL in the middle of a batch.
+
+A task runs the fresh `received` events of its event's customer partition in one transaction
+(worker/eventlog/batches.py). To be certain the kill lands mid-batch, the test holds the row
+lock of one customer whose event comes eleventh in its partition, as a slow handler would: the
+batch runs the ten events before it, then waits inside its transaction for that customer, which
+pg_stat_activity shows, and is killed there. No hook in the production code is needed.
+
+The batch is rolled back whole: none of the ten is marked processed, none keeps an invoice row.
+The killed task's message comes back (`acks_late` + `reject_on_worker_lost`), the others' are
+still queued, and every event ends processed by exactly one committed run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+from fault_stack import (  # noqa: F401 - time_limit is a fixture
+    Stack,
+    assert_each_done_once,
+    children_of,
+    customer_locked,
+    held_elsewhere,
+    invoices_recorded,
+    kill_9,
+    lock_waiters,
+    time_limit,
+    wait_gone,
+    waiting_statement,
+)
+from harness.processes import wait_until
+from sqlalchemy import text
+
+from worker import samples
+from worker.db.session import session_factory
+from worker.eventlog.batches import PARTITIONS
+
+pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
+
+PARTITION = 7
+
+
+def customers_in_partition(database_url: str, count: int) -> list[str]:
+    """`count` customer ids whose events fall in PARTITION, as batches compute it."""
+    query = text(
+        "SELECT name FROM (SELECT 'cus_crash' || lpad(n::text, 4, '0') AS name, n"
+        " FROM generate_series(0, 9999) AS n) AS names"
+        " WHERE mod(hashtext(name)::bigint + 2147483648, :partitions) = :partition"
+        " ORDER BY n LIMIT :count"
+    )
+    values = {"partitions": PARTITIONS, "partition": PARTITION, "count": count}
+    with session_factory(database_url)() as session:
+        return list(session.scalars(query, values))
+
+
+@pytest.mark.bound(120)
+def test_a_pool_process_killed_mid_batch_rolls_the_batch_back_and_each_event_runs_once(
+    tmp_path: Path, pg_url: str, redis_url: str, service_env
+) -> None:
+    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
+    try:
+        stack.start_receiver()
+        http = requests.Session()
+        *others, slow = customers_in_partition(pg_url, 11)
+        # The slow customer known (its row is what the test locks) and the catalog seeded.
+        worker = stack.start_worker(concurrency=1)
+        stack.seed_catalog(http)
+        known = samples.event(
+            "customer.created", {"id": slow, "object": "customer", "email": "slow@example.com"}
+        )
+        assert stack.deliver(http, known) == 200
+        stack.wait_done({known["id"]}, timeout=30)
+        stack.processes.stop(worker)
+
+        # Delivered with no worker up, in this order: ten customers, the slow one, the ten again.
+        events = [
+            samples.invoice_paid_event(customer=customer, amount_paid=1000 * (n + 1))
+            for n, customer in enumerate([*others, slow, *others])
+        ]
+        for evt in events:
+            assert stack.deliver(http, evt) == 200
+        ids = [evt["id"] for evt in events]
+
+        with customer_locked(pg_url, slow):
+            main = stack.start_worker(concurrency=1).pid
+            wait_until(lambda: lock_waiters(pg_url) == 1, 30, "the batch waiting mid-way")
+            # One batch holds all 21 rows, and has run the first ten: none of them committed.
+            assert held_elsewhere(pg_url, ids) == set(ids)
+            assert "batch of 21 events of partition 7" in stack.logs("worker")
+            assert "FROM customers" in waiting_statement(pg_url)  # the eleventh's handler
+            assert {status for _t, status, _a in map(stack.events().get, ids)} == {"received"}
+            (pool,) = children_of(main)
+            kill_9(pool)
+            wait_gone(pool)
+
+        # The same worker, with a new pool process, gets the killed task's message back.
+        rows = stack.wait_done(set(ids), timeout=60)
+        assert_each_done_once({i: rows[i] for i in ids}, events)
+        assert invoices_recorded(pg_url) == dict.fromkeys(ids, 1)
+        assert "WorkerLostError" in stack.logs("worker")
+    finally:
+        stack.close()

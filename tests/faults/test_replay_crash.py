@@ -1,0 +1,98 @@
+"""Fault 2d: `events replay` killed with SIGKILL in the middle of one of its batches.
+
+Replay runs its events in batches, one transaction each (worker/eventlog/processing.py
+`process_events`). To be certain the kill lands mid-batch, the test holds the row lock of one
+customer whose event comes eleventh, as a slow handler would: the batch runs the ten before it,
+then waits inside its transaction (pg_stat_activity shows it), and the process is killed there.
+The batch is rolled back whole; the operator replays again, and each event is run by exactly one
+committed run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from fault_stack import (  # noqa: F401 - time_limit is a fixture
+    Stack,
+    assert_each_done_once,
+    customer_locked,
+    held_elsewhere,
+    invoices_recorded,
+    kill_9,
+    lock_waiters,
+    time_limit,
+    wait_gone,
+    waiting_statement,
+)
+from harness.processes import CLI, cli, wait_until
+from sqlalchemy import insert
+
+from worker import samples
+from worker.db.models import PLATFORM, AccountStatus, Customer
+from worker.db.session import session_factory
+from worker.eventlog.intake import parse_event, store_event
+
+pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
+
+
+@pytest.mark.bound(120)
+def test_a_replay_killed_mid_batch_rolls_the_batch_back_and_a_second_replay_runs_each_once(
+    tmp_path: Path, pg_url: str, redis_url: str, service_env
+) -> None:
+    env = service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url)
+    stack = Stack(tmp_path, env, pg_url)
+    sessions = session_factory(pg_url)
+    slow = "cus_replay_slow"
+    with sessions() as session, session.begin():
+        session.execute(
+            insert(Customer).values(
+                account=PLATFORM, id=slow, email="slow@example.com",
+                account_status=AccountStatus.ACTIVE,
+            )
+        )  # fmt: skip
+    catalog = [
+        samples.event("product.created", samples.product("prod_test_growth", "plan")),
+        samples.event(
+            "price.created",
+            samples.price("price_test_growth", "prod_test_growth", 120000, interval="year"),
+        ),
+    ]
+    others = [f"cus_replay{n:02d}" for n in range(9)]
+    events = catalog + [
+        samples.invoice_paid_event(customer=customer, amount_paid=1000 * (n + 1))
+        for n, customer in enumerate([*others, slow, *others])
+    ]
+    for evt in events:  # stored as intake stores them, in this order, none processed
+        store_event(sessions, parse_event(samples.body(evt)))
+    ids = [evt["id"] for evt in events]
+    log = (tmp_path / "replay.log").open("wb")
+    try:
+        with customer_locked(pg_url, slow):
+            replay = subprocess.Popen(
+                [*CLI, "events", "replay", "--status", "received", "--jobs", "1"],
+                env=env,
+                cwd=tmp_path,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            wait_until(lambda: lock_waiters(pg_url) == 1, 60, "the replay's batch waiting")
+            # One batch holds every row and has run the ten before the slow customer's event:
+            # none of them committed.
+            assert held_elsewhere(pg_url, ids) == set(ids)
+            assert "FROM customers" in waiting_statement(pg_url)
+            assert {row[1] for row in map(stack.events().get, ids)} == {"received"}
+            kill_9(replay.pid)
+            wait_gone(replay.pid)
+            replay.wait()
+
+        assert invoices_recorded(pg_url) == {}
+        assert "replayed 21" in cli(["events", "replay", "--status", "received"], env, tmp_path)
+        rows = stack.events()
+        assert_each_done_once({i: rows[i] for i in ids}, events)
+        invoices = ids[len(catalog) :]
+        assert invoices_recorded(pg_url) == dict.fromkeys(invoices, 1)
+    finally:
+        log.close()
+        stack.close()

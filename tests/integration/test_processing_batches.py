@@ -1,0 +1,155 @@
+"""A Celery task's batch (worker/eventlog/batches.py) against a real PostgreSQL event log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from worker import samples
+from worker.db.models import Event
+from worker.db.session import session_factory
+from worker.errors import RetryableError
+from worker.eventlog.batches import LOCK_SPACE, PARTITIONS, process_in_batch
+from worker.eventlog.intake import parse_event, store_event
+from worker.handlers import HANDLERS
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+
+
+def customers_in(database_url: str, partition: int, count: int, prefix: str) -> list[str]:
+    """`count` customer ids whose events fall in `partition`, as batches compute it."""
+    query = text(
+        "SELECT name FROM (SELECT 'cus_' || :prefix || lpad(n::text, 4, '0') AS name, n"
+        " FROM generate_series(0, 9999) AS n) AS names"
+        " WHERE mod(hashtext(name)::bigint + 2147483648, :partitions) = :partition"
+        " ORDER BY n LIMIT :count"
+    )
+    values = {"prefix": prefix, "partitions": PARTITIONS, "partition": partition, "count": count}
+    with session_factory(database_url)() as session:
+        return list(session.scalars(query, values))
+
+
+def store(database_url: str, customers: list[str]) -> list[str]:
+    sessions = session_factory(database_url)
+    ids = []
+    for customer in customers:
+        evt = samples.invoice_paid_event(customer=customer)
+        store_event(sessions, parse_event(samples.body(evt)))
+        ids.append(evt["id"])
+    return ids
+
+
+def statuses(database_url: str) -> dict[str, tuple[str, int]]:
+    with session_factory(database_url)() as session:
+        rows = session.execute(select(Event.id, Event.status, Event.attempts)).all()
+    return {event_id: (status, attempts) for event_id, status, attempts in rows}
+
+
+def test_a_task_runs_its_partitions_waiting_events_oldest_first_and_leaves_the_others(
+    database_url: str, runtime
+) -> None:
+    ours = customers_in(database_url, 3, 2, "batch")
+    theirs = customers_in(database_url, 4, 1, "batch")
+    # One customer's events in turn with another of its partition's and another partition's.
+    ids = store(database_url, [ours[0], theirs[0], ours[1], ours[0], theirs[0], ours[0]])
+    seen: list[str] = []
+
+    def record(ctx: Any, obj: dict[str, Any]) -> None:
+        seen.append(ctx.event_id)
+        HANDLERS["invoice.paid"](ctx, obj)
+
+    handlers = {"invoice.paid": record}
+    # The doorbell of the newest of them: the older ones of its partition run first.
+    assert process_in_batch(runtime, ids[5], last_attempt=False, handlers=handlers) == "processed"
+    assert seen == [ids[0], ids[2], ids[3], ids[5]]
+    after = statuses(database_url)
+    assert [after[i] for i in ids] == [
+        ("processed", 1), ("received", 0), ("processed", 1),
+        ("processed", 1), ("received", 0), ("processed", 1),
+    ]  # fmt: skip
+
+    # The others' doorbells find their events done, and run nothing.
+    for event_id in (ids[0], ids[2], ids[3]):
+        assert process_in_batch(runtime, event_id, handlers=handlers) == "processed"
+    assert len(seen) == 4
+    assert statuses(database_url)[ids[0]] == ("processed", 1)
+
+
+def test_a_retryable_error_in_a_batch_leaves_that_event_to_its_own_doorbell(
+    database_url: str, runtime
+) -> None:
+    customers = customers_in(database_url, 5, 3, "retry")
+    ids = store(database_url, customers)
+    flaky = {ids[1]}
+    seen: list[str] = []
+
+    def sometimes_down(ctx: Any, obj: dict[str, Any]) -> None:
+        seen.append(ctx.event_id)
+        if ctx.event_id in flaky:
+            raise RetryableError("Stripe unreachable")
+        HANDLERS["invoice.paid"](ctx, obj)
+
+    handlers = {"invoice.paid": sometimes_down}
+    assert process_in_batch(runtime, ids[0], last_attempt=False, handlers=handlers) == "processed"
+    after = statuses(database_url)
+    # Its savepoint only is rolled back: the events after it keep their work.
+    assert [after[i] for i in ids] == [("processed", 1), ("received", 1), ("processed", 1)]
+
+    # Its own doorbell runs it alone, with the task's retries; it raises while not the last.
+    with pytest.raises(RetryableError):
+        process_in_batch(runtime, ids[1], last_attempt=False, handlers=handlers)
+    assert statuses(database_url)[ids[1]] == ("received", 2)
+    flaky.clear()
+    assert process_in_batch(runtime, ids[1], last_attempt=False, handlers=handlers) == "processed"
+    assert statuses(database_url)[ids[1]] == ("processed", 3)
+    assert seen == [ids[0], ids[1], ids[2], ids[1], ids[1]]
+
+
+def test_its_own_retryable_error_in_the_batch_makes_the_task_retry_and_the_last_attempt_fail(
+    database_url: str, runtime
+) -> None:
+    customers = customers_in(database_url, 6, 2, "own")
+    ids = store(database_url, customers)
+
+    def down(ctx: Any, obj: dict[str, Any]) -> None:
+        if ctx.event_id == ids[1]:
+            raise RetryableError("Stripe unreachable")
+        HANDLERS["invoice.paid"](ctx, obj)
+
+    handlers = {"invoice.paid": down}
+    with pytest.raises(RetryableError):
+        process_in_batch(runtime, ids[1], last_attempt=False, handlers=handlers)
+    assert statuses(database_url)[ids[0]] == ("processed", 1)
+    assert statuses(database_url)[ids[1]] == ("received", 1)
+    assert process_in_batch(runtime, ids[1], last_attempt=True, handlers=handlers) == "failed"
+    assert statuses(database_url)[ids[1]] == ("failed", 2)
+
+
+def test_a_task_whose_partition_is_busy_runs_another_partitions_events_then_its_own(
+    database_url: str, runtime
+) -> None:
+    busy = customers_in(database_url, 8, 1, "busy")
+    free = customers_in(database_url, 9, 2, "free")
+    ids = store(database_url, [free[0], busy[0], free[1]])
+    sessions = session_factory(database_url)
+    outcome: list[str] = []
+    with sessions() as holder, holder.begin():
+        # Another process's batch of partition 8, as far as the task can tell.
+        holder.execute(text("SELECT pg_advisory_xact_lock(:space, 8)"), {"space": LOCK_SPACE})
+        task = threading.Thread(target=lambda: outcome.append(process_in_batch(runtime, ids[1])))
+        task.start()
+        # Meanwhile it runs partition 9's events, then waits for partition 8's batch.
+        deadline = time.monotonic() + 20
+        while statuses(database_url)[ids[2]][0] != "processed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [statuses(database_url)[i] for i in ids] == [
+            ("processed", 1), ("received", 0), ("processed", 1)
+        ]  # fmt: skip
+        assert task.is_alive()
+    task.join(20)
+    assert outcome == ["processed"]
+    assert statuses(database_url)[ids[1]] == ("processed", 1)
