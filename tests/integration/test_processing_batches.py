@@ -7,14 +7,12 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
+from stored_events import statuses, store
 
-from worker import samples
-from worker.db.models import Event
 from worker.db.session import session_factory
 from worker.errors import RetryableError
 from worker.eventlog.batches import LOCK_SPACE, PARTITIONS, process_in_batch
-from worker.eventlog.intake import parse_event, store_event
 from worker.handlers import HANDLERS
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -31,22 +29,6 @@ def customers_in(database_url: str, partition: int, count: int, prefix: str) -> 
     values = {"prefix": prefix, "partitions": PARTITIONS, "partition": partition, "count": count}
     with session_factory(database_url)() as session:
         return list(session.scalars(query, values))
-
-
-def store(database_url: str, customers: list[str]) -> list[str]:
-    sessions = session_factory(database_url)
-    ids = []
-    for customer in customers:
-        evt = samples.invoice_paid_event(customer=customer)
-        store_event(sessions, parse_event(samples.body(evt)))
-        ids.append(evt["id"])
-    return ids
-
-
-def statuses(database_url: str) -> dict[str, tuple[str, int]]:
-    with session_factory(database_url)() as session:
-        rows = session.execute(select(Event.id, Event.status, Event.attempts)).all()
-    return {event_id: (status, attempts) for event_id, status, attempts in rows}
 
 
 def test_a_task_runs_its_partitions_waiting_events_oldest_first_and_leaves_the_others(

@@ -6,31 +6,11 @@ import dataclasses
 import threading
 from typing import Any
 
-from sqlalchemy import select
+from stored_events import statuses, store
 
-from worker import samples
-from worker.db.models import Event
-from worker.db.session import session_factory
 from worker.embedded.loop import Partition, ProcessingLoop
 from worker.errors import RetryableError
-from worker.eventlog.intake import parse_event, store_event
 from worker.handlers import HANDLERS
-
-
-def store(database_url: str, customers: list[str]) -> list[str]:
-    sessions = session_factory(database_url)
-    ids = []
-    for customer in customers:
-        evt = samples.invoice_paid_event(customer=customer)
-        store_event(sessions, parse_event(samples.body(evt)))
-        ids.append(evt["id"])
-    return ids
-
-
-def statuses(database_url: str) -> dict[str, tuple[str, int]]:
-    with session_factory(database_url)() as session:
-        rows = session.execute(select(Event.id, Event.status, Event.attempts)).all()
-    return {event_id: (status, attempts) for event_id, status, attempts in rows}
 
 
 def test_a_loop_takes_its_customers_events_oldest_first_and_leaves_the_others(
