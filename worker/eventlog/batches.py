@@ -36,9 +36,20 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Engine, Row, Select, bindparam, column, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Row,
+    Select,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -87,7 +98,7 @@ def process_in_batch(
         found = _look(runtime, event_id)
         if found is None:
             return alone()  # not stored: logged there
-        status, attempts, partition, event_type = found
+        status, attempts, partition, context = found
         if status != EventStatus.RECEIVED:
             return status  # done (by a batch, a duplicate doorbell, a replay)
         if attempts:
@@ -104,7 +115,7 @@ def process_in_batch(
             log.warning("batch of partition %d lost (%s): event %s alone", partition, exc, event_id)
             return alone()
         finally:
-            bind_event(event_id, event_type)  # the batch labelled its lines with its events
+            bind_event(*context)  # the batch labelled its lines with its own events
         mine = outcomes.get(event_id)
         if mine == RETRY:
             if last_attempt:
@@ -123,14 +134,25 @@ def _batch(
     return once_more_after_disconnect(partial(_run_batch, runtime, partition, handlers, wait))
 
 
-def _look(runtime: Runtime, event_id: str) -> tuple[str, int, int, str] | None:
+class EventContext(NamedTuple):
+    """What a task's log lines say of its event (`bind_event`'s arguments)."""
+
+    event_id: str
+    event_type: str
+    customer: str | None
+    refund_request_id: str | None
+
+
+def _look(runtime: Runtime, event_id: str) -> tuple[str, int, int, EventContext] | None:
     """The event's status, attempts, partition and type: one statement in autocommit, one
     round trip (the doorbells of a batch's other events pay only this)."""
     row = _autocommit_read(runtime, _LOOK, {"event_id": event_id})
     if row is None:
         return None
-    bind_event(event_id, row.type)  # the task's metrics count it by its type
-    return row.status, row.attempts, int(row.partition), row.type
+    # The task's lines and metrics carry its event, whichever batch runs it.
+    context = EventContext(event_id, row.type, row.customer, row.refund_request_id)
+    bind_event(*context)
+    return row.status, row.attempts, int(row.partition), context
 
 
 def _another_partition(runtime: Runtime, busy: int) -> int | None:
@@ -150,9 +172,19 @@ def _autocommit_read(runtime: Runtime, query: Select[Any], values: dict[str, Any
 
 
 _event_partition = partition_of_event(PARTITIONS)
-_LOOK = select(Event.status, Event.attempts, Event.type, _event_partition.label("partition")).where(
-    Event.id == bindparam("event_id")
-)
+# The request id our own refunds carry, read by PostgreSQL from the stored payload, so the task's
+# log lines carry it as `process_event`'s do (worker.logging's event context).
+_REFUND_REQUEST = literal_column(
+    "(payload::jsonb #>> '{data,object,metadata,refund_request_id}')"
+).label("refund_request_id")
+_LOOK = select(
+    Event.status,
+    Event.attempts,
+    Event.type,
+    Event.customer,
+    _REFUND_REQUEST,
+    _event_partition.label("partition"),
+).where(Event.id == bindparam("event_id"))
 _FRESH = (Event.status == EventStatus.RECEIVED, Event.attempts == 0)
 # The partitions whose batch runs now: their advisory locks, (LOCK_SPACE, partition) each. Read
 # from pg_locks rather than by SKIP LOCKED on the rows, which would lock one, and so cost the
