@@ -116,7 +116,8 @@ def suspend_account(ctx: HandlerContext, customer: Customer) -> None:
     for sub in _subscriptions(ctx, customer.id, LIVE_SUBSCRIPTION):
         ctx.stripe.pause_collection(sub["id"])
         paused.add(sub["id"])
-    for invoice in ctx.stripe.open_invoices(customer.id):
+    open_invoices = ctx.stripe.open_invoices(customer.id) if paused else []
+    for invoice in open_invoices:
         if invoice.get("auto_advance") and subscription_of_invoice(invoice) in paused:
             ctx.stripe.stop_collection(invoice["id"])
     ctx.stripe.set_account_status(customer.id, AccountStatus.SUSPENDED)
