@@ -137,16 +137,6 @@ def test_a_discounted_taxed_downgrade_nets_the_same_shown_either_way(
     assert preview.total == 0
 
 
-def test_an_always_invoice_downgrade_credits_the_balance_with_its_tax(
-    double: StripeDouble, gateway: StripeGateway
-) -> None:
-    monthly_customer(double, tax_percent=10)
-    move_the_plan_to(gateway, "price_basic", "always_invoice", "down")
-    # −15000 + 5000 = −10000, and −1000 of VAT with it.
-    assert double.get("customer", "cus_1")["balance"] == -11000
-    assert ledger(double, "cus_1").next_invoice == 0  # 11000 next month, paid by the credit
-
-
 def test_inclusive_tax_stays_inside_the_amount_and_a_seeded_invoice_is_taxed(
     double: StripeDouble,
 ) -> None:

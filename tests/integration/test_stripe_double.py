@@ -118,13 +118,15 @@ def test_always_invoice_bills_the_prorations_at_once_and_none_creates_nothing(
     assert ledger(double, "cus_1").charged == charged
 
 
+@pytest.mark.parametrize(("vat", "credit"), [(0, -10000), (10, -11000)])
 def test_a_downgrade_invoiced_at_once_leaves_its_credit_on_the_customer_balance(
-    double: StripeDouble, gateway: StripeGateway
+    double: StripeDouble, gateway: StripeGateway, vat: int, credit: int
 ) -> None:
-    monthly_customer(double, days_left=15)
+    monthly_customer(double, days_left=15, tax_percent=vat)
     move_the_plan_to(gateway, "price_basic", "always_invoice", "downgrade")
-    assert double.get("customer", "cus_1")["balance"] == -10000
-    assert ledger(double, "cus_1").next_invoice == 0  # 10000 next month, paid by the credit
+    # −15000 + 5000 = −10000, and with 10% VAT −1000 of tax with it.
+    assert double.get("customer", "cus_1")["balance"] == credit
+    assert ledger(double, "cus_1").next_invoice == 0  # next month's, paid by the credit
 
 
 def test_a_refund_over_what_remains_refundable_is_refused_and_a_failed_one_frees_it(
