@@ -498,3 +498,29 @@ def test_event_pages_mask_card_numbers_in_the_payload_and_the_error(setup) -> No
         assert "4242 4242 4242" not in page
         for hidden in CARDS.values():
             assert hidden not in page
+
+
+def test_a_reason_longer_than_its_field_allows_is_refused_and_nothing_is_stored(setup) -> None:
+    s = setup()
+    request_id = _technical_issue_review(s, "cus_long", "LONG-1")
+    s.console.sign_in("Sam")
+    page = s.console.get("/refunds").text
+    assert 'name="why" required maxlength="500"' in page
+    refused = s.console.submit(f"/refunds/{request_id}/reject", {"why": "x" * 501})
+    assert refused.status_code == 400
+    assert "Reason is 501 characters long; at most 500. Nothing was saved." in refused.text
+    with s.world.runtime.sessions() as session:
+        row = session.get_one(RefundRequest, request_id)
+        assert (row.status, row.decision_note, row.decided_by) == ("review", None, None)
+    done = s.console.submit(f"/refunds/{request_id}/reject", {"why": "y" * 500})
+    assert done.status_code == 303
+
+
+def test_a_name_longer_than_the_login_form_allows_is_refused_and_signs_nobody_in(setup) -> None:
+    console = setup().console
+    assert 'maxlength="80"' in console.get("/login").text
+    refused = console.sign_in("N" * 81)
+    assert refused.status_code == 400
+    assert "Your name is 81 characters long; at most 80. Nothing was saved." in refused.text
+    assert console.get("/events").status_code == 302
+    assert console.sign_in("N" * 80).status_code == 303

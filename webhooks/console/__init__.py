@@ -31,6 +31,7 @@ def register(app: Flask, settings: Settings) -> None:
         customers,
         events,
         failed,
+        fields,
         formatting,
         layout,
         reconcile,
