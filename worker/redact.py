@@ -77,10 +77,10 @@ def mask_url(url: str) -> str:
 
 
 def scrub(text: str) -> str:
-    """Log text with keys, signing secrets, signatures, URL passwords and card numbers masked.
+    """The text with keys, signing secrets, signatures, URL passwords and card numbers masked.
 
-    Each pattern runs only if a cheap substring test says it could match: this runs on every
-    string of every log line, the receiver's included.
+    Each secret pattern runs only if a cheap substring test says it could match: this runs on
+    every string of every log line, the receiver's included.
     """
     if "k_" in text or "whsec_" in text:
         text = _SECRET_TEXT.sub(rf"\g<1>{ELLIPSIS}", text)
