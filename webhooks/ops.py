@@ -2,7 +2,8 @@
 
 Every route on `bp` requires `Authorization: Bearer <OPS_API_TOKEN>` (compared in constant
 time); with no token configured the whole prefix answers 404, as if it did not exist. Routes
-of other blueprints can use `require_ops_token` for the same check.
+of other blueprints can use `require_ops_token` for the same check. Every JSON answer leaves with
+its strings scrubbed (`scrubbed_json`): payloads, errors and notes carry what customers typed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -26,6 +27,7 @@ from worker.db.models import EVENT_STATUSES, Event
 from worker.eventlog.record import event_record
 from worker.eventlog.replay import ReplaySummary, operator_attempt, replay
 from worker.eventlog.selection import EventSelection, Position, SelectionError, iter_keys, ordered
+from worker.redact import scrub_data
 from worker.timespec import parse_moment
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -59,6 +61,16 @@ def ops_token_refusal() -> ResponseReturnValue | None:
 @bp.before_request
 def _require_token() -> ResponseReturnValue | None:
     return ops_token_refusal()
+
+
+def scrubbed_json(response: Response) -> Response:
+    """The answer with card numbers and secrets masked in its strings; numbers stay numbers."""
+    if response.is_json:
+        response.set_data(current_app.json.dumps(scrub_data(response.get_json())) + "\n")
+    return response
+
+
+bp.after_request(scrubbed_json)
 
 
 def require_ops_token(view: View) -> View:

@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from webhooks.current import current_runtime as runtime
-from webhooks.ops import ops_token_refusal
+from webhooks.ops import ops_token_refusal, scrubbed_json
 from worker.accounts import account_named
 from worker.commands.refunds import (
     RequestError,
@@ -26,6 +26,7 @@ from worker.errors import BillingWorkerError, NotFound
 from worker.policy import REASONS
 
 bp = Blueprint("ops_billing", __name__, url_prefix="/ops")
+bp.after_request(scrubbed_json)
 
 
 @bp.before_request

@@ -300,7 +300,9 @@ def _hidden_fields(html: str) -> dict[str, str]:
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
 
 
-def _technical_issue_review(s: Setup, customer_id: str, number: str) -> str:
+def _technical_issue_review(
+    s: Setup, customer_id: str, number: str, note: str | None = None
+) -> str:
     w = s.world
     w.customer(customer_id, f"{customer_id}@example.com")
     w.deliver("product.created", fixed_product(PRICE))
@@ -310,7 +312,7 @@ def _technical_issue_review(s: Setup, customer_id: str, number: str) -> str:
     )
     assert w.deliver("invoice.paid", invoice)[1] == "processed"
     request = request_refund(
-        w.runtime, customer=customer_id, invoice=number, reason="technical_issue"
+        w.runtime, customer=customer_id, invoice=number, reason="technical_issue", note=note
     ).request
     assert request.status == "review"
     return request.id
@@ -437,3 +439,88 @@ def test_a_refund_failed_at_the_bank_waits_on_the_refunds_page_with_its_reason(s
     queue = s.console.get("/refunds").text
     assert request_id in queue and "refund_failed" in queue
     assert "lost_or_stolen_card" in queue and 'value="300.00"' in queue
+
+
+# Card numbers as customers type them, and the digits that must not show of each.
+CARDS = {
+    "card_4242424242424242": "424242424242",
+    "5555.5555.5555.4444": "5555.5555.5555",
+    "x3782-822463-10005y": "822463",
+    "4000/0566/5566/5556": "4000/0566/5566",
+}
+
+
+def _shows_no_card(page: str) -> None:
+    for written, hidden in CARDS.items():
+        assert written not in page and hidden not in page, written
+    for last_four in ("4242", "4444", "0005", "5556"):
+        assert f"[card …{last_four}]" in page
+
+
+def test_the_refunds_page_masks_card_numbers_in_a_note_and_a_refund_failure(setup) -> None:
+    s = setup()
+    cards = list(CARDS)
+    note = f"charged twice on {cards[0]} and {cards[1]}"
+    request_id = _technical_issue_review(s, "cus_card", "CARD-1", note=note)
+    refunded = approve(s.world.runtime, request_id, by="Ana", amount=30000)
+    failed = samples.refund(
+        payment_intent="pi_CARD-1", amount=30000, status="failed",
+        refund_id=str(refunded.refund_id), metadata={"refund_request_id": request_id},
+    )  # fmt: skip
+    failed["failure_reason"] = f"account closed, use {cards[2]} or {cards[3]}"
+    assert s.world.deliver("refund.failed", failed)[1] == "processed"
+
+    s.console.sign_in("Ana")
+    queue = s.console.get("/refunds").text
+    assert request_id in queue and "refund_failed" in queue and "charged twice on card_" in queue
+    _shows_no_card(queue)
+
+
+def test_event_pages_mask_card_numbers_in_the_payload_and_the_error(setup) -> None:
+    s = setup()
+    typed = " ".join(CARDS)
+    event = samples.event("test.console", {"id": "obj_card", "description": f"card: {typed}"})
+    store_event(s.world.runtime.sessions, parse_event(samples.body(event)))
+    # The events list cuts an error at 90 characters, at a space: cut before masking, this
+    # one would show 4242 4242 4242.
+    error = f"declined {'.' * 62} 4242 4242 4242 4242 then {typed}"
+    with s.world.runtime.sessions.begin() as session:
+        session.execute(
+            update(Event)
+            .where(Event.id == event["id"])
+            .values(status="failed", last_error=error, last_traceback=typed)
+        )
+    s.console.sign_in()
+    _shows_no_card(s.console.get(f"/events/{event['id']}").text)
+    for listing in ("/events", "/failed"):
+        page = s.console.get(listing).text
+        assert event["id"] in page and "[card …4242]" in page
+        assert "4242 4242 4242" not in page
+        for hidden in CARDS.values():
+            assert hidden not in page
+
+
+def test_a_reason_longer_than_its_field_allows_is_refused_and_nothing_is_stored(setup) -> None:
+    s = setup()
+    request_id = _technical_issue_review(s, "cus_long", "LONG-1")
+    s.console.sign_in("Sam")
+    page = s.console.get("/refunds").text
+    assert 'name="why" required maxlength="500"' in page
+    refused = s.console.submit(f"/refunds/{request_id}/reject", {"why": "x" * 501})
+    assert refused.status_code == 400
+    assert "Reason is 501 characters long; at most 500. Nothing was saved." in refused.text
+    with s.world.runtime.sessions() as session:
+        row = session.get_one(RefundRequest, request_id)
+        assert (row.status, row.decision_note, row.decided_by) == ("review", None, None)
+    done = s.console.submit(f"/refunds/{request_id}/reject", {"why": "y" * 500})
+    assert done.status_code == 303
+
+
+def test_a_name_longer_than_the_login_form_allows_is_refused_and_signs_nobody_in(setup) -> None:
+    console = setup().console
+    assert 'maxlength="80"' in console.get("/login").text
+    refused = console.sign_in("N" * 81)
+    assert refused.status_code == 400
+    assert "Your name is 81 characters long; at most 80. Nothing was saved." in refused.text
+    assert console.get("/events").status_code == 302
+    assert console.sign_in("N" * 80).status_code == 303

@@ -156,6 +156,32 @@ def test_show_returns_the_record_its_payload_and_its_last_error(
     assert missing.status_code == 404 and missing.json == {"error": "no event evt_nope"}
 
 
+def test_show_masks_card_numbers_in_the_raw_payload_and_the_error(
+    client: FlaskClient, settings: Settings
+) -> None:
+    evt = samples.event(
+        "balance.available",
+        {"object": "balance", "amount": 120000, "note": "card_4242424242424242"},
+    )
+    evt["data"]["object"]["metadata"] = {"x4242424242424242y": "4242 4242 4242 4242"}
+    event_id = store(settings, evt, minutes=0, status="failed")
+    with session_factory(settings.effective_database_url).begin() as session:
+        session.execute(
+            update(Event)
+            .where(Event.id == event_id)
+            .values(last_error="declined 5555.5555.5555.4444", last_traceback="4242/4242/4242/4242")
+        )
+    shown = client.get(f"/ops/events/{event_id}", headers=AUTH).json
+    payload = shown["payload"]["data"]["object"]
+    assert payload["note"] == "card_[card …4242]" and payload["amount"] == 120000
+    assert payload["metadata"] == {"x[card …4242]y": "[card …4242]"}
+    assert shown["payload"]["created"] == evt["created"] and shown["id"] == event_id
+    assert shown["last_error"] == "declined [card …4444]"
+    assert shown["last_traceback"] == "[card …4242]"
+    [listed] = client.get("/ops/events", headers=AUTH).json["events"]
+    assert listed["last_error"] == "declined [card …4444]"
+
+
 def test_replay_runs_the_selection_and_returns_the_summary(
     client: FlaskClient, settings: Settings
 ) -> None:

@@ -110,3 +110,20 @@ def test_bad_requests_say_what_is_wrong(setup) -> None:
         assert response.status_code == 422, payload
         assert message in response.json["error"]
     assert client.get("/ops/refunds/rr_nope", headers=AUTH).status_code == 404
+
+
+def test_a_refund_requests_note_comes_back_with_its_card_number_masked(setup) -> None:
+    client, _ = setup
+    note = "refund to card_4242424242424242 or 5555.5555.5555.4444, order 1700000000123"
+    created = client.post(
+        "/ops/refunds",
+        headers=AUTH,
+        json={"customer": "cus_ops", "invoice": "OPS-1", "reason": "technical_issue", "note": note},
+    )
+    assert created.status_code == 201
+    masked = "refund to card_[card …4242] or [card …4444], order 1700000000123"
+    assert created.json["note"] == masked
+    [listed] = client.get("/ops/refunds", headers=AUTH).json
+    shown = client.get(f"/ops/refunds/{listed['id']}", headers=AUTH).json
+    assert listed["note"] == shown["note"] == masked
+    assert shown["proposed_amount"] == 120000  # numbers stay numbers

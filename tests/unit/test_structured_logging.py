@@ -77,3 +77,15 @@ def test_the_refund_request_id_comes_from_our_refunds_metadata() -> None:
     refund = {"data": {"object": {"object": "refund", "metadata": {"refund_request_id": "rr_9"}}}}
     assert refund_request_id_in(refund) == "rr_9"
     assert refund_request_id_in({"data": {"object": {"metadata": {}}}}) is None
+
+
+def test_a_log_line_never_shows_a_card_number_however_it_is_written(json_logs) -> None:  # noqa: ANN001
+    note = "card_4242424242424242, or 5555.5555.5555.4444 if that fails"
+    structlog.get_logger("worker.commands.refunds").info(
+        "refund requested", note=note, metadata={"card": "x3782-822463-10005y"}
+    )
+    logging.getLogger("worker").warning("customer wrote %s", "4000/0566/5566/5556")
+    first, second = json_logs()
+    assert first["note"] == "card_[card …4242], or [card …4444] if that fails"
+    assert "822463" not in first["metadata"] and "[card …0005]" in first["metadata"]
+    assert second["event"] == "customer wrote [card …5556]"

@@ -31,6 +31,7 @@ def register(app: Flask, settings: Settings) -> None:
         customers,
         events,
         failed,
+        fields,
         formatting,
         layout,
         reconcile,
@@ -38,6 +39,8 @@ def register(app: Flask, settings: Settings) -> None:
         simulate,
     )
 
+    # Before anything builds the app's Jinja environment (add_template_filter does).
+    app.jinja_options = {**app.jinja_options, "finalize": formatting.shown}
     auth.configure(app, settings)
     for name, template_filter in formatting.FILTERS.items():
         app.add_template_filter(template_filter, name)

@@ -25,6 +25,7 @@ from werkzeug.exceptions import Forbidden
 from wtforms import ValidationError
 
 from webhooks.console import bp
+from webhooks.console.fields import form_text
 from webhooks.current import current_runtime
 from worker.config import Settings
 from worker.db.models import utcnow
@@ -32,7 +33,6 @@ from worker.db.models import utcnow
 SESSION_LIFETIME = timedelta(hours=12)
 # Domain separation: the token's HMAC under this label is the cookie key, never the token itself.
 SESSION_KEY_LABEL = b"billing-worker ops console session v1"
-OPERATOR_MAX = 80
 # Reachable without a session: the login form itself and the stylesheet it uses.
 PUBLIC_ENDPOINTS = frozenset({"console.login", "console.static"})
 
@@ -123,7 +123,7 @@ def login() -> ResponseReturnValue:
         if operator() is not None:
             return redirect(target)
         return render_template("console/login.html", next=target, name="", error=None)
-    name = " ".join(request.form.get("name", "").split())[:OPERATOR_MAX]
+    name = form_text("name")
     presented = request.form.get("token", "")
     token = current_runtime().settings.ops_api_token
     error = None

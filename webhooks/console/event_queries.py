@@ -14,7 +14,6 @@ from worker.accounts import account_named
 from worker.db.models import EVENT_STATUSES, Event, EventStatus, Invoice, StripeCall, Subscription
 from worker.eventlog.selection import EventSelection, Position, earlier_than, later_than
 from worker.handlers import HANDLERS
-from worker.redact import scrub
 from worker.timespec import parse_moment
 
 PAGE_SIZE = 50
@@ -180,7 +179,7 @@ class EventStory:
     """One event as the event page shows it: the row, its payload, what its handler did."""
 
     event: Event
-    payload: str  # pretty-printed, scrubbed of anything that looks like a secret
+    payload: str  # pretty-printed; the page scrubs it, as everything it shows
     handler: str | None  # module.function of the handler for its type; None: ignored type
     handler_doc: str
     stripe_calls: list[StripeCall] = field(default_factory=list)
@@ -196,7 +195,7 @@ def event_story(session: Session, event_id: str) -> EventStory | None:
     calls = select(StripeCall).where(StripeCall.event_id == event_id).order_by(StripeCall.id)
     return EventStory(
         event=event,
-        payload=scrub(_pretty(event.payload)),
+        payload=_pretty(event.payload),
         handler=f"{handler.__module__}.{handler.__name__}" if handler else None,
         handler_doc=_first_line(handler.__doc__ if handler else None),
         stripe_calls=list(session.scalars(calls)),

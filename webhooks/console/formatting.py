@@ -1,12 +1,17 @@
-"""How the pages write moments and money: UTC throughout, amounts in the currency's units."""
+"""How the pages write moments and money (UTC throughout, amounts in the currency's units), and
+what no page shows: every value a template writes is scrubbed of card numbers and secrets."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from markupsafe import Markup
 
 from worker.db.models import utcnow
 from worker.policy.money import format_money, minor_unit_digits
+from worker.redact import scrub
 
 
 def moment(value: datetime | None) -> str:
@@ -52,4 +57,19 @@ def parse_amount(text: str, currency: str) -> int:
     return int(minor)
 
 
-FILTERS = {"moment": moment, "ago": ago, "money": money, "major_units": major_units}
+def shown(value: Any) -> Any:
+    """Jinja's `finalize`: each `{{ … }}` a page writes, scrubbed, whoever typed it (a customer's
+    note, a payload, an exception's message). A filter that cuts text short must come after
+    `| scrub`, or the cut could leave a card number's first digits unmasked."""
+    if isinstance(value, Markup):  # a macro's HTML: a mask adds no markup, it stays safe
+        return Markup(scrub(str(value)))
+    return scrub(value) if isinstance(value, str) else value
+
+
+FILTERS = {
+    "moment": moment,
+    "ago": ago,
+    "money": money,
+    "major_units": major_units,
+    "scrub": scrub,
+}

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from webhooks.console import auth, bp
 from webhooks.console.accounts import account_arg
+from webhooks.console.fields import form_text
 from webhooks.console.formatting import money, parse_amount
 from webhooks.current import current_runtime
 from worker.commands.refunds import (
@@ -27,7 +28,6 @@ from worker.commands.refunds import (
 from worker.db.models import Customer, Invoice, RefundRequest, RefundRequestStatus
 
 RECENT = 10
-WHY_MAX = 500
 
 
 @bp.get("/refunds")
@@ -116,12 +116,12 @@ def _approval_outcome(decided: RefundRequestSummary) -> tuple[str, str]:
 
 @bp.post("/refunds/<request_id>/reject")
 def reject_request(request_id: str) -> ResponseReturnValue:
-    why = " ".join(request.form.get("why", "").split())
+    why = form_text("why")
     if not why:
         flash(f"{request_id} not rejected: say why (the customer is told the reason).", "error")
         return _back()
     try:
-        decided = reject(current_runtime(), request_id, by=_decider(), why=why[:WHY_MAX])
+        decided = reject(current_runtime(), request_id, by=_decider(), why=why)
     except RequestError as exc:
         flash(f"{request_id} not rejected: {exc}", "error")
         return _back()

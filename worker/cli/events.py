@@ -11,6 +11,7 @@ from sqlalchemy import select
 from worker.cli.accounts import account_filter, shown_account
 from worker.cli.recovery import backfill_command, replay_command
 from worker.cli.runtime import command_runtime
+from worker.cli.shown import echo_json, echo_text
 from worker.cli.triggers import trigger, trigger_command
 from worker.db.models import EVENT_STATUSES, Event
 from worker.eventlog.record import event_record
@@ -44,7 +45,7 @@ def list_events(
     with sessions() as session:
         rows = (event_record(e) for e in session.scalars(query.execution_options(yield_per=500)))
         if fmt == "json":
-            click.echo(json.dumps(list(rows), indent=2))
+            echo_json(list(rows))
             return
         click.echo(f"{'ID':<34} {'TYPE':<38} {'STATUS':<10} {'TRIES':>5}  RECEIVED")
         for row in rows:
@@ -72,15 +73,16 @@ def show_event(event_id: str, fmt: str) -> None:
             "payload": json.loads(event.payload),
         }
     if fmt == "json":  # the default: what `events show` always printed
-        click.echo(json.dumps(record, indent=2))
+        echo_json(record)
         return
     payload, traceback = record.pop("payload"), record.pop("last_traceback")
     width = max(map(len, record))
     for key, value in record.items():
-        click.echo(f"{key:<{width}}  {'' if value is None else value}")
+        echo_text(f"{key:<{width}}  {'' if value is None else value}")
     if traceback:
-        click.echo(f"\n{traceback.rstrip()}")
-    click.echo("\npayload:\n" + json.dumps(payload, indent=2))
+        echo_text(f"\n{traceback.rstrip()}")
+    click.echo("\npayload:")
+    echo_json(payload)
 
 
 @events.command("sweep")

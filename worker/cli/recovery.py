@@ -14,6 +14,7 @@ from tqdm import tqdm
 from worker.cli.accounts import account_filter, acting_account
 from worker.cli.moments import MOMENT
 from worker.cli.runtime import command_runtime
+from worker.cli.shown import echo_json, echo_text
 from worker.db.models import EVENT_STATUSES, utcnow
 from worker.errors import RetryableError
 from worker.eventlog.selection import EventSelection, SelectionError, count
@@ -119,7 +120,7 @@ def replay_command(
 
 def _echo_replay(summary: Any, fmt: str) -> None:
     if fmt == "json":
-        click.echo(json.dumps(summary.to_dict(), indent=2))
+        echo_json(summary.to_dict())
         return
     statuses = ", ".join(f"{n} {status}" for status, n in sorted(summary.by_status.items()))
     selected = f"selected {summary.selected} event(s)" + (f" ({statuses})" if statuses else "")
@@ -132,7 +133,7 @@ def _echo_replay(summary: Any, fmt: str) -> None:
         )
     for failure in summary.failures:  # the first line: Stripe's messages run on
         reason = (failure["error"] or "").splitlines()[0] if failure["error"] else "?"
-        click.echo(f"  failed  {failure['id']}: {reason}")
+        echo_text(f"  failed  {failure['id']}: {reason}")
     for event_id in summary.missing_ids:
         click.echo(f"  missing {event_id}: not stored")
 

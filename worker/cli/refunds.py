@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import date
 from typing import Any
@@ -11,6 +10,7 @@ import click
 
 from worker.cli.accounts import account_filter, acting_account, shown_account
 from worker.cli.runtime import command_runtime
+from worker.cli.shown import echo_json, echo_text
 from worker.commands.refunds import (
     RefundRequestSummary,
     approve,
@@ -25,7 +25,7 @@ from worker.policy import REASONS
 def show(request: RefundRequestSummary, fmt: str, duplicate: bool = False) -> None:
     """Print the request; exit 1 if its refund failed or is still to be retried: not done."""
     if fmt == "json":
-        click.echo(json.dumps({**request.as_dict(), "duplicate": duplicate}, indent=2))
+        echo_json({**request.as_dict(), "duplicate": duplicate})
     else:
         _show_text(request, duplicate)
     if refund_failed(request):
@@ -58,7 +58,7 @@ def _show_text(request: RefundRequestSummary, duplicate: bool) -> None:
             f"{credit.get('from')} to {credit.get('to')}"
         )
     if request.error:
-        click.echo(f"  error: {request.error}")
+        echo_text(f"  error: {request.error}")
 
 
 def _of(account: str) -> str:
@@ -141,7 +141,7 @@ def list_command(status: str | None, account: str | None, fmt: str) -> None:
     """Refund requests, oldest first; a connected account's show its acct_… last."""
     rows = list_requests(command_runtime(), status, account)
     if fmt == "json":
-        click.echo(json.dumps([row.as_dict() for row in rows], indent=2))
+        echo_json([row.as_dict() for row in rows])
         return
     for row in rows:
         amount = row.amount if row.amount is not None else row.proposed_amount
