@@ -1,14 +1,14 @@
 """The ops HTTP API under /ops/: events (list, show, replay), behind a bearer token.
 
 Every route on `bp` requires `Authorization: Bearer <OPS_API_TOKEN>` (compared in constant
-time); with no token configured the whole prefix answers 404, as if it did not exist. Routes
-of other blueprints can use `require_ops_token` for the same check. Every JSON answer leaves with
-its strings scrubbed (`scrubbed_json`): payloads, errors and notes carry what customers typed.
+time; a client that keeps presenting wrong ones is made to wait, `auth_throttle.py`); with no
+token configured the whole prefix answers 404, as if it did not exist. Routes of other
+blueprints can use `require_ops_token` for the same check. Every JSON answer leaves with its
+strings scrubbed (`scrubbed_json`): payloads, errors and notes carry what customers typed.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import time
 from collections.abc import Callable
@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import defer
 
+from webhooks.auth_throttle import MustWait, check_token
 from webhooks.current import current_runtime
 from worker.accounts import account_named
 from worker.db.models import EVENT_STATUSES, Event
@@ -42,15 +43,21 @@ View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
 
 
 def ops_token_refusal() -> ResponseReturnValue | None:
-    """None when the request carries the ops token; else the 404 or 401 to answer."""
-    token = current_runtime().settings.ops_api_token
+    """None when the request carries the ops token; else the 404, 401 or 429 to answer."""
+    runtime = current_runtime()
+    token = runtime.settings.ops_api_token
     if not token:
         return jsonify(error="not found"), 404
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(
-        presented.strip().encode(), token.encode()
-    ):
-        return None
+    if scheme.lower() == "bearer" and presented.strip():
+        try:
+            if check_token(runtime.sessions, presented.strip(), token):
+                return None
+        except MustWait as wait:
+            response = jsonify(error=str(wait))
+            response.status_code = 429
+            response.headers["Retry-After"] = str(wait.seconds)
+            return response
     reason = "missing bearer token" if not presented else "invalid bearer token"
     response = jsonify(error=reason)
     response.status_code = 401

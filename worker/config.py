@@ -66,7 +66,9 @@ class Settings(BaseSettings):
 
     # Each description is the setting's row in docs/configuration.md (tests/docs renders it).
     app_env: Literal["development", "production"] = Field(
-        "development", description="`production` refuses to start without a webhook secret"
+        "development",
+        description="`production` refuses to start without a webhook secret, "
+        "or with an ops token shorter than 32 characters",
     )
     data_dir: Path = Field(
         DEFAULT_DATA_DIR,
@@ -142,7 +144,8 @@ class Settings(BaseSettings):
     )
     ops_api_token: str = Field(
         "",
-        description="bearer token of the ops API, and the ops console's login; empty disables both",
+        description="bearer token of the ops API, and the ops console's login; empty disables "
+        "both; at least 32 characters in production",
     )
     log_level: str = Field(
         "INFO",
@@ -248,6 +251,7 @@ class Settings(BaseSettings):
             webhook_secrets=settings.stripe_webhook_secrets,
             api_key=settings.stripe_api_key,
             api_base=settings.stripe_api_base,
+            ops_api_token=settings.ops_api_token,
         )
         return settings
 
@@ -325,6 +329,7 @@ def _with_deployment_problems(invalid: ValidationError, data: Any) -> Validation
             webhook_secrets=[secrets_value] if isinstance(secrets_value, str) else secrets_value,
             api_key=str(raw.get("stripe_api_key", "sk_test_123")),
             api_base=str(raw.get("stripe_api_base", "")),
+            ops_api_token=str(raw.get("ops_api_token", "")),
         )
     except ValueError as problem:
         errors: list[Any] = [

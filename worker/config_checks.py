@@ -18,6 +18,8 @@ BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps", "pyamqp", "memory")
 # Where stripe-mock runs: the compose service name, or this machine.
 STRIPE_MOCK_HOSTS = ("stripe-mock", "localhost", "host.docker.internal")
 STRIPE_MOCK_PORTS = (12111, 12112)
+# A shorter ops token falls to guessing sooner than the ops API's throttle can slow it.
+OPS_TOKEN_MIN_LENGTH = 32
 
 
 def check_database_url(value: str) -> str:
@@ -98,7 +100,12 @@ def check_policy_by_account(value: object) -> object:
 
 
 def check_deployment(
-    *, app_env: str, webhook_secrets: Sequence[str], api_key: str, api_base: str
+    *,
+    app_env: str,
+    webhook_secrets: Sequence[str],
+    api_key: str,
+    api_base: str,
+    ops_api_token: str,
 ) -> None:
     """Combinations that cannot be right, all reported at once."""
     problems = []
@@ -120,6 +127,13 @@ def check_deployment(
             "STRIPE_API_KEY is a test key (sk_test_…) with APP_ENV=production and no "
             "STRIPE_API_BASE: production talks to Stripe with a live key (sk_live_…); to try "
             "the stack against stripe-mock set STRIPE_API_BASE, or use APP_ENV=development"
+        )
+    if production and 0 < len(ops_api_token) < OPS_TOKEN_MIN_LENGTH:
+        problems.append(
+            f"OPS_API_TOKEN is shorter than {OPS_TOKEN_MIN_LENGTH} characters with "
+            "APP_ENV=production: use a random one of at least "
+            f"{OPS_TOKEN_MIN_LENGTH} (e.g. `openssl rand -hex 32`), or leave it empty to "
+            "disable the ops API and console"
         )
     if problems:
         raise ValueError("\n- ".join(problems))

@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from billing_world import BillingWorld
@@ -22,15 +22,17 @@ from console_support import (
     fixed_product,
     typo_product,
 )
+from flask import Flask
 from harness.servers import StripeMock
 from sqlalchemy import select, update
 
 from webhooks import create_app
+from webhooks.auth_throttle import FREE_FAILURES
 from webhooks.console import replays
 from webhooks.console.event_queries import EventFilters, events_page
 from worker import samples
 from worker.commands.refunds import approve, request_refund
-from worker.db.models import Event, RefundRequest, StripeCall, utcnow
+from worker.db.models import ConsoleSession, Event, RefundRequest, StripeCall, utcnow
 from worker.eventlog.intake import parse_event, store_event
 from worker.eventlog.selection import Position
 
@@ -118,25 +120,90 @@ def test_login_asks_for_the_token_once_and_keeps_a_strict_httponly_session(setup
     assert console.get("/events").status_code == 302
 
 
-def test_a_session_ends_12_hours_after_sign_in_and_when_the_token_changes(setup) -> None:
+def kept_cookie(console: ConsoleClient) -> str:
+    cookie = console.client.get_cookie("ops_console", path=CONSOLE)
+    assert cookie is not None
+    return cookie.value
+
+
+def holding(app: Flask, cookie: str) -> ConsoleClient:
+    """Another browser (or another receiver process) presenting a copy of the cookie."""
+    copy = ConsoleClient(app)
+    copy.client.set_cookie("ops_console", cookie, path=CONSOLE)
+    return copy
+
+
+def test_a_cookie_kept_from_before_logout_is_refused_on_every_page_and_action(setup) -> None:
+    s = setup()
+    event_id = s.failed_invoice()
+    s.console.sign_in("Ana")
+    cookie = kept_cookie(s.console)
+    old_csrf = csrf_token(s.console.get("/events").text)
+    another_process = holding(create_app(s.world.runtime.settings), cookie)
+    for page in PAGES:
+        assert another_process.get(page).status_code == 200, page  # the same session
+
+    s.console.submit("/logout")
+    for page in PAGES:
+        response = another_process.get(page)
+        assert response.status_code == 302, page
+        assert response.headers["Location"].startswith(f"{CONSOLE}/login")
+    for action in ACTIONS:
+        data = {"csrf_token": old_csrf, "scope": "failed", "customer": "cus_typo"}
+        response = another_process.client.post(f"{CONSOLE}{action}", data=data)
+        assert response.status_code == 403, action
+        assert "Sign in first" in response.text
+    replayed = another_process.client.post(
+        f"{CONSOLE}/events/{event_id}/replay", data={"csrf_token": old_csrf}
+    )
+    assert replayed.status_code == 403
+    with s.world.runtime.sessions() as session:
+        assert session.get_one(Event, event_id).attempts == 1  # never replayed
+
+
+def test_a_token_rotation_ends_the_old_tokens_sessions_even_if_it_comes_back(setup) -> None:
+    s = setup()
+    settings = s.world.runtime.settings
+    s.console.sign_in("Ana")
+    cookie = kept_cookie(s.console)
+    assert holding(create_app(settings), cookie).get("/events").status_code == 200
+
+    rotated = create_app(settings.model_copy(update={"ops_api_token": "the-new-ops-token"}))
+    assert holding(rotated, cookie).get("/events").status_code == 302
+    ConsoleClient(rotated).sign_in("Bo", token="the-new-ops-token")
+
+    # The deploy is rolled back to the old token: its sessions stay ended.
+    rolled_back = holding(create_app(settings), cookie)
+    assert rolled_back.get("/events").status_code == 302
+    assert rolled_back.client.post(f"{CONSOLE}/replay", data={"scope": "failed"}).status_code == 403
+
+
+def test_a_session_ends_12_hours_after_sign_in_however_busy(setup) -> None:
     s = setup()
     s.console.sign_in()
-    cookie = s.console.client.get_cookie("ops_console", path=CONSOLE)
-    assert cookie is not None
-    settings = s.world.runtime.settings
-    another_process = ConsoleClient(create_app(settings))
-    another_process.client.set_cookie("ops_console", cookie.value, path=CONSOLE)
-    assert another_process.get("/events").status_code == 200  # same token, same key
-    rotated = ConsoleClient(create_app(settings.model_copy(update={"ops_api_token": "new"})))
-    rotated.client.set_cookie("ops_console", cookie.value, path=CONSOLE)
-    assert rotated.get("/events").status_code == 302  # signed with the old token's key
-
     assert s.console.get("/events").status_code == 200
-    with s.console.client.session_transaction(f"{CONSOLE}/events") as session:
-        signed_in = datetime.fromisoformat(session["signed_in_at"])
-        session["signed_in_at"] = (signed_in - timedelta(hours=12)).isoformat()
-    assert s.console.get("/events").status_code == 302  # however busy the session was
+    with s.world.runtime.sessions.begin() as session:
+        session.execute(update(ConsoleSession).values(signed_in_at=utcnow() - timedelta(hours=12)))
+    assert s.console.get("/events").status_code == 302
     assert s.console.client.post(f"{CONSOLE}/replay").status_code == 403
+
+
+def test_wrong_tokens_on_the_login_page_make_that_address_wait(setup) -> None:
+    s = setup()
+    guesser = s.console
+    guesser.client.environ_base["REMOTE_ADDR"] = "10.0.0.7"
+    statuses = [guesser.sign_in(token=f"guess-{n}").status_code for n in range(FREE_FAILURES + 1)]
+    assert statuses == [401] * FREE_FAILURES + [429]
+    waiting = guesser.sign_in(token=OPS_TOKEN)
+    assert waiting.status_code == 429
+    assert int(waiting.headers["Retry-After"]) >= 1
+    assert "Too many wrong tokens from your address" in waiting.text
+    assert guesser.get("/events").status_code == 302
+
+    colleague = ConsoleClient(guesser.client.application)
+    colleague.client.environ_base["REMOTE_ADDR"] = "10.0.0.8"
+    assert colleague.sign_in("Bo").status_code == 303
+    assert colleague.get("/events").status_code == 200
 
 
 def test_login_goes_back_only_to_a_console_page(setup) -> None:

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import update
+from werkzeug.test import TestResponse
 
 from webhooks import create_app
+from webhooks.auth_throttle import FREE_FAILURES
 from worker import samples
 from worker.config import Settings
-from worker.db.models import Event
+from worker.db.models import AuthFailures, Event
 from worker.db.session import session_factory
 from worker.eventlog.intake import parse_event, store_event
 
@@ -250,3 +252,49 @@ def test_events_filter_by_account_and_name_a_connected_one(client: FlaskClient, 
     assert [(e["id"], e["account"]) for e in own.json["events"]] == [(platform, None)]
     wrong = client.get("/ops/events", query_string={"account": "cus_ops"}, headers=AUTH)
     assert wrong.status_code == 400 and "not a Stripe account" in wrong.json["error"]
+
+
+def from_address(client: FlaskClient, address: str, token: str) -> TestResponse:
+    return client.get(
+        "/ops/events",
+        headers={"Authorization": f"Bearer {token}"},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_wrong_tokens_in_a_row_are_refused_429_while_another_address_still_gets_in(
+    client: FlaskClient,
+) -> None:
+    statuses = [from_address(client, "10.0.0.7", f"guess-{n}").status_code for n in range(50)]
+    assert statuses[:FREE_FAILURES] == [401] * FREE_FAILURES
+    assert statuses[FREE_FAILURES] == 429
+    # Each wrong token counted after a wait doubles the next wait: few more are ever compared.
+    assert statuses.count(401) <= FREE_FAILURES + 3, statuses
+    assert statuses.count(429) >= 50 - FREE_FAILURES - 3
+
+    assert from_address(client, "10.0.0.8", TOKEN).status_code == 200
+    waiting = from_address(client, "10.0.0.7", TOKEN)  # the right token is not even compared
+    assert waiting.status_code == 429
+    assert 1 <= int(waiting.headers["Retry-After"]) <= 2
+    assert TOKEN not in waiting.get_data(as_text=True)
+
+
+def test_each_wrong_token_after_a_wait_doubles_the_next_wait(
+    client: FlaskClient, settings: Settings
+) -> None:
+    sessions = session_factory(settings.effective_database_url)
+    waits = []
+    for n in range(FREE_FAILURES + 4):
+        assert from_address(client, "10.0.0.7", f"guess-{n}").status_code == 401
+        with sessions.begin() as session:
+            row = session.get_one(AuthFailures, "10.0.0.7")
+            wait = row.blocked_until - row.last_failure_at if row.blocked_until else timedelta(0)
+            waits.append(wait.total_seconds())
+            row.blocked_until = None  # the client waits it out
+    assert waits == [0, 0, 0, 0, 1, 2, 4, 8, 16]
+
+    with sessions.begin() as session:
+        session.execute(update(AuthFailures).values(blocked_until=None))
+    assert from_address(client, "10.0.0.7", TOKEN).status_code == 200
+    assert from_address(client, "10.0.0.7", "guess-again").status_code == 401  # forgiven
+    assert from_address(client, "10.0.0.7", TOKEN).status_code == 200

@@ -14,13 +14,25 @@ from harness.processes import CLI
 LIVE_KEY = "sk_" + "live_51Hconfigcheck00000000000LIVE"
 TEST_KEY = "sk_test_51Hconfigcheck00000000000TEST"
 DB_PASSWORD = "pw-never-shown-7731"
-SECRETS = (LIVE_KEY, TEST_KEY, DB_PASSWORD, "whsec_configcheck_primary", "ops-token-never-shown")
+SHORT_OPS_TOKEN = "ops-token-31-characters-long-xx"
+SECRETS = (
+    LIVE_KEY,
+    TEST_KEY,
+    DB_PASSWORD,
+    "whsec_configcheck_primary",
+    "ops-token-never-shown",
+    SHORT_OPS_TOKEN,
+)
 
 # (what is wrong, the environment that has it, a piece of the message that says so)
 INVALID = {
     "no webhook secret in production": (
         {"APP_ENV": "production", "STRIPE_API_KEY": LIVE_KEY, "STRIPE_WEBHOOK_SECRETS": ""},
         "STRIPE_WEBHOOK_SECRETS is empty with APP_ENV=production: set it to the endpoint's",
+    ),
+    "ops token shorter than 32 characters in production": (
+        {"APP_ENV": "production", "STRIPE_API_KEY": LIVE_KEY, "OPS_API_TOKEN": SHORT_OPS_TOKEN},
+        "OPS_API_TOKEN is shorter than 32 characters with APP_ENV=production: use a random one",
     ),
     "live key against stripe-mock": (
         {"STRIPE_API_KEY": LIVE_KEY, "STRIPE_API_BASE": "http://stripe-mock:12111"},
@@ -124,3 +136,13 @@ def test_development_without_a_webhook_secret_is_valid_and_uses_a_local_one(
     assert json.loads(as_json.stdout)["STRIPE_WEBHOOK_SECRETS"] == []
     production = run_cli(["config", "check"], {**env, "APP_ENV": "production"}, tmp_path)
     assert production.returncode == 1
+
+
+def test_production_takes_an_ops_token_of_32_characters_or_none(tmp_path: Path) -> None:
+    production = cli_env(tmp_path, APP_ENV="production", STRIPE_API_KEY=LIVE_KEY)
+    for token in (SHORT_OPS_TOKEN + "x", ""):
+        done = run_cli(["config", "check"], {**production, "OPS_API_TOKEN": token}, tmp_path)
+        assert done.returncode == 0, (len(token), done.stderr)
+        assert done.stdout.splitlines()[-1] == "configuration is valid (production)"
+    development = cli_env(tmp_path, OPS_API_TOKEN="short")
+    assert run_cli(["config", "check"], development, tmp_path).returncode == 0

@@ -1,12 +1,17 @@
-"""Login once with the ops token; a signed session cookie after that; CSRF on every form.
+"""Login once with the ops token; a session held by the server after that; CSRF on every form.
 
-- The session is Flask's signed cookie, HttpOnly, SameSite=Strict, scoped to /ops/console, Secure
-  in production, valid 12 hours from sign-in. Its signing key is derived from OPS_API_TOKEN with
-  HMAC, so every gunicorn worker derives the same key with nothing more to configure, and
-  rotating the token signs everybody out.
+- The cookie is Flask's signed cookie, HttpOnly, SameSite=Strict, scoped to /ops/console, Secure
+  in production. It carries the session's random id and its CSRF secret; who signed in, when,
+  and with which token is the database's (`session_store.py`), checked on every console
+  request: logging out ends the session for every copy of the cookie, a new ops token ends the
+  sessions of the old one, and a session lasts 12 hours from sign-in. The cookie's signing key
+  is derived from OPS_API_TOKEN with HMAC, so every gunicorn worker derives the same key with
+  nothing more to configure.
 - Every POST carries Flask-WTF's CSRF token, bound to the session; a POST without a valid
   session, or without a valid token, answers 403. A page asked for without a session redirects to
   the login page, which sends the operator back where they were going.
+- Wrong tokens on the login page count with the ops API's (`webhooks/auth_throttle.py`): after a
+  few, the client's address waits, answered 429.
 - With no ops token configured the console does not exist (404), like the JSON ops API; its
   pages then say how to start the worker with a token.
 """
@@ -15,22 +20,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, redirect, render_template, request, session, url_for
+from flask import Flask, Response, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from werkzeug.exceptions import Forbidden
 from wtforms import ValidationError
 
+from webhooks.auth_throttle import MustWait, check_token
 from webhooks.console import bp
 from webhooks.console.fields import form_text
+from webhooks.console.session_store import (
+    SESSION_LIFETIME,
+    end_session,
+    session_operator,
+    start_session,
+)
 from webhooks.current import current_runtime
 from worker.config import Settings
-from worker.db.models import utcnow
 
-SESSION_LIFETIME = timedelta(hours=12)
 # Domain separation: the token's HMAC under this label is the cookie key, never the token itself.
 SESSION_KEY_LABEL = b"billing-worker ops console session v1"
 # Reachable without a session: the login form itself and the stylesheet it uses.
@@ -59,16 +68,19 @@ def session_key(token: str) -> str:
 
 
 def operator() -> str | None:
-    """Who is signed in, as typed on the login page; None without a session, or once the
-    session is older than its lifetime (counted from sign-in: activity does not extend it)."""
-    name, since = session.get("operator"), session.get("signed_in_at")
-    if not (isinstance(name, str) and name and isinstance(since, str)):
-        return None
-    try:
-        signed_in_at = datetime.fromisoformat(since)
-    except ValueError:
-        return None
-    return name if utcnow() - signed_in_at < SESSION_LIFETIME else None
+    """Who is signed in, as typed on the login page; None without a live session. Read from
+    the database once per request."""
+    if "operator" not in g:
+        session_id = session.get("session_id")
+        runtime = current_runtime()
+        token = runtime.settings.ops_api_token
+        g.operator = (
+            session_operator(runtime.sessions, session_id, token)
+            if isinstance(session_id, str)
+            else None
+        )
+    name: str | None = g.operator
+    return name
 
 
 @bp.before_request
@@ -124,10 +136,16 @@ def login() -> ResponseReturnValue:
             return redirect(target)
         return render_template("console/login.html", next=target, name="", error=None)
     name = form_text("name")
-    presented = request.form.get("token", "")
-    token = current_runtime().settings.ops_api_token
-    error = None
-    if not hmac.compare_digest(presented.encode(), token.encode()):
+    runtime = current_runtime()
+    token = runtime.settings.ops_api_token
+    try:
+        right_token = check_token(runtime.sessions, request.form.get("token", ""), token)
+    except MustWait as wait:
+        message = f"Too many wrong tokens from your address: try again in {wait.seconds} seconds."
+        page = render_template("console/login.html", next=target, name=name, error=message)
+        return page, 429, {"Retry-After": str(wait.seconds)}
+    error: str | None = None
+    if not right_token:
         error = "That is not the ops token."
     elif not name:
         error = "Say who you are: your name is recorded on the refunds you approve or reject."
@@ -136,13 +154,14 @@ def login() -> ResponseReturnValue:
     # A fresh session (and CSRF token) at login: nothing from before it carries over.
     session.clear()
     session.permanent = True
-    session["operator"] = name
-    session["signed_in_at"] = utcnow().isoformat(timespec="seconds")
+    session["session_id"] = start_session(runtime.sessions, name, token)
     return redirect(target, code=303)
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    # Ended in the database: a copy of the cookie is refused from now on, not just this one.
+    end_session(current_runtime().sessions, session["session_id"])
     session.clear()
     return redirect(url_for("console.login"), code=303)
 

@@ -29,16 +29,16 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, text
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from worker.commands.refunds import facts_of, payment_refs
 from worker.db.models import PLATFORM, Dispute, Invoice, InvoiceLine, Refund, RefundRequest
+from worker.db.session import read_only
 from worker.policy import RefundRequest as RequestFacts
 from worker.policy.disputes import DisputeState
 from worker.policy.facts import Facts, InvalidFacts
@@ -130,17 +130,6 @@ class Summary:
             if item.changed:
                 self.accounts_changed += 1
                 yield item
-
-
-@contextmanager
-def read_only(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """A transaction that cannot write: on SQLite it takes no write lock (a plain BEGIN, so the
-    receiver is never blocked); PostgreSQL refuses any write in it. Never committed."""
-    with sessions() as session:
-        connection = session.connection(execution_options={"read_only": True})
-        if connection.dialect.name == "postgresql":
-            session.execute(text("SET TRANSACTION READ ONLY"))
-        yield session
 
 
 @dataclass(frozen=True)

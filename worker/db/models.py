@@ -323,3 +323,28 @@ class StripeCall(Base):
     error: Mapped[str | None] = mapped_column(Text)
     event_id: Mapped[str | None] = mapped_column(String(255), index=True)
     request_id: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class ConsoleSession(Base):
+    """One ops console sign-in, held by the server so that logging out, or a new ops token,
+    ends it for every copy of its cookie (the cookie itself carries only the session's id)."""
+
+    __tablename__ = "console_sessions"
+
+    # SHA-256 of the id in the cookie: a copy of this table signs nobody in.
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator: Mapped[str] = mapped_column(String(80))
+    # Which ops token signed it in (an HMAC of it, never the token): another token ends it.
+    token_fingerprint: Mapped[str] = mapped_column(String(64))
+    signed_in_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuthFailures(Base):
+    """Wrong ops tokens from one client address, and until when that client must wait."""
+
+    __tablename__ = "auth_failures"
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

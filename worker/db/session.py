@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 
@@ -62,3 +63,14 @@ def _serialise_sqlite_writes(engine: Engine) -> None:
 
 def session_factory(url: str) -> sessionmaker:
     return sessionmaker(engine_for(url), expire_on_commit=False)
+
+
+@contextmanager
+def read_only(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A transaction that cannot write: on SQLite it takes no write lock (a plain BEGIN, so the
+    receiver is never blocked); PostgreSQL refuses any write in it. Never committed."""
+    with sessions() as session:
+        connection = session.connection(execution_options={"read_only": True})
+        if connection.dialect.name == "postgresql":
+            session.execute(text("SET TRANSACTION READ ONLY"))
+        yield session
