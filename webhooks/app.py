@@ -10,6 +10,7 @@ from webhooks.current import install
 from webhooks.metrics import bp as metrics_bp
 from worker.bootstrap import bootstrap
 from worker.config import Settings
+from worker.logging import fresh_log_context
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -24,6 +25,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     app.register_blueprint(ops_billing.bp)
     console.register(app, settings)  # HTML pages under /ops/console/, beside the JSON API
+
+    @app.before_request
+    def _fresh_log_context() -> None:
+        # Before every blueprint's own hooks: a request's lines say which request, and nothing
+        # of the one its thread served before (a replay binds an event and its customer).
+        fresh_log_context(request=f"{request.method} {request.path}")
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc: RequestEntityTooLarge):  # noqa: ANN202
