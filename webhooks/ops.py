@@ -26,6 +26,7 @@ from worker.db.models import EVENT_STATUSES, Event
 from worker.eventlog.record import event_record
 from worker.eventlog.replay import ReplaySummary, operator_attempt, replay
 from worker.eventlog.selection import EventSelection, Position, SelectionError, iter_keys, ordered
+from worker.input_bounds import BOUNDS
 from worker.timespec import parse_moment
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -129,7 +130,7 @@ def replay_events() -> ResponseReturnValue:
     """
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
+        raise BadRequest(f"body must be a JSON object ({BOUNDS})")
     ids = body.get("ids") or []
     if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
         raise BadRequest("ids must be a list of event ids")

@@ -6,7 +6,7 @@ RecursionError, not a parse error, and what reads a parsed value may recurse too
 (stripe-python's objects, `jsonify`). Input nested deeper than MAX_NESTING levels is refused
 instead, with that number in the message. Stripe's deepest objects nest 12 levels (`customer`,
 `treasury.transaction` in the OpenAPI spec stripe-mock 0.203 carries, expandable fields as the
-ids that events send), so an event nests 14; a policy file nests 3.
+ids that events send), so an event nests 14; a policy file nests 2.
 
 JSON numbers are refused beyond what anything downstream can hold: integers outside 64 bits
 (Stripe's and PostgreSQL's BIGINT), and floats that are not finite (`1e999`, `NaN`).
@@ -27,6 +27,8 @@ class OutOfBounds(ValueError):
 
 
 TOO_DEEP = f"nested deeper than {MAX_NESTING} levels, the most accepted"
+# The bounds in a few words, for a message that cannot say which one a body broke.
+BOUNDS = f"nested at most {MAX_NESTING} levels, integers within 64 bits"
 
 
 def read_json(text: str | bytes) -> Any:

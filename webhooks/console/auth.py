@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import posixpath
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask, Response, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -148,12 +149,15 @@ def logout() -> ResponseReturnValue:
 
 
 def safe_next(target: str | None) -> str:
-    """A console path to go back to after login; anything else (another site) is dropped."""
+    """A console path to go back to after login; anything else is dropped for the events page:
+    another site, a path out of the console, a control character (CR/LF would split the
+    Location header: werkzeug refuses to send it, a 500)."""
     default = url_for("console.events")
-    if not target:
+    if not target or not target.isprintable() or "\\" in target:
         return default
     parts = urlsplit(target)
-    prefix = f"{bp.url_prefix}/"
-    if parts.scheme or parts.netloc or not parts.path.startswith(prefix) or "\\" in target:
+    # Where a browser goes: percent-encoded and plain dot segments resolved.
+    path = posixpath.normpath(unquote(parts.path))
+    if parts.scheme or parts.netloc or not f"{path}/".startswith(f"{bp.url_prefix}/"):
         return default
     return target
