@@ -3,6 +3,7 @@ replay; and nothing at all under /ops/ when no token is configured."""
 
 from __future__ import annotations
 
+from base64 import urlsafe_b64encode
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -126,6 +127,8 @@ def test_the_list_filters_by_status_type_customer_and_window(
         {"status": "lost"},
         {"since": "soon"},
         {"cursor": "not-a-cursor"},
+        # Well formed, but its offset puts the moment in the year 0 in UTC.
+        {"cursor": urlsafe_b64encode(b"0001-01-01T00:00:00+14:00|evt_1").decode()},
     ],
 )
 def test_bad_list_parameters_get_400_with_the_reason(
