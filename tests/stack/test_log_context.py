@@ -9,7 +9,6 @@ worker with one process, by reading their JSON log lines.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from harness.deliveries import deliver, wait_handled
 from harness.processes import ProcessGroup, wait_until
 from harness.servers import free_port
 from signing import OLD_WEBHOOK_SECRET, WEBHOOK_SECRET
+from test_log_leaks import json_lines
 
 from tasks.names import SWEEP
 from worker import samples
@@ -46,11 +46,6 @@ def replayed_event() -> dict[str, Any]:
 
 def unrelated_event() -> dict[str, Any]:
     return samples.event("balance.available", {"object": "balance"})
-
-
-def json_lines(path: Path) -> list[dict[str, Any]]:
-    lines = path.read_text(errors="replace").splitlines()
-    return [json.loads(line) for line in lines if line.startswith("{")]
 
 
 def sign_in_to_console(http: requests.Session, base: str) -> str:
