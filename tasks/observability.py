@@ -18,10 +18,10 @@ from typing import Any
 
 from celery import Celery, Task, signals
 from prometheus_client import start_http_server
-from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars
+from structlog.contextvars import get_contextvars
 
 from tasks.names import PROCESS_EVENT
-from worker.logging import bind_event, configure_logging
+from worker.logging import bind_event, configure_logging, fresh_log_context
 from worker.metrics import record_task, scrape_registry
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,7 @@ def _configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
 
 @signals.task_prerun.connect
 def _task_started(task_id: str, task: Task, args: tuple[Any, ...] = (), **_: Any) -> None:
-    clear_contextvars()
-    bind_contextvars(celery_task_id=task_id, task=task.name)
+    fresh_log_context(celery_task_id=task_id, task=task.name)
     if task.name == PROCESS_EVENT and args:
         bind_event(str(args[0]))
     _started[task_id] = time.perf_counter()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webhooks import console, health, intake, ops, ops_billing
@@ -10,12 +13,23 @@ from webhooks.current import install
 from webhooks.metrics import bp as metrics_bp
 from worker.bootstrap import bootstrap
 from worker.config import Settings
+from worker.input_bounds import read_json
+from worker.logging import fresh_log_context
+
+
+class BoundedJSON(DefaultJSONProvider):
+    """The ops API's JSON bodies read within worker.input_bounds: nested too deep, a body is not
+    JSON to the views (400), not a RecursionError (500)."""
+
+    def loads(self, s: str | bytes, **_kwargs: Any) -> Any:
+        return read_json(s)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     runtime = bootstrap(settings)
     settings = runtime.settings
     app = Flask("webhooks")
+    app.json = BoundedJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
     install(app, runtime, settings.webhook_secrets())
     app.register_blueprint(intake.bp)
@@ -24,6 +38,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     app.register_blueprint(ops_billing.bp)
     console.register(app, settings)  # HTML pages under /ops/console/, beside the JSON API
+
+    @app.before_request
+    def _fresh_log_context() -> None:
+        # Before every blueprint's own hooks: a request's lines say which request, and nothing
+        # of the one its thread served before (a replay binds an event and its customer).
+        fresh_log_context(request=f"{request.method} {request.path}")
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_exc: RequestEntityTooLarge):  # noqa: ANN202

@@ -65,7 +65,8 @@ def _receive() -> ResponseReturnValue:
         metrics.record_received(UNKNOWN, "refused")
         log.info("webhook refused", reason=str(exc))
         return refuse(400, str(exc))
-    # Bound to this delivery's lines only: contextvars would outlive the request in the worker.
+    # Bound to this delivery's lines only, not the thread's context: this thread may commit and
+    # log for a whole group of deliveries (worker/eventlog/group_intake.py).
     elog = log.bind(event_id=event.id, event_type=event.type, customer=event.customer)
     # A v1 webhook endpoint is either an account or a Connect endpoint, so a snapshot event
     # signed with the other kind's secret means swapped settings: said, but stored all the same.

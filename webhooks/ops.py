@@ -28,6 +28,7 @@ from worker.db.models import EVENT_STATUSES, Event
 from worker.eventlog.record import event_record
 from worker.eventlog.replay import ReplaySummary, operator_attempt, replay
 from worker.eventlog.selection import EventSelection, Position, SelectionError, iter_keys, ordered
+from worker.input_bounds import BOUNDS
 from worker.redact import scrub_data
 from worker.timespec import parse_moment
 
@@ -73,7 +74,9 @@ def _require_token() -> ResponseReturnValue | None:
 def scrubbed_json(response: Response) -> Response:
     """The answer with card numbers and secrets masked in its strings; numbers stay numbers."""
     if response.is_json:
-        response.set_data(current_app.json.dumps(scrub_data(response.get_json())) + "\n")
+        # Through the provider's own response, so the JSON is laid out as jsonify lays it out.
+        scrubbed = current_app.json.response(scrub_data(response.get_json()))
+        response.set_data(scrubbed.get_data())
     return response
 
 
@@ -148,7 +151,7 @@ def replay_events() -> ResponseReturnValue:
     """
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
+        raise BadRequest(f"body must be a JSON object ({BOUNDS})")
     ids = body.get("ids") or []
     if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
         raise BadRequest("ids must be a list of event ids")

@@ -23,6 +23,7 @@ from worker.commands.refunds import (
 from worker.commands.subscriptions import cancel_subscription, change_subscription
 from worker.db.models import PLATFORM
 from worker.errors import BillingWorkerError, NotFound
+from worker.input_bounds import BOUNDS
 from worker.policy import REASONS
 
 bp = Blueprint("ops_billing", __name__, url_prefix="/ops")
@@ -42,7 +43,7 @@ def _refused(exc: BillingWorkerError) -> ResponseReturnValue:
 def body() -> dict[str, Any]:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        raise RequestError("the body must be a JSON object")
+        raise RequestError(f"the body must be a JSON object ({BOUNDS})")
     return data
 
 

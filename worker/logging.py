@@ -4,8 +4,10 @@ JSON lines when the log stream is not a terminal (containers, files, CI), a read
 format on a terminal. Logs go to stderr, so a command's own output on stdout (`events list
 --format json`) stays clean. Every line carries the context bound with structlog's contextvars:
 the Stripe event id, type and customer, the refund-request id and the Celery task id while an
-event is worked on. Every string is scrubbed of keys, signing secrets, signatures and card
-numbers (`worker.redact.scrub`) as a last line of defence: our code never logs them on purpose.
+event is worked on, and an HTTP request's method and path. Each request, task and loop event
+starts from an empty context (`fresh_log_context`), so no line carries the unit before it.
+Every string is scrubbed of keys, signing secrets, signatures and card numbers
+(`worker.redact.scrub`) as a last line of defence: our code never logs them on purpose.
 
 Libraries that log at INFO what they do on every call (stripe-python a line per request, alembic
 a line per plugin and migration step) log warnings only, so a command prints what it was asked
@@ -20,7 +22,7 @@ import sys
 from typing import Any, TextIO
 
 import structlog
-from structlog.contextvars import bind_contextvars, unbind_contextvars
+from structlog.contextvars import bind_contextvars, clear_contextvars, unbind_contextvars
 from structlog.typing import EventDict, WrappedLogger
 
 from worker.redact import scrub
@@ -129,6 +131,16 @@ def scrub_event(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> 
             continue
         event_dict[key] = scrub(value if isinstance(value, str) else str(value))
     return event_dict
+
+
+def fresh_log_context(**labels: str) -> None:
+    """Start a unit of work (a request, a task, a loop's event) with only its own labels.
+
+    Contextvars belong to the thread: a gunicorn thread or a Celery process keeps what the unit
+    before bound, so a replay's event and customer would label the next, unrelated request.
+    """
+    clear_contextvars()
+    bind_contextvars(**labels)
 
 
 def bind_event(

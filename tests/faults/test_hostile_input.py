@@ -36,6 +36,19 @@ def event(livemode: bool = True, **extra: Any) -> dict[str, Any]:
     return evt | extra
 
 
+def nested_body(levels: int) -> bytes:
+    """A live event holding lists nested until the body is `levels` deep (the event is level 1),
+    built as text: json.dumps would recurse itself."""
+    lists = levels - 1
+    return samples.body(event(deep="NEST")).replace('"NEST"', "[" * lists + "]" * lists).encode()
+
+
+def with_number(number: str, **where: str) -> bytes:
+    """A live event with `number`, written as given, as the value of the keyword's key."""
+    ((key, placeholder),) = where.items()
+    return samples.body(event(**{key: placeholder})).replace(f'"{placeholder}"', number).encode()
+
+
 def raw_signature(body: bytes, secret: str, timestamp: int) -> str:
     """Stripe's scheme over arbitrary bytes (stripe-python's helper takes text only)."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
@@ -58,6 +71,12 @@ def hostile_requests() -> list[tuple[str, bytes, dict[str, str], int]]:
     huge = samples.body(event(padding=MARKER * (MAX_BODY // len(MARKER) + 1))).encode()
     non_utf8 = b'{"id": "evt_\xff\xfe", "object": "event", "note": "' + MARKER.encode() + b'"}'
     forged = {"Stripe-Signature": f"t={int(time.time())},v1={secrets.token_hex(32)}"}
+    # Well signed, and nothing Stripe sends: nested past MAX_NESTING (32), absurd numbers.
+    too_deep, far_too_deep = nested_body(33), nested_body(20_000)
+    long_created = with_number("9" * 3000, created="CREATED")
+    year_33658 = with_number(str(10**12), created="CREATED")
+    huge_amount = with_number("1" + "0" * 30, amount="AMOUNT")
+    not_a_number = with_number("NaN", amount="AMOUNT")
     return [
         ("no signature header", good, {"Content-Type": "application/json"}, 400),
         ("forged signature", good, forged, 400),
@@ -71,6 +90,12 @@ def hostile_requests() -> list[tuple[str, bytes, dict[str, str], int]]:
         ("JSON that is not an object", not_an_object, signed(not_an_object), 400),
         ("event without id", no_id, signed(no_id), 400),
         ("test-mode event at a live endpoint", test_mode, signed(test_mode), 400),
+        ("nested 33 levels, signed", too_deep, signed(too_deep), 400),
+        ("nested 20,000 levels, signed", far_too_deep, signed(far_too_deep), 400),
+        ("3,000-digit created, signed", long_created, signed(long_created), 400),
+        ("created in the year 33658, signed", year_33658, signed(year_33658), 400),
+        ("a 31-digit amount, signed", huge_amount, signed(huge_amount), 400),
+        ("NaN amount, signed", not_a_number, signed(not_a_number), 400),
     ]
 
 
@@ -105,24 +130,40 @@ def test_hostile_requests_get_their_code_store_nothing_and_leave_no_secret_or_bo
     stack = Stack(tmp_path, env, pg_url)
     try:
         stack.start_receiver()
-        answers = {}
+        answers, reasons = {}, {}
         with requests.Session() as http:
             for what, body, headers, _ in hostile_requests():
                 response = http.post(stack.url, data=body, headers=headers, timeout=10)
                 answers[what] = response.status_code
+                reasons[what] = response.json().get("error") if response.status_code == 400 else ""
                 assert MARKER not in response.text, what
             # gunicorn itself refuses more than 100 header fields (limit_request_fields) with
             # 431 Request Header Fields Too Large, before the app sees the request.
             answers["150 extra headers"] = post_with_headers(
                 stack.port, samples.body(event()).encode(), count=150
             )
-            # The control: the same receiver takes a well-formed, well-signed live event.
+            # The controls: the same receiver takes a well-formed, well-signed live event, and
+            # one nested as deep as accepted.
             control = samples.body(event())
             assert stack.deliver(http, control) == 200
+            deepest = nested_body(32)
+            assert http.post(stack.url, data=deepest, headers=signed(deepest)).status_code == 200
 
         expected = {what: code for what, _, _, code in hostile_requests()}
         assert answers == expected | {"150 extra headers": 431}
-        assert list(stack.events()) == [json.loads(control)["id"]]  # only the control
+        # A refusal says what was wrong; of nesting, the most accepted.
+        assert reasons["nested 33 levels, signed"] == reasons["nested 20,000 levels, signed"]
+        assert reasons["nested 33 levels, signed"] == (
+            "body: nested deeper than 32 levels, the most accepted"
+        )
+        assert reasons["3,000-digit created, signed"] == "body: an integer beyond 64 bits"
+        assert reasons["a 31-digit amount, signed"] == "body: an integer beyond 64 bits"
+        assert reasons["created in the year 33658, signed"] == (
+            "event created is a timestamp after the year 9999"
+        )
+        assert reasons["NaN amount, signed"] == "body: NaN is not a JSON number"
+        controls = {json.loads(control)["id"], json.loads(deepest)["id"]}
+        assert set(stack.events()) == controls  # only the controls
     finally:
         stack.close()
     logs = stack.logs()

@@ -214,6 +214,10 @@ def test_login_goes_back_only_to_a_console_page(setup) -> None:
         ("https://evil.example/ops/console/", f"{CONSOLE}/events"),
         ("//evil.example/ops/console/", f"{CONSOLE}/events"),
         ("/webhooks/stripe", f"{CONSOLE}/events"),
+        (f"{CONSOLE}/../../webhooks/stripe", f"{CONSOLE}/events"),
+        (f"{CONSOLE}/%2e%2e/%2e%2e/webhooks/stripe", f"{CONSOLE}/events"),
+        # A header split (its own Location would be a 500): the default page instead.
+        (f"{CONSOLE}/failed\r\nSet-Cookie: ops_console=forged", f"{CONSOLE}/events"),
     ):
         response = console.client.post(
             f"{CONSOLE}/login",
@@ -225,6 +229,9 @@ def test_login_goes_back_only_to_a_console_page(setup) -> None:
             },
         )
         assert response.headers["Location"] == landing, target
+        # Signed in, the login page sends the operator on to the same place.
+        again = console.client.get(f"{CONSOLE}/login", query_string={"next": target})
+        assert again.headers["Location"] == landing, target
         console.submit("/logout")
         form = console.client.get(f"{CONSOLE}/login")
 
@@ -287,6 +294,8 @@ def test_events_page_filters_counts_and_pages_newest_first(setup) -> None:
     assert stored[-1] in since and stored[0] not in since
     bad = s.console.get("/events", since="last tuesday")
     assert bad.status_code == 400 and "is not a moment" in bad.text
+    too_far = s.console.get("/events", since="99999999d")
+    assert too_far.status_code == 400 and "a duration ago is at most 36500d" in too_far.text
 
     # Paging by keyset, three at a time: older, then back to newer.
     with sessions() as session:

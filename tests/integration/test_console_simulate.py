@@ -124,6 +124,23 @@ def test_an_invalid_policy_or_period_is_shown_above_the_form_with_400(
 
     bad_period = console.submit("/simulate", {"builtin": "dmly", "since": "1h", "until": "2h"})
     assert bad_period.status_code == 400 and "since must be before until" in bad_period.text
+    too_far = console.submit("/simulate", {"builtin": "dmly", "since": "99999999d"})
+    assert too_far.status_code == 400 and "a duration ago is at most 36500d" in too_far.text
+
+
+@pytest.mark.parametrize("levels", [33, 5000])
+def test_a_policy_nested_past_32_levels_is_refused_with_400_saying_so(
+    signed_in: tuple[History, ConsoleClient], levels: int
+) -> None:
+    _, console = signed_in
+    nested = "[" * (levels - 1) + "]" * (levels - 1)  # in the document's table: level 1
+    pasted = console.submit("/simulate", {"policy_text": f"rules = {nested}"})
+    upload = (io.BytesIO(f"rules = {nested}".encode()), "deep.toml")
+    uploaded = console.submit("/simulate", {"policy_file": upload})
+
+    assert pasted.status_code == uploaded.status_code == 400
+    assert "pasted policy: nested deeper than 32 levels, the most accepted" in pasted.text
+    assert "uploaded deep.toml: nested deeper than 32 levels, the most accepted" in uploaded.text
 
 
 def test_the_page_needs_a_session_and_its_form_a_csrf_token(

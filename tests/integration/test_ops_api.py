@@ -3,6 +3,7 @@ replay; and nothing at all under /ops/ when no token is configured."""
 
 from __future__ import annotations
 
+from base64 import urlsafe_b64encode
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -128,6 +129,8 @@ def test_the_list_filters_by_status_type_customer_and_window(
         {"status": "lost"},
         {"since": "soon"},
         {"cursor": "not-a-cursor"},
+        # Well formed, but its offset puts the moment in the year 0 in UTC.
+        {"cursor": urlsafe_b64encode(b"0001-01-01T00:00:00+14:00|evt_1").decode()},
     ],
 )
 def test_bad_list_parameters_get_400_with_the_reason(
@@ -237,6 +240,30 @@ def test_a_replay_request_that_means_nothing_or_too_much_gets_400(
     response = client.post("/ops/events/replay", headers=AUTH, json=body)
     assert response.status_code == 400
     assert response.json["error"]
+
+
+def test_a_moment_out_of_range_or_a_body_out_of_bounds_gets_400_saying_so(
+    client: FlaskClient,
+) -> None:
+    for query, reason in (
+        ({"since": "99999999d"}, "a duration ago is at most 36500d (100 years)"),
+        ({"until": "0001-01-01T00:00:00+01:00"}, "is outside the years 1 to 9999 in UTC"),
+    ):
+        listed = client.get("/ops/events", query_string=query, headers=AUTH)
+        replayed = client.post("/ops/events/replay", headers=AUTH, json=query)
+        for response in (listed, replayed):
+            assert response.status_code == 400, query
+            assert reason in response.json["error"], query
+
+    nested = '{"ids": ' + "[" * 5000 + "]" * 5000 + "}"
+    huge_limit = '{"all": true, "limit": 1' + "0" * 30 + "}"
+    for body in (nested, huge_limit):
+        response = client.post(
+            "/ops/events/replay", headers=AUTH, data=body, content_type="application/json"
+        )
+        assert response.status_code == 400
+        expected = "body must be a JSON object (nested at most 32 levels, integers within 64 bits)"
+        assert response.json["error"] == expected
 
 
 def test_events_filter_by_account_and_name_a_connected_one(client: FlaskClient, settings) -> None:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from urllib.parse import urlsplit
+import posixpath
+from urllib.parse import unquote, urlsplit
 
 from flask import Flask, Response, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -167,12 +168,15 @@ def logout() -> ResponseReturnValue:
 
 
 def safe_next(target: str | None) -> str:
-    """A console path to go back to after login; anything else (another site) is dropped."""
+    """A console path to go back to after login; anything else is dropped for the events page:
+    another site, a path out of the console, a control character (CR/LF would split the
+    Location header: werkzeug refuses to send it, a 500)."""
     default = url_for("console.events")
-    if not target:
+    if not target or not target.isprintable() or "\\" in target:
         return default
     parts = urlsplit(target)
-    prefix = f"{bp.url_prefix}/"
-    if parts.scheme or parts.netloc or not parts.path.startswith(prefix) or "\\" in target:
+    # Where a browser goes: percent-encoded and plain dot segments resolved.
+    path = posixpath.normpath(unquote(parts.path))
+    if parts.scheme or parts.netloc or not f"{path}/".startswith(f"{bp.url_prefix}/"):
         return default
     return target

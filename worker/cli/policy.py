@@ -7,6 +7,7 @@ import textwrap
 import click
 
 from worker.cli.lazy import Lazy, LazyGroup
+from worker.input_bounds import OutOfBounds, read_json
 from worker.policy import (
     InvalidFacts,
     Policy,
@@ -41,7 +42,10 @@ def _read_facts(source: str) -> str:
 def decide(source: str) -> None:
     """Print the policy's decision (JSON) on the refund request described by FILE (- for stdin)."""
     try:
-        raw = json.loads(_read_facts(source))
+        raw = read_json(_read_facts(source))
+    except OutOfBounds as problem:
+        exit_invalid(f"invalid facts: {problem}")
+        return
     except json.JSONDecodeError as problem:
         exit_invalid(f"invalid facts: not valid JSON: {problem}")
         return

@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, tuple_
-from structlog.contextvars import clear_contextvars, get_contextvars
+from structlog.contextvars import get_contextvars
 
 from worker.db.models import Event, EventStatus
 from worker.errors import RetryableError
 from worker.eventlog.processing import process_event
 from worker.handlers import HANDLERS, Handler
-from worker.logging import bind_event
+from worker.logging import bind_event, fresh_log_context
 from worker.metrics import record_task
 from worker.runtime import Runtime
 
@@ -84,7 +84,7 @@ class ProcessingLoop:
 
     def process(self, event_id: str, attempts: int) -> str:
         """Run one event as the Celery task would: same function, logs, metrics and retries."""
-        clear_contextvars()
+        fresh_log_context()
         bind_event(event_id)
         started = time.perf_counter()
         last_attempt = attempts >= self.runtime.settings.task_max_retries

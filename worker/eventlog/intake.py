@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.db.models import PLATFORM, Event, EventStatus, PayloadType, utcnow
 from worker.db.session import once_more_after_disconnect
+from worker.input_bounds import OutOfBounds, read_json
 
 THIN_OBJECT = "v2.core.event"
 
@@ -69,7 +69,9 @@ class StoreOutcome:
 def parse_event(body: str) -> IncomingEvent:
     """A snapshot event (`object: "event"`) or a thin one (`"v2.core.event"`), as one row."""
     try:
-        data = json.loads(body)
+        data = read_json(body)
+    except OutOfBounds as beyond:  # nothing Stripe sends (worker/input_bounds.py)
+        raise MalformedEvent(f"body: {beyond}") from None
     except ValueError:
         raise MalformedEvent("body is not valid JSON") from None
     if not isinstance(data, dict):
@@ -93,6 +95,10 @@ def _snapshot_event(data: dict[str, Any], body: str) -> IncomingEvent:
     created = data.get("created", int(time.time()))
     if not isinstance(created, int) or isinstance(created, bool) or created < 0:
         raise MalformedEvent("event created must be an integer timestamp")
+    try:
+        created_at = datetime.fromtimestamp(created, UTC)
+    except (OverflowError, ValueError):
+        raise MalformedEvent("event created is a timestamp after the year 9999") from None
     envelope = data.get("data", {})
     obj = envelope.get("object", {}) if isinstance(envelope, dict) else None
     if not isinstance(obj, dict):
@@ -100,7 +106,7 @@ def _snapshot_event(data: dict[str, Any], body: str) -> IncomingEvent:
     return IncomingEvent(
         id=data["id"],
         type=data["type"],
-        created=datetime.fromtimestamp(created, UTC),
+        created=created_at,
         livemode=bool(data.get("livemode", False)),
         account=_str_or_none(data.get("account")) or PLATFORM,
         api_version=_str_or_none(data.get("api_version")),

@@ -12,7 +12,7 @@ import binascii
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Select, and_, func, or_, select
@@ -127,11 +127,13 @@ class Position:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
             moment, _, event_id = raw.partition("|")
             received_at = datetime.fromisoformat(moment)
-        except (ValueError, binascii.Error):
+            # In UTC, as given out: a crafted offset pushing it past the years 1-9999 fails here.
+            utc = received_at.astimezone(UTC) if received_at.tzinfo else None
+        except (ValueError, binascii.Error, OverflowError):
             raise SelectionError("cursor is not one this server gave out") from None
-        if not event_id or received_at.tzinfo is None:
+        if not event_id or utc is None:
             raise SelectionError("cursor is not one this server gave out")
-        return cls(received_at, event_id)
+        return cls(utc, event_id)
 
     @classmethod
     def of(cls, event: Any) -> Position:

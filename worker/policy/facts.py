@@ -144,7 +144,10 @@ def parse_timestamp(value: Any, field: str) -> datetime:
         raise InvalidFacts(field, problem) from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise InvalidFacts(field, problem)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 would be in the year 0
+        raise InvalidFacts(field, "must be within the years 1 to 9999 in UTC") from None
 
 
 def _parse_line(raw: Any, path: str) -> InvoiceLine:

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from worker.input_bounds import TOO_DEEP, OutOfBounds, check_nesting
 from worker.policy.categories import CATEGORIES
 from worker.policy.parameters import RULEBOOKS, Policy, Rulebook
 
@@ -224,9 +225,13 @@ def policy_from_document(document: Mapping[str, Any], source: str) -> Policy:
 
 def _decode(text: str, source: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        document = tomllib.loads(text)
+        check_nesting(document)  # tomllib recurses: far deeper is its RecursionError
     except tomllib.TOMLDecodeError as problem:
         raise PolicyFileError(source, None, f"not valid TOML: {problem}") from None
+    except (OutOfBounds, RecursionError):
+        raise PolicyFileError(source, None, TOO_DEEP) from None
+    return document
 
 
 @functools.cache

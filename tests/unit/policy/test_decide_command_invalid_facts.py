@@ -82,6 +82,13 @@ def test_a_timestamp_without_a_zone_or_not_iso_8601_exits_2(value):
     assert err == f"invalid facts: request.received_at: {TIMESTAMP_PROBLEM}\n"
 
 
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"])
+def test_a_timestamp_outside_the_years_1_to_9999_in_utc_exits_2(value):
+    code, _, err = _run(_with(example(), value, "request", "received_at"))
+    assert code == 2
+    assert err == "invalid facts: request.received_at: must be within the years 1 to 9999 in UTC\n"
+
+
 @pytest.mark.parametrize(
     "path",
     [("invoice", "paid_at"), ("invoice", "lines", 0, "period_start"),
@@ -183,6 +190,14 @@ def test_input_that_is_not_a_json_object_exits_2(text):
     assert (code, out) == (2, "")
     assert err.startswith("invalid facts: ")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("levels", [33, 5000])
+def test_input_nested_past_32_levels_exits_2_saying_so(levels):
+    deep = "[" * (levels - 1) + "]" * (levels - 1)
+    code, out, err = _run(json.dumps(example())[:-1] + f', "note": {deep}}}')
+    assert (code, out) == (2, "")
+    assert err == "invalid facts: nested deeper than 32 levels, the most accepted\n"
 
 
 def test_a_facts_file_that_cannot_be_read_exits_2_with_one_line(tmp_path):
