@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import requests
-from fault_stack import Stack, time_limit  # noqa: F401 - time_limit is a fixture
+from fault_stack import Stack
 from signing import WEBHOOK_SECRET, signed_headers
 
 from worker import samples
 
-pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
+pytestmark = pytest.mark.services
 
 MARKER = "HOSTILE-BODY-MARKER-7f3a9c"  # in every body: must never reach a log
 OTHER_SECRET = "whsec_attacker_secret_5e6f7a8b9c"
@@ -102,8 +102,7 @@ def test_hostile_requests_get_their_code_store_nothing_and_leave_no_secret_or_bo
         WEBHOOK_MAX_BODY_BYTES=str(MAX_BODY),
         LOG_LEVEL="DEBUG",  # the most the receiver ever says
     )
-    stack = Stack(tmp_path, env, pg_url)
-    try:
+    with Stack(tmp_path, env, pg_url) as stack:
         stack.start_receiver()
         answers = {}
         with requests.Session() as http:
@@ -123,8 +122,6 @@ def test_hostile_requests_get_their_code_store_nothing_and_leave_no_secret_or_bo
         expected = {what: code for what, _, _, code in hostile_requests()}
         assert answers == expected | {"150 extra headers": 431}
         assert list(stack.events()) == [json.loads(control)["id"]]  # only the control
-    finally:
-        stack.close()
     logs = stack.logs()
     assert "webhook refused" in logs  # the receiver did log each refusal...
     for secret in (WEBHOOK_SECRET, OTHER_SECRET, MARKER):  # ...without what it must not show
