@@ -10,12 +10,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from money_double import DAY, monthly_subscription
+from money_double import monthly_subscription, paid_payment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stripe_double import StripeDouble
 
-from worker import samples
 from worker.db.migrate import upgrade
 from worker.db.models import StripeCall
 from worker.db.session import session_factory
@@ -55,17 +54,6 @@ def finish(gateway: StripeGateway) -> None:
     gateway.session.rollback()
     gateway.session.add_all(gateway.failed_calls)
     gateway.session.commit()
-
-
-def paid_payment(double: StripeDouble) -> str:
-    double.customer("cus_1", "ana@example.com")
-    double.price("price_growth_year", 120000, interval="year")
-    now = double.clock.now()
-    line = samples.line(
-        amount=120000, price="price_growth_year", period_start=now, period_end=now + 365 * DAY
-    )
-    invoice = double.paid_invoice("cus_1", [line], paid_at=now, number="A-1")
-    return double.payment_of(invoice["id"])["id"]
 
 
 def refund(gateway: StripeGateway, pi: str) -> str | None:

@@ -19,7 +19,7 @@ import pytest
 from billing_world import BillingWorld
 from double_world import CUSTOMER, SUBSCRIPTION, DoubleWorld, double_world
 from ledger import assert_ledger
-from money_double import DAY, monthly_subscription
+from money_double import DAY, monthly_subscription, paid_payment
 from sqlalchemy.orm import Session
 from stripe_double import StripeDouble
 
@@ -86,8 +86,7 @@ def gateways(double: StripeDouble, make_settings, sqlite_url: str):
 def test_a_refund_by_an_event_handler_is_made_once_when_stripe_answers_500_after_making_it(
     double: StripeDouble, gateways: Callable[..., StripeGateway]
 ) -> None:
-    double.customer("cus_1", "ana@example.com")
-    pi = paid_pi(double)
+    pi = paid_payment(double)
     double.apply_then_fail_next("POST", "/v1/refunds", 500)
 
     first = gateways()
@@ -102,8 +101,7 @@ def test_a_refund_by_an_event_handler_is_made_once_when_stripe_answers_500_after
 def test_a_handler_refund_rolled_back_is_found_not_made_again_once_stripe_forgot_the_key(
     double: StripeDouble, gateways: Callable[..., StripeGateway]
 ) -> None:
-    double.customer("cus_1", "ana@example.com")
-    pi = paid_pi(double)
+    pi = paid_payment(double)
     first = gateways()
     made = refund_from_handler(first, pi)
     first.session.rollback()  # a later step of the same handler failed: our record is gone
@@ -158,8 +156,7 @@ def test_an_invoice_of_a_pending_upgrade_rolled_back_is_found_not_made_again(
 def test_nothing_is_posted_again_while_the_look_for_an_earlier_effect_fails(
     double: StripeDouble, gateways: Callable[..., StripeGateway]
 ) -> None:
-    double.customer("cus_1", "ana@example.com")
-    pi = paid_pi(double)
+    pi = paid_payment(double)
     first = gateways()
     refund_from_handler(first, pi)
     first.session.rollback()
@@ -170,13 +167,6 @@ def test_nothing_is_posted_again_while_the_look_for_an_earlier_effect_fails(
         refund_from_handler(gateways(), pi)
     assert len(double.state.all("refund")) == 1
     assert [s.method for s in double.sent if s.path == "/v1/refunds"][-3:] == ["GET"] * 3
-
-
-def paid_pi(double: StripeDouble) -> str:
-    now = double.clock.now()
-    line = samples.line(amount=30000, price="price_x", period_start=now, period_end=now + DAY)
-    invoice = double.paid_invoice("cus_1", [line], paid_at=now, number="A-1")
-    return double.payment_of(invoice["id"])["id"]
 
 
 def refund_from_handler(gateway: StripeGateway, payment_intent: str) -> str | None:
