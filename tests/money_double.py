@@ -11,6 +11,7 @@ from billing_world import BillingWorld
 from stripe_double import StripeDouble
 
 from worker import samples
+from worker.commands.refunds import RequestResult
 from worker.db.session import session_factory
 from worker.stripe.client import build_client
 from worker.stripe.gateway import StripeGateway
@@ -66,6 +67,14 @@ def paid_payment(double: StripeDouble) -> str:
     line = samples.line(amount=30000, price="price_x", period_start=now, period_end=now + DAY)
     invoice = double.paid_invoice("cus_1", [line], paid_at=now, number="A-1")
     return double.payment_of(invoice["id"])["id"]
+
+
+def refund_asked(world: BillingWorld, invoice: dict[str, Any], **delivery: Any) -> RequestResult:
+    """cus_1's paid `invoice` told to the worker, then cus_1's refund request for it, as
+    support files it."""
+    world.customer("cus_1", "ana@example.com")
+    assert world.deliver("invoice.paid", invoice, **delivery)[1] == "processed"
+    return world.ask_refund("cus_1", invoice=invoice["id"])
 
 
 def paid_invoice_with_tax(

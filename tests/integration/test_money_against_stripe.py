@@ -19,12 +19,11 @@ import pytest
 from billing_world import BillingWorld
 from double_world import CUSTOMER, SUBSCRIPTION, DoubleWorld, double_world
 from ledger import assert_ledger
-from money_double import DAY, monthly_subscription, paid_payment
+from money_double import DAY, monthly_subscription, paid_payment, refund_asked
 from sqlalchemy.orm import Session
 from stripe_double import StripeDouble
 
 from worker import samples
-from worker.commands.refunds import request_refund
 from worker.commands.subscriptions import change_subscription
 from worker.db.models import Event
 from worker.db.session import session_factory
@@ -266,12 +265,7 @@ def test_a_refund_goes_to_the_attached_payment_that_paid_not_the_canceled_defaul
     # The card of the payment made at finalization was declined (that default payment is
     # canceled); the customer paid with another method, attached to the invoice.
     invoice = double.paid_in_parts("cus_1", [line], [10000], paid_at=now, number="D-1")
-    world.customer("cus_1", "ana@example.com")
-    assert world.deliver("invoice.paid", invoice, created=now)[1] == "processed"
-
-    result = request_refund(
-        world.runtime, customer="cus_1", invoice=invoice["id"], reason="requested_by_customer"
-    )
+    result = refund_asked(world, invoice, created=now)
 
     assert (result.request.status, result.request.error) == ("refunded", None)
     payments = double.state.all("invoice_payment", invoice=invoice["id"])
