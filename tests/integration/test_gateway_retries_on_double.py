@@ -31,7 +31,8 @@ def gateways(
 ) -> Iterator[Callable[..., StripeGateway]]:
     """Gateways for one refund request, each in its own session, as successive attempts
     have; `elsewhere=True` is another worker's (its own database file, since SQLite would
-    serialise the two transactions before either reached Stripe)."""
+    serialise the two transactions before either reached Stripe); `event=` an event
+    handler's, keyed by that event instead."""
     settings = make_settings(database_url=sqlite_url, stripe_api_base=double.url)
     client = build_client(settings)
     other_url = f"sqlite:///{tmp_path / 'other.sqlite3'}"
@@ -39,9 +40,11 @@ def gateways(
     factories = {False: session_factory(sqlite_url), True: session_factory(other_url)}
     opened: list[Session] = []
 
-    def attempt(*, elsewhere: bool = False) -> StripeGateway:
+    def attempt(*, elsewhere: bool = False, event: str | None = None) -> StripeGateway:
         session = factories[elsewhere]()
         opened.append(session)
+        if event is not None:
+            return StripeGateway(client, session, event, event_id=event)
         return StripeGateway(client, session, REQUEST, request_id=REQUEST)
 
     yield attempt
@@ -88,12 +91,15 @@ def test_a_409_for_a_key_in_flight_is_retryable_not_final(
     assert [r["id"] for r in double.state.all("refund")] == first
 
 
+@pytest.mark.parametrize(
+    "source", [{}, {"event": "evt_undo"}], ids=["a refund request's", "an event handler's"]
+)
 def test_a_5xx_after_stripe_refunded_is_found_and_recorded_done(
-    double: StripeDouble, gateways: Callable[..., StripeGateway]
+    double: StripeDouble, gateways: Callable[..., StripeGateway], source: dict[str, str]
 ) -> None:
     pi = paid_payment(double)
     double.apply_then_fail_next("POST", "/v1/refunds", 500)
-    gateway = gateways()
+    gateway = gateways(**source)
     refund_id = refund(gateway, pi)
     [made] = double.state.all("refund")
     assert refund_id == made["id"]
@@ -101,7 +107,7 @@ def test_a_5xx_after_stripe_refunded_is_found_and_recorded_done(
     [call] = gateway.session.scalars(select(StripeCall)).all()
     assert (call.outcome, call.result_id) == ("ok", made["id"])
     gateway.session.commit()
-    assert refund(gateways(), pi) == made["id"]  # done: no second POST
+    assert refund(gateways(**source), pi) == made["id"]  # done: no second POST
     assert len(refund_posts(double)) <= 3  # the first call and stripe-python's own retries
 
 

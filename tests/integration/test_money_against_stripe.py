@@ -61,6 +61,8 @@ def test_a_downgrade_with_none_a_day_after_an_upgrade_invoiced_at_once_refunds_n
 
 
 # 3 ----------------------------------------------------------------------------------------
+# A refund Stripe made but answered 5xx: test_gateway_retries_on_double.py, for an event
+# handler's gateway as for a refund request's.
 
 
 @pytest.fixture
@@ -80,21 +82,6 @@ def gateways(double: StripeDouble, make_settings, sqlite_url: str):
     yield make
     for session in opened:
         session.close()
-
-
-def test_a_refund_by_an_event_handler_is_made_once_when_stripe_answers_500_after_making_it(
-    double: StripeDouble, gateways: Callable[..., StripeGateway]
-) -> None:
-    pi = paid_payment(double)
-    double.apply_then_fail_next("POST", "/v1/refunds", 500)
-
-    first = gateways()
-    made = refund_from_handler(first, pi)
-    first.session.commit()
-    again = refund_from_handler(gateways(), pi)
-
-    [refund] = double.state.all("refund")
-    assert made == again == refund["id"]
 
 
 def test_a_handler_refund_rolled_back_is_found_not_made_again_once_stripe_forgot_the_key(
