@@ -45,7 +45,7 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return obj.to_dict(recursive=True) if hasattr(obj, "to_dict") else dict(obj)
 
 
-@dataclass(eq=False)  # one per event or request: compared and hashed by identity
+@dataclass(eq=False, repr=False)  # compared by identity; its client is never printed
 class StripeCalls:
     """Stripe calls made on behalf of one event or one refund request (the `source_id`), on one
     Stripe account: the platform's (`PLATFORM`), or a connected account's `acct_…`, which every
