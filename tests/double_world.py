@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from billing_world import BillingWorld
 from stripe_double import Sent, StripeDouble
 
@@ -75,4 +76,13 @@ def double_world(make_settings: Any, database_url: str, double: StripeDouble, po
     w.deliver("customer.created", double.get("customer", CUSTOMER))
     w.deliver("product.created", double.get("product", "prod_for_price_dbl_year"))
     w.deliver("price.created", double.get("price", "price_dbl_year"))
+    return w
+
+
+@pytest.fixture
+def subscribed_world(make_settings: Any, database_url: str, double: StripeDouble) -> DoubleWorld:
+    """A Mittrik world on the test's database whose customer's subscription the worker has
+    been told of (`customer.subscription.created` delivered)."""
+    w = double_world(make_settings, database_url, double, "mittrik")
+    w.deliver("customer.subscription.created", w.subscription())
     return w

@@ -3,12 +3,18 @@ can assert money end states on what Stripe would hold."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from billing_world import BillingWorld
 from stripe_double import StripeDouble
+
+from worker import samples
+from worker.commands.refunds import RequestResult
+from worker.db.session import session_factory
+from worker.stripe.client import build_client
+from worker.stripe.gateway import StripeGateway
 
 DAY = 86400
 
@@ -28,6 +34,16 @@ def make_world(
     return make
 
 
+@pytest.fixture
+def gateway(
+    double: StripeDouble, sqlite_url: str, make_settings: Callable[..., Any]
+) -> Iterator[StripeGateway]:
+    """The worker's gateway to the double for one event, in a session on SQLite."""
+    settings = make_settings(database_url=sqlite_url, stripe_api_base=double.url)
+    with session_factory(sqlite_url)() as session:
+        yield StripeGateway(build_client(settings), session, "evt_double")
+
+
 def monthly_subscription(
     double: StripeDouble, *, quantity: int = 1, days_left: int = 15
 ) -> dict[str, Any]:
@@ -41,6 +57,24 @@ def monthly_subscription(
     return double.subscription(
         "sub_1", "cus_1", [("si_1", "price_pro", quantity)], start, start + 30 * DAY
     )
+
+
+def paid_payment(double: StripeDouble) -> str:
+    """cus_1, who has just paid a one-off invoice of 30000: its payment intent's id, what a
+    refund is made on."""
+    double.customer("cus_1", "ana@example.com")
+    now = double.clock.now()
+    line = samples.line(amount=30000, price="price_x", period_start=now, period_end=now + DAY)
+    invoice = double.paid_invoice("cus_1", [line], paid_at=now, number="A-1")
+    return double.payment_of(invoice["id"])["id"]
+
+
+def refund_asked(world: BillingWorld, invoice: dict[str, Any], **delivery: Any) -> RequestResult:
+    """cus_1's paid `invoice` told to the worker, then cus_1's refund request for it, as
+    support files it."""
+    world.customer("cus_1", "ana@example.com")
+    assert world.deliver("invoice.paid", invoice, **delivery)[1] == "processed"
+    return world.ask_refund("cus_1", invoice=invoice["id"])
 
 
 def paid_invoice_with_tax(

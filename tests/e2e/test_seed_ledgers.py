@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 from billing_world import DAY, days_ago
 from harness.processes import CLI, ProcessGroup, wait_until
-from harness.servers import free_port
 from ledger import assert_ledger
 from stripe_double import StripeDouble
 from test_seed_scenarios import Stack
@@ -60,17 +59,13 @@ def on_double(
     PostgreSQL), with `STRIPE_API_BASE` at the double."""
 
     def start(policy: str) -> Stack:
-        port = free_port()
         env = service_env(
             DATABASE_URL=pg_url,
             BROKER_URL=redis_url,
-            PORT=str(port),
             BILLING_POLICY=policy,
             STRIPE_API_BASE=double.url,
         )
-        processes.receiver(env)
-        processes.worker(env)
-        return PatientStack(port, env, tmp_path, pg_url)
+        return PatientStack.started(processes, env, tmp_path, pg_url)
 
     yield start
 

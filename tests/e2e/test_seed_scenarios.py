@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from billing_world import DAY, days_ago
@@ -27,6 +27,17 @@ class Stack:
     env: dict[str, str]
     cwd: Path
     database_url: str
+
+    @classmethod
+    def started(
+        cls, processes: ProcessGroup, env: dict[str, str], cwd: Path, database_url: str
+    ) -> Self:
+        """A Celery worker and a gunicorn receiver of ours on `env`, at a free port."""
+        port = free_port()
+        env = env | {"PORT": str(port)}
+        processes.worker(env)
+        processes.receiver(env)
+        return cls(port, env, cwd, database_url)
 
     def post(self, event_type: str, obj: dict[str, Any], **kwargs: Any) -> str:
         evt = samples.event(event_type, obj, created=kwargs.pop("created", None))
@@ -78,18 +89,9 @@ def stack(
     tmp_path: Path, pg_url: str, redis_url: str, service_env, processes: ProcessGroup
 ) -> Callable[..., Stack]:
     def start(policy: str, stripe_base: str | None = None) -> Stack:
-        port = free_port()
         extra = {"STRIPE_API_BASE": stripe_base} if stripe_base else {}
-        env = service_env(
-            DATABASE_URL=pg_url,
-            BROKER_URL=redis_url,
-            PORT=str(port),
-            BILLING_POLICY=policy,
-            **extra,
-        )
-        processes.worker(env)
-        processes.receiver(env)
-        return Stack(port, env, tmp_path, pg_url)
+        env = service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url, BILLING_POLICY=policy, **extra)
+        return Stack.started(processes, env, tmp_path, pg_url)
 
     return start
 

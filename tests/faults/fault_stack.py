@@ -1,7 +1,8 @@
 """The running system the fault tests break: a gunicorn receiver and Celery workers of ours on
 real PostgreSQL and Redis, with stripe-mock for the handlers' Stripe reads.
 
-Named `fault_stack` (not `conftest`) so `tests/conftest.py` stays the only module of that name.
+Its fixtures (the time limit every fault test runs under, a `stack` on the suite's PostgreSQL and
+Redis) are in this folder's conftest.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from harness.deliveries import deliver
 from harness.processes import ProcessGroup, cli, wait_until
@@ -34,25 +34,6 @@ DONE = ("processed", "ignored")
 UNHANDLED_TYPES = ("balance.available", "payment_intent.created", "payout.paid")
 
 
-@pytest.fixture
-def time_limit(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail a fault test that runs past its bound (`@pytest.mark.bound(seconds)`, default 90 s)
-    instead of hanging the suite; the test's `finally` blocks still stop what it started."""
-    marker = request.node.get_closest_marker("bound")
-    seconds = marker.args[0] if marker else 90
-
-    def expire(_signum: int, _frame: Any) -> None:
-        raise TimeoutError(f"fault test ran past its {seconds} s bound")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def unhandled_event(rng: random.Random) -> dict[str, Any]:
     event_type = rng.choice(UNHANDLED_TYPES)
     obj = {"id": samples.new_id("obj"), "object": event_type.split(".")[0], "amount": 1000}
@@ -67,6 +48,17 @@ def traffic(count: int, rng: random.Random, invoice_share: float = 0.6) -> list[
         if rng.random() < invoice_share
         else unhandled_event(rng)
         for n in range(count)
+    ]
+
+
+def catalog_events() -> list[dict[str, Any]]:
+    """The plan the sample invoices bill (`samples.invoice_paid_event`): its product and price."""
+    return [
+        samples.event("product.created", samples.product("prod_test_growth", "plan")),
+        samples.event(
+            "price.created",
+            samples.price("price_test_growth", "prod_test_growth", 120000, interval="year"),
+        ),
     ]
 
 
@@ -98,6 +90,12 @@ class Stack:
     def close(self) -> None:
         self.processes.stop_all()
 
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *_exc_info: object) -> None:
+        self.close()
+
     def logs(self, prefix: str = "") -> str:
         return self.processes.logs(prefix)
 
@@ -115,13 +113,7 @@ class Stack:
         Invoices naming a price the worker has never seen, handled at the same moment by two
         workers, race to insert it: one run fails and is retried, which fault 1 would count.
         """
-        seeds = [
-            samples.event("product.created", samples.product("prod_test_growth", "plan")),
-            samples.event(
-                "price.created",
-                samples.price("price_test_growth", "prod_test_growth", 120000, interval="year"),
-            ),
-        ]
+        seeds = catalog_events()
         for evt in seeds:
             assert self.deliver(http, evt) == 200
         if wait:
@@ -157,6 +149,15 @@ class Stack:
                 f"{len(stuck)} of {len(ids)} events not done after {timeout}s, e.g. "
                 f"{list(stuck.items())[:5]}\n--- worker logs ---\n{self.logs('worker')[-3000:]}"
             ) from None
+
+    def wait_mid_batch(self, ids: list[str], timeout: float, what: str) -> None:
+        """Wait until one batch holds the rows of all of `ids` and waits inside its transaction
+        for a customer's row (`customer_locked`): the events before that customer's have run,
+        and none is committed."""
+        wait_until(lambda: lock_waiters(self.database_url) == 1, timeout, what)
+        assert held_elsewhere(self.database_url, ids) == set(ids)
+        assert "FROM customers" in waiting_statement(self.database_url)  # the locked one's handler
+        assert {self.events()[i][1] for i in ids} == {"received"}
 
     def sweep(self) -> str:
         """`billing-worker events sweep --older-than 0`: queue every event still `received`."""
@@ -225,10 +226,19 @@ def rows_locked(database_url: str, event_ids: list[str]) -> Iterator[None]:
 
 def lock_waiters(database_url: str) -> int:
     """Connections to this database waiting for a row lock (tasks blocked mid-transaction)."""
+    return _lock_waits(database_url, "count(*)")
+
+
+def waiting_statement(database_url: str) -> str:
+    """The statement of the (one) connection waiting for a row lock."""
+    return _lock_waits(database_url, "query")
+
+
+def _lock_waits(database_url: str, what: str) -> Any:
     with session_factory(database_url)() as session:
         return session.scalar(
             text(
-                "SELECT count(*) FROM pg_stat_activity "
+                f"SELECT {what} FROM pg_stat_activity "
                 "WHERE datname = current_database() AND wait_event_type = 'Lock'"
             )
         )
@@ -248,12 +258,16 @@ def children_of(pid: int) -> list[int]:
     return children
 
 
-def kill_9(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+def kill_9(*pids: int) -> None:
+    """SIGKILL every process at once, then wait until each is gone."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in pids:
+        _wait_gone(pid)
 
 
-def wait_gone(pid: int, timeout: float = 10) -> None:
+def _wait_gone(pid: int, timeout: float = 10) -> None:
     def gone() -> bool:
         try:
             status = Path(f"/proc/{pid}/stat").read_text()
@@ -301,13 +315,3 @@ def held_elsewhere(database_url: str, event_ids: list[str]) -> set[str]:
             select(Event.id).where(Event.id.in_(event_ids)).with_for_update(skip_locked=True)
         ).all()
         return set(event_ids) - set(free)
-
-
-def waiting_statement(database_url: str) -> str:
-    with session_factory(database_url)() as session:
-        return session.scalar(
-            text(
-                "SELECT query FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )

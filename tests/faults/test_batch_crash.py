@@ -13,31 +13,23 @@ still queued, and every event ends processed by exactly one committed run.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import requests
-from fault_stack import (  # noqa: F401 - time_limit is a fixture
+from fault_stack import (
     Stack,
     assert_each_done_once,
     children_of,
     customer_locked,
-    held_elsewhere,
     invoices_recorded,
     kill_9,
-    lock_waiters,
-    time_limit,
-    wait_gone,
-    waiting_statement,
 )
-from harness.processes import wait_until
 from sqlalchemy import text
 
 from worker import samples
 from worker.db.session import session_factory
 from worker.eventlog.batches import PARTITIONS
 
-pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
+pytestmark = pytest.mark.services
 
 PARTITION = 7
 
@@ -57,48 +49,40 @@ def customers_in_partition(database_url: str, count: int) -> list[str]:
 
 @pytest.mark.bound(120)
 def test_a_pool_process_killed_mid_batch_rolls_the_batch_back_and_each_event_runs_once(
-    tmp_path: Path, pg_url: str, redis_url: str, service_env
+    stack: Stack, pg_url: str
 ) -> None:
-    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
-    try:
-        stack.start_receiver()
-        http = requests.Session()
-        *others, slow = customers_in_partition(pg_url, 11)
-        # The slow customer known (its row is what the test locks) and the catalog seeded.
-        worker = stack.start_worker(concurrency=1)
-        stack.seed_catalog(http)
-        known = samples.event(
-            "customer.created", {"id": slow, "object": "customer", "email": "slow@example.com"}
-        )
-        assert stack.deliver(http, known) == 200
-        stack.wait_done({known["id"]}, timeout=30)
-        stack.processes.stop(worker)
+    stack.start_receiver()
+    http = requests.Session()
+    *others, slow = customers_in_partition(pg_url, 11)
+    # The slow customer known (its row is what the test locks) and the catalog seeded.
+    worker = stack.start_worker(concurrency=1)
+    stack.seed_catalog(http)
+    known = samples.event(
+        "customer.created", {"id": slow, "object": "customer", "email": "slow@example.com"}
+    )
+    assert stack.deliver(http, known) == 200
+    stack.wait_done({known["id"]}, timeout=30)
+    stack.processes.stop(worker)
 
-        # Delivered with no worker up, in this order: ten customers, the slow one, the ten again.
-        events = [
-            samples.invoice_paid_event(customer=customer, amount_paid=1000 * (n + 1))
-            for n, customer in enumerate([*others, slow, *others])
-        ]
-        for evt in events:
-            assert stack.deliver(http, evt) == 200
-        ids = [evt["id"] for evt in events]
+    # Delivered with no worker up, in this order: ten customers, the slow one, the ten again.
+    events = [
+        samples.invoice_paid_event(customer=customer, amount_paid=1000 * (n + 1))
+        for n, customer in enumerate([*others, slow, *others])
+    ]
+    for evt in events:
+        assert stack.deliver(http, evt) == 200
+    ids = [evt["id"] for evt in events]
 
-        with customer_locked(pg_url, slow):
-            main = stack.start_worker(concurrency=1).pid
-            wait_until(lambda: lock_waiters(pg_url) == 1, 30, "the batch waiting mid-way")
-            # One batch holds all 21 rows, and has run the first ten: none of them committed.
-            assert held_elsewhere(pg_url, ids) == set(ids)
-            assert "batch of 21 events of partition 7" in stack.logs("worker")
-            assert "FROM customers" in waiting_statement(pg_url)  # the eleventh's handler
-            assert {status for _t, status, _a in map(stack.events().get, ids)} == {"received"}
-            (pool,) = children_of(main)
-            kill_9(pool)
-            wait_gone(pool)
+    with customer_locked(pg_url, slow):
+        main = stack.start_worker(concurrency=1).pid
+        # One batch holds all 21 rows, and has run the first ten: none of them committed.
+        stack.wait_mid_batch(ids, 30, "the batch waiting mid-way")
+        assert "batch of 21 events of partition 7" in stack.logs("worker")
+        (pool,) = children_of(main)
+        kill_9(pool)
 
-        # The same worker, with a new pool process, gets the killed task's message back.
-        rows = stack.wait_done(set(ids), timeout=60)
-        assert_each_done_once({i: rows[i] for i in ids}, events)
-        assert invoices_recorded(pg_url) == dict.fromkeys(ids, 1)
-        assert "WorkerLostError" in stack.logs("worker")
-    finally:
-        stack.close()
+    # The same worker, with a new pool process, gets the killed task's message back.
+    rows = stack.wait_done(set(ids), timeout=60)
+    assert_each_done_once({i: rows[i] for i in ids}, events)
+    assert invoices_recorded(pg_url) == dict.fromkeys(ids, 1)
+    assert "WorkerLostError" in stack.logs("worker")

@@ -6,22 +6,14 @@ mutating Stripe call (here: Mittrik suspensions after fraudulent chargebacks) is
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 import requests
-from fault_stack import (  # noqa: F401 - time_limit is a fixture
-    Stack,
-    assert_each_done_once,
-    invoices_recorded,
-    post_all,
-    time_limit,
-    traffic,
-)
+from fault_stack import Stack, assert_each_done_once, invoices_recorded, post_all, traffic
 
 from worker import samples
 
-pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
+pytestmark = pytest.mark.services
 
 EVENTS = 2000
 CHARGEBACKS = 50  # of the 2,000: each suspends its account with two mutating Stripe calls
@@ -29,7 +21,7 @@ CHARGEBACKS = 50  # of the 2,000: each suspends its account with two mutating St
 
 @pytest.mark.bound(150)
 def test_2000_events_delivered_1_to_5_times_by_16_clients_are_stored_and_processed_once(
-    tmp_path: Path, pg_url: str, redis_url: str, service_env
+    stack: Stack, pg_url: str
 ) -> None:
     rng = random.Random(20261127)
     disputed = [
@@ -50,25 +42,21 @@ def test_2000_events_delivered_1_to_5_times_by_16_clients_are_stored_and_process
     bodies = [samples.body(evt) for evt in events]
     deliveries = [body for body in bodies for _ in range(rng.randint(1, 5))]
     rng.shuffle(deliveries)
-    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
-    try:
-        stack.start_receiver(workers=2)
-        stack.start_worker(concurrency=2)
-        stack.seed_catalog(requests.Session())
-        with requests.Session() as http:  # the disputed payments, paid before the storm
-            assert {stack.deliver(http, evt) for evt in disputed} == {200}
-        stack.wait_done({evt["id"] for evt in disputed}, timeout=60)
-        stored_before = set(stack.events())
+    stack.start_receiver(workers=2)
+    stack.start_worker(concurrency=2)
+    stack.seed_catalog(requests.Session())
+    with requests.Session() as http:  # the disputed payments, paid before the storm
+        assert {stack.deliver(http, evt) for evt in disputed} == {200}
+    stack.wait_done({evt["id"] for evt in disputed}, timeout=60)
+    stored_before = set(stack.events())
 
-        codes = post_all(stack, deliveries, clients=16)
+    codes = post_all(stack, deliveries, clients=16)
 
-        assert codes == [200] * len(deliveries)
-        rows = stack.wait_done({evt["id"] for evt in events}, timeout=90)
-        assert_each_done_once({k: v for k, v in rows.items() if k not in stored_before}, events)
-        invoice_ids = {evt["id"] for evt in events + disputed if evt["type"] == "invoice.paid"}
-        assert invoices_recorded(pg_url) == dict.fromkeys(invoice_ids, 1)
-        assert stack.mutating_calls_made_twice() == []
-        calls = stack.mutating_calls_by_method()
-        assert calls == {"subscriptions.update": CHARGEBACKS, "customers.update": CHARGEBACKS}
-    finally:
-        stack.close()
+    assert codes == [200] * len(deliveries)
+    rows = stack.wait_done({evt["id"] for evt in events}, timeout=90)
+    assert_each_done_once({k: v for k, v in rows.items() if k not in stored_before}, events)
+    invoice_ids = {evt["id"] for evt in events + disputed if evt["type"] == "invoice.paid"}
+    assert invoices_recorded(pg_url) == dict.fromkeys(invoice_ids, 1)
+    assert stack.mutating_calls_made_twice() == []
+    calls = stack.mutating_calls_by_method()
+    assert calls == {"subscriptions.update": CHARGEBACKS, "customers.update": CHARGEBACKS}

@@ -10,23 +10,18 @@ committed run.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from fault_stack import (  # noqa: F401 - time_limit is a fixture
+from fault_stack import (
     Stack,
     assert_each_done_once,
+    catalog_events,
     customer_locked,
-    held_elsewhere,
     invoices_recorded,
     kill_9,
-    lock_waiters,
-    time_limit,
-    wait_gone,
-    waiting_statement,
 )
-from harness.processes import CLI, cli, wait_until
+from harness.processes import CLI, cli
 from sqlalchemy import insert
 
 from worker import samples
@@ -34,15 +29,14 @@ from worker.db.models import PLATFORM, AccountStatus, Customer
 from worker.db.session import session_factory
 from worker.eventlog.intake import parse_event, store_event
 
-pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
+pytestmark = pytest.mark.services
 
 
 @pytest.mark.bound(120)
 def test_a_replay_killed_mid_batch_rolls_the_batch_back_and_a_second_replay_runs_each_once(
-    tmp_path: Path, pg_url: str, redis_url: str, service_env
+    tmp_path: Path, stack: Stack, pg_url: str
 ) -> None:
-    env = service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url)
-    stack = Stack(tmp_path, env, pg_url)
+    env = stack.env
     sessions = session_factory(pg_url)
     slow = "cus_replay_slow"
     with sessions() as session, session.begin():
@@ -52,13 +46,7 @@ def test_a_replay_killed_mid_batch_rolls_the_batch_back_and_a_second_replay_runs
                 account_status=AccountStatus.ACTIVE,
             )
         )  # fmt: skip
-    catalog = [
-        samples.event("product.created", samples.product("prod_test_growth", "plan")),
-        samples.event(
-            "price.created",
-            samples.price("price_test_growth", "prod_test_growth", 120000, interval="year"),
-        ),
-    ]
+    catalog = catalog_events()
     others = [f"cus_replay{n:02d}" for n in range(9)]
     events = catalog + [
         samples.invoice_paid_event(customer=customer, amount_paid=1000 * (n + 1))
@@ -67,32 +55,19 @@ def test_a_replay_killed_mid_batch_rolls_the_batch_back_and_a_second_replay_runs
     for evt in events:  # stored as intake stores them, in this order, none processed
         store_event(sessions, parse_event(samples.body(evt)))
     ids = [evt["id"] for evt in events]
-    log = (tmp_path / "replay.log").open("wb")
-    try:
-        with customer_locked(pg_url, slow):
-            replay = subprocess.Popen(
-                [*CLI, "events", "replay", "--status", "received", "--jobs", "1"],
-                env=env,
-                cwd=tmp_path,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            wait_until(lambda: lock_waiters(pg_url) == 1, 60, "the replay's batch waiting")
-            # One batch holds every row and has run the ten before the slow customer's event:
-            # none of them committed.
-            assert held_elsewhere(pg_url, ids) == set(ids)
-            assert "FROM customers" in waiting_statement(pg_url)
-            assert {row[1] for row in map(stack.events().get, ids)} == {"received"}
-            kill_9(replay.pid)
-            wait_gone(replay.pid)
-            replay.wait()
+    with customer_locked(pg_url, slow):
+        replay = stack.processes.spawn(
+            [*CLI, "events", "replay", "--status", "received", "--jobs", "1"], env, "replay.log"
+        )
+        # One batch holds every row and has run the ten before the slow customer's event: none
+        # of them committed.
+        stack.wait_mid_batch(ids, 60, "the replay's batch waiting")
+        kill_9(replay.pid)
+        replay.wait()
 
-        assert invoices_recorded(pg_url) == {}
-        assert "replayed 21" in cli(["events", "replay", "--status", "received"], env, tmp_path)
-        rows = stack.events()
-        assert_each_done_once({i: rows[i] for i in ids}, events)
-        invoices = ids[len(catalog) :]
-        assert invoices_recorded(pg_url) == dict.fromkeys(invoices, 1)
-    finally:
-        log.close()
-        stack.close()
+    assert invoices_recorded(pg_url) == {}
+    assert "replayed 21" in cli(["events", "replay", "--status", "received"], env, tmp_path)
+    rows = stack.events()
+    assert_each_done_once({i: rows[i] for i in ids}, events)
+    invoices = ids[len(catalog) :]
+    assert invoices_recorded(pg_url) == dict.fromkeys(invoices, 1)

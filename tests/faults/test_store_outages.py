@@ -18,20 +18,13 @@ from typing import Any
 
 import pytest
 import requests
-from fault_stack import (  # noqa: F401 - time_limit is a fixture
-    Stack,
-    assert_each_done_once,
-    invoices_recorded,
-    post_all,
-    time_limit,
-    traffic,
-)
+from fault_stack import Stack, assert_each_done_once, invoices_recorded, post_all, traffic
 from harness.servers import PostgresServer, RedisServer
 
 from worker import samples
 from worker.db.migrate import upgrade
 
-pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
+pytestmark = pytest.mark.services
 
 
 def ids(events: list[dict[str, Any]]) -> set[str]:
@@ -58,14 +51,13 @@ def each_processed_once(stack: Stack, database_url: str, everything: list[dict[s
 
 @pytest.mark.bound(120)
 def test_with_redis_down_the_receiver_still_answers_200_and_the_sweeper_queues_the_rest(
-    tmp_path: Path, pg_url: str, redis_url: str, redis_server: RedisServer, service_env
+    stack: Stack, pg_url: str, redis_server: RedisServer
 ) -> None:
     rng = random.Random(3)
     before, during, after = traffic(40, rng), traffic(100, rng), traffic(20, rng)
-    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
-    try:
-        running_normally(stack, before)
+    running_normally(stack, before)
 
+    try:
         redis_server.stop()
         # Each delivery is answered within the request's timeout, before Stripe gives up
         # waiting (10-20 s): the receiver does not hang on the broker it cannot reach.
@@ -85,8 +77,7 @@ def test_with_redis_down_the_receiver_still_answers_200_and_the_sweeper_queues_t
         assert f"queued {len(stranded)} stranded event(s)" in stack.sweep()  # ...or the sweeper.
 
         each_processed_once(stack, pg_url, before + during + after)
-    finally:
-        stack.close()
+    finally:  # the suite's Redis, running again for the tests after this one
         if redis_server.process is None or redis_server.process.poll() is not None:
             redis_server.start()
 
@@ -112,8 +103,8 @@ def test_with_postgresql_down_the_receiver_answers_503_and_stripes_redeliveries_
     postgres_server, pg_url = durable_postgres
     rng = random.Random(4)
     before, refused = traffic(40, rng), traffic(100, rng)
-    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
-    try:
+    env = service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url)
+    with Stack(tmp_path, env, pg_url) as stack:
         running_normally(stack, before)
 
         postgres_server.stop()  # `pg_ctl stop -m immediate`: a crash, no clean shutdown
@@ -131,5 +122,3 @@ def test_with_postgresql_down_the_receiver_answers_503_and_stripes_redeliveries_
         assert set(post_all(stack, [samples.body(e) for e in refused], clients=8)) == {200}
 
         each_processed_once(stack, pg_url, before + refused)
-    finally:
-        stack.close()

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from fault_stack import Stack, post_all, time_limit  # noqa: F401 - time_limit is a fixture
+from fault_stack import Stack, post_all
 
 from worker import samples
 from worker.db.models import Subscription
 
-pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
+pytestmark = pytest.mark.services
 DAY = 86400
 
 
@@ -26,8 +26,7 @@ def test_subscription_updates_delivered_newest_first_end_in_the_newest_state(
     tmp_path: Path, pg_url: str, redis_url: str, service_env
 ) -> None:
     env = service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url, BILLING_POLICY="dmly")
-    stack = Stack(tmp_path, env, pg_url)
-    try:
+    with Stack(tmp_path, env, pg_url) as stack:
         stack.start_receiver()
         stack.start_worker(concurrency=2)
         stack.start_worker(concurrency=2)
@@ -73,5 +72,3 @@ def test_subscription_updates_delivered_newest_first_end_in_the_newest_state(
         quantities = {item["id"]: item["quantity"] for item in sub.items}
         assert quantities == {"si_plan": 1, "si_agents": 40}
         assert int(sub.state_created.timestamp()) == start + 40 * 60
-    finally:
-        stack.close()

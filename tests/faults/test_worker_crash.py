@@ -19,11 +19,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import requests
-from fault_stack import (  # noqa: F401 - time_limit is a fixture
+from fault_stack import (
     Stack,
     assert_each_done_once,
     children_of,
@@ -32,13 +31,11 @@ from fault_stack import (  # noqa: F401 - time_limit is a fixture
     lock_waiters,
     post_all,
     rows_locked,
-    time_limit,
     traffic,
-    wait_gone,
 )
 from harness.processes import wait_until
 
-pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
+pytestmark = pytest.mark.services
 
 EVENTS = 300
 
@@ -55,23 +52,6 @@ def queue_while_no_worker_runs(stack: Stack, rng: random.Random) -> tuple[list, 
         assert stack.deliver(http, evt) == 200
     assert set(post_all(stack, rest, clients=8)) == {200}
     return events, [evt["id"] for evt in first]
-
-
-@pytest.fixture
-def stack(tmp_path: Path, pg_url: str, redis_url: str, service_env) -> Iterator[Stack]:
-    stack = Stack(tmp_path, service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url), pg_url)
-    try:
-        yield stack
-    finally:
-        stack.close()
-
-
-def kill_all(pids: list[int]) -> None:
-    """SIGKILL every process at once, then wait until each is gone."""
-    for pid in pids:
-        kill_9(pid)
-    for pid in pids:
-        wait_gone(pid)
 
 
 @contextmanager
@@ -95,7 +75,7 @@ def test_pool_processes_killed_mid_task_are_replaced_and_their_tasks_redelivered
     with worker_caught_mid_task(stack, pg_url, random.Random(2)) as (events, victims, main):
         pool = children_of(main)
         assert len(pool) == 2
-        kill_all(pool)
+        kill_9(*pool)
 
     # No sweeper here: the same worker, with new pool processes, gets the messages back.
     rows = stack.wait_done({evt["id"] for evt in events}, timeout=60)
@@ -109,7 +89,7 @@ def test_a_worker_killed_whole_mid_task_is_recovered_by_a_new_worker_and_the_swe
     stack: Stack, pg_url: str
 ) -> None:
     with worker_caught_mid_task(stack, pg_url, random.Random(3)) as (events, victims, main):
-        kill_all([main, *children_of(main)])  # the host is lost: every process at once
+        kill_9(main, *children_of(main))  # the host is lost: every process at once
 
     stack.start_worker(concurrency=2)
     others = {evt["id"] for evt in events} - set(victims)

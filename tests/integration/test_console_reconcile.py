@@ -9,20 +9,15 @@ import re
 
 import pytest
 from console_support import CONSOLE, OPS_TOKEN, ConsoleClient
-from double_world import CUSTOMER, SUBSCRIPTION, DoubleWorld, double_world
+from double_world import CUSTOMER, SUBSCRIPTION, DoubleWorld, subscribed_world
 from prometheus_client import REGISTRY
 from stripe_double import StripeDouble
-from test_reconcile_on_double import by_hand, suspended_by_a_dispute, writes
+from test_reconcile_on_double import by_hand, pause_lifted_by_hand, writes
 
 from webhooks import create_app
 from webhooks.console import reconcile as drift_page
 
-
-@pytest.fixture
-def w(make_settings, database_url: str, double: StripeDouble) -> DoubleWorld:
-    w = double_world(make_settings, database_url, double, "mittrik")
-    w.deliver("customer.subscription.created", w.subscription())
-    return w
+w = subscribed_world  # fixture
 
 
 @pytest.fixture
@@ -46,8 +41,7 @@ def finding_id(html: str) -> str:
 def test_the_drift_page_needs_a_session_and_a_fix_needs_its_csrf_token(
     w: DoubleWorld, console: ConsoleClient
 ) -> None:
-    suspended_by_a_dispute(w)
-    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    pause_lifted_by_hand(w)
     page = console.get("/reconcile")
     assert page.status_code == 302
     assert page.headers["Location"] == f"{CONSOLE}/login?next={CONSOLE}/reconcile"
@@ -64,8 +58,7 @@ def test_the_drift_page_needs_a_session_and_a_fix_needs_its_csrf_token(
 def test_the_fix_button_fixes_one_finding_and_a_second_click_changes_stripe_no_more(
     w: DoubleWorld, console: ConsoleClient
 ) -> None:
-    dispute = suspended_by_a_dispute(w)
-    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    dispute = pause_lifted_by_hand(w)
     console.sign_in("Sam")
 
     last_run = REGISTRY.get_sample_value("billing_reconcile_last_complete_run_timestamp_seconds")
@@ -119,8 +112,7 @@ def test_the_fix_button_fixes_one_finding_and_a_second_click_changes_stripe_no_m
 def test_past_its_limit_the_page_compares_nothing_until_given_a_customer(
     w: DoubleWorld, console: ConsoleClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    suspended_by_a_dispute(w)
-    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    pause_lifted_by_hand(w)
     monkeypatch.setattr(drift_page, "WHOLE_RUN_MAX", 0)
     console.sign_in("Sam")
     reads = len(w.double.sent)
@@ -135,8 +127,7 @@ def test_past_its_limit_the_page_compares_nothing_until_given_a_customer(
 def test_a_fix_fixes_only_its_finding_not_the_customers_others(
     w: DoubleWorld, console: ConsoleClient
 ) -> None:
-    suspended_by_a_dispute(w)
-    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    pause_lifted_by_hand(w)
     by_hand(w.double, "customer", CUSTOMER, metadata={})
     console.sign_in("Sam")
     page = console.get("/reconcile", customer=CUSTOMER).text

@@ -4,28 +4,22 @@ cited beside it in tests/stripe_double/billing_modes.py and tax.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
+import money_double
 import pytest
 from ledger import ledger
 from stripe_double import StripeDouble
 from test_stripe_double import monthly_customer, move_the_plan_to, raw_client
 
 from worker import samples
-from worker.db.session import session_factory
 from worker.handlers.line_amounts import paid_for_line
-from worker.stripe.client import build_client
 from worker.stripe.gateway import StripeGateway
 
 DAY = 86400
 
 
-@pytest.fixture
-def gateway(double: StripeDouble, sqlite_url: str, make_settings) -> Iterator[StripeGateway]:
-    settings = make_settings(database_url=sqlite_url, stripe_api_base=double.url)
-    with session_factory(sqlite_url)() as session:
-        yield StripeGateway(build_client(settings), session, "evt_double")
+gateway = money_double.gateway  # fixture
 
 
 def pending(double: StripeDouble) -> list[dict[str, Any]]:

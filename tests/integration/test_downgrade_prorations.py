@@ -86,6 +86,14 @@ def portal_change(
     return event_id
 
 
+def downgraded_mid_month(double: StripeDouble, w: BillingWorld, mode: str, behavior: str) -> str:
+    """sub_a, 15 days into its month on price_scale, moved to price_starter in the customer
+    portal with `behavior`: the downgrade most of these tests follow. Its event's id."""
+    monthly(double, w, "sub_a", [("si_plan", "price_scale", 1)], days_in=15, mode=mode)
+    change = {"id": "si_plan", "price": "price_starter"}
+    return portal_change(double, w, "sub_a", change, behavior)
+
+
 @pytest.fixture
 def world(double: StripeDouble, mittrik: Callable[[], BillingWorld]) -> BillingWorld:
     w = mittrik()
@@ -100,10 +108,7 @@ def world(double: StripeDouble, mittrik: Callable[[], BillingWorld]) -> BillingW
 def test_a_portal_downgrade_leaves_nothing_but_the_new_price_next_period(
     double: StripeDouble, world: BillingWorld, mode: str
 ) -> None:
-    monthly(double, world, "sub_a", [("si_plan", "price_scale", 1)], days_in=15, mode=mode)
-    portal_change(
-        double, world, "sub_a", {"id": "si_plan", "price": "price_starter"}, "create_prorations"
-    )
+    downgraded_mid_month(double, world, mode, "create_prorations")
 
     assert double.pending_items("cus_m") == []
     preview = double.preview("cus_m")
@@ -147,10 +152,7 @@ def test_a_portal_set_to_always_invoice_gets_its_downgrade_credit_taken_back(
     double: StripeDouble, world: BillingWorld, mode: str, vat: int
 ) -> None:
     with_vat(double, vat)
-    monthly(double, world, "sub_a", [("si_plan", "price_scale", 1)], days_in=15, mode=mode)
-    event_id = portal_change(
-        double, world, "sub_a", {"id": "si_plan", "price": "price_starter"}, "always_invoice"
-    )
+    event_id = downgraded_mid_month(double, world, mode, "always_invoice")
 
     # Stripe invoiced −15000 + 5000 at once: a −10000 invoice (−11000 with 10% VAT: −1500 +
     # 500 of tax), credited to the balance; the worker takes back all of it. Month paid
@@ -185,10 +187,7 @@ def test_a_discounted_downgrade_invoiced_at_once_is_taken_back_net_of_its_discou
 def test_an_upgrade_after_an_undone_downgrade_is_credited_by_billing_mode(
     double: StripeDouble, world: BillingWorld, mode: str
 ) -> None:
-    monthly(double, world, "sub_a", [("si_plan", "price_scale", 1)], days_in=15, mode=mode)
-    portal_change(
-        double, world, "sub_a", {"id": "si_plan", "price": "price_starter"}, "create_prorations"
-    )
+    downgraded_mid_month(double, world, mode, "create_prorations")
     double.advance(5 * DAY)
 
     portal_change(

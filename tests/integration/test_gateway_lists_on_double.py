@@ -3,25 +3,19 @@ or a 5xx on a later page is a retryable error like any read (issue 13 #8)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
+import money_double
 import pytest
 from money_double import DAY, monthly_subscription
 from stripe_double import StripeDouble
 
 from worker import samples
-from worker.db.session import session_factory
 from worker.errors import RetryableError
-from worker.stripe.client import build_client
 from worker.stripe.gateway import StripeGateway
 
-
-@pytest.fixture
-def gateway(double: StripeDouble, sqlite_url: str, make_settings) -> Iterator[StripeGateway]:
-    settings = make_settings(database_url=sqlite_url, stripe_api_base=double.url)
-    with session_factory(sqlite_url)() as session:
-        yield StripeGateway(build_client(settings), session, "evt_lists")
+gateway = money_double.gateway  # fixture
 
 
 def many_of_everything(double: StripeDouble, count: int = 101) -> str:

@@ -10,12 +10,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from money_double import DAY, monthly_subscription
+from money_double import monthly_subscription, paid_payment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stripe_double import StripeDouble
 
-from worker import samples
 from worker.db.migrate import upgrade
 from worker.db.models import StripeCall
 from worker.db.session import session_factory
@@ -32,7 +31,8 @@ def gateways(
 ) -> Iterator[Callable[..., StripeGateway]]:
     """Gateways for one refund request, each in its own session, as successive attempts
     have; `elsewhere=True` is another worker's (its own database file, since SQLite would
-    serialise the two transactions before either reached Stripe)."""
+    serialise the two transactions before either reached Stripe); `event=` an event
+    handler's, keyed by that event instead."""
     settings = make_settings(database_url=sqlite_url, stripe_api_base=double.url)
     client = build_client(settings)
     other_url = f"sqlite:///{tmp_path / 'other.sqlite3'}"
@@ -40,9 +40,11 @@ def gateways(
     factories = {False: session_factory(sqlite_url), True: session_factory(other_url)}
     opened: list[Session] = []
 
-    def attempt(*, elsewhere: bool = False) -> StripeGateway:
+    def attempt(*, elsewhere: bool = False, event: str | None = None) -> StripeGateway:
         session = factories[elsewhere]()
         opened.append(session)
+        if event is not None:
+            return StripeGateway(client, session, event, event_id=event)
         return StripeGateway(client, session, REQUEST, request_id=REQUEST)
 
     yield attempt
@@ -55,17 +57,6 @@ def finish(gateway: StripeGateway) -> None:
     gateway.session.rollback()
     gateway.session.add_all(gateway.failed_calls)
     gateway.session.commit()
-
-
-def paid_payment(double: StripeDouble) -> str:
-    double.customer("cus_1", "ana@example.com")
-    double.price("price_growth_year", 120000, interval="year")
-    now = double.clock.now()
-    line = samples.line(
-        amount=120000, price="price_growth_year", period_start=now, period_end=now + 365 * DAY
-    )
-    invoice = double.paid_invoice("cus_1", [line], paid_at=now, number="A-1")
-    return double.payment_of(invoice["id"])["id"]
 
 
 def refund(gateway: StripeGateway, pi: str) -> str | None:
@@ -100,12 +91,15 @@ def test_a_409_for_a_key_in_flight_is_retryable_not_final(
     assert [r["id"] for r in double.state.all("refund")] == first
 
 
+@pytest.mark.parametrize(
+    "source", [{}, {"event": "evt_undo"}], ids=["a refund request's", "an event handler's"]
+)
 def test_a_5xx_after_stripe_refunded_is_found_and_recorded_done(
-    double: StripeDouble, gateways: Callable[..., StripeGateway]
+    double: StripeDouble, gateways: Callable[..., StripeGateway], source: dict[str, str]
 ) -> None:
     pi = paid_payment(double)
     double.apply_then_fail_next("POST", "/v1/refunds", 500)
-    gateway = gateways()
+    gateway = gateways(**source)
     refund_id = refund(gateway, pi)
     [made] = double.state.all("refund")
     assert refund_id == made["id"]
@@ -113,7 +107,7 @@ def test_a_5xx_after_stripe_refunded_is_found_and_recorded_done(
     [call] = gateway.session.scalars(select(StripeCall)).all()
     assert (call.outcome, call.result_id) == ("ok", made["id"])
     gateway.session.commit()
-    assert refund(gateways(), pi) == made["id"]  # done: no second POST
+    assert refund(gateways(**source), pi) == made["id"]  # done: no second POST
     assert len(refund_posts(double)) <= 3  # the first call and stripe-python's own retries
 
 

@@ -19,12 +19,11 @@ import pytest
 from billing_world import BillingWorld
 from double_world import CUSTOMER, SUBSCRIPTION, DoubleWorld, double_world
 from ledger import assert_ledger
-from money_double import DAY, monthly_subscription
+from money_double import DAY, monthly_subscription, paid_payment, refund_asked
 from sqlalchemy.orm import Session
 from stripe_double import StripeDouble
 
 from worker import samples
-from worker.commands.refunds import request_refund
 from worker.commands.subscriptions import change_subscription
 from worker.db.models import Event
 from worker.db.session import session_factory
@@ -62,6 +61,8 @@ def test_a_downgrade_with_none_a_day_after_an_upgrade_invoiced_at_once_refunds_n
 
 
 # 3 ----------------------------------------------------------------------------------------
+# A refund Stripe made but answered 5xx: test_gateway_retries_on_double.py, for an event
+# handler's gateway as for a refund request's.
 
 
 @pytest.fixture
@@ -83,27 +84,10 @@ def gateways(double: StripeDouble, make_settings, sqlite_url: str):
         session.close()
 
 
-def test_a_refund_by_an_event_handler_is_made_once_when_stripe_answers_500_after_making_it(
-    double: StripeDouble, gateways: Callable[..., StripeGateway]
-) -> None:
-    double.customer("cus_1", "ana@example.com")
-    pi = paid_pi(double)
-    double.apply_then_fail_next("POST", "/v1/refunds", 500)
-
-    first = gateways()
-    made = refund_from_handler(first, pi)
-    first.session.commit()
-    again = refund_from_handler(gateways(), pi)
-
-    [refund] = double.state.all("refund")
-    assert made == again == refund["id"]
-
-
 def test_a_handler_refund_rolled_back_is_found_not_made_again_once_stripe_forgot_the_key(
     double: StripeDouble, gateways: Callable[..., StripeGateway]
 ) -> None:
-    double.customer("cus_1", "ana@example.com")
-    pi = paid_pi(double)
+    pi = paid_payment(double)
     first = gateways()
     made = refund_from_handler(first, pi)
     first.session.rollback()  # a later step of the same handler failed: our record is gone
@@ -158,8 +142,7 @@ def test_an_invoice_of_a_pending_upgrade_rolled_back_is_found_not_made_again(
 def test_nothing_is_posted_again_while_the_look_for_an_earlier_effect_fails(
     double: StripeDouble, gateways: Callable[..., StripeGateway]
 ) -> None:
-    double.customer("cus_1", "ana@example.com")
-    pi = paid_pi(double)
+    pi = paid_payment(double)
     first = gateways()
     refund_from_handler(first, pi)
     first.session.rollback()
@@ -170,13 +153,6 @@ def test_nothing_is_posted_again_while_the_look_for_an_earlier_effect_fails(
         refund_from_handler(gateways(), pi)
     assert len(double.state.all("refund")) == 1
     assert [s.method for s in double.sent if s.path == "/v1/refunds"][-3:] == ["GET"] * 3
-
-
-def paid_pi(double: StripeDouble) -> str:
-    now = double.clock.now()
-    line = samples.line(amount=30000, price="price_x", period_start=now, period_end=now + DAY)
-    invoice = double.paid_invoice("cus_1", [line], paid_at=now, number="A-1")
-    return double.payment_of(invoice["id"])["id"]
 
 
 def refund_from_handler(gateway: StripeGateway, payment_intent: str) -> str | None:
@@ -276,12 +252,7 @@ def test_a_refund_goes_to_the_attached_payment_that_paid_not_the_canceled_defaul
     # The card of the payment made at finalization was declined (that default payment is
     # canceled); the customer paid with another method, attached to the invoice.
     invoice = double.paid_in_parts("cus_1", [line], [10000], paid_at=now, number="D-1")
-    world.customer("cus_1", "ana@example.com")
-    assert world.deliver("invoice.paid", invoice, created=now)[1] == "processed"
-
-    result = request_refund(
-        world.runtime, customer="cus_1", invoice=invoice["id"], reason="requested_by_customer"
-    )
+    result = refund_asked(world, invoice, created=now)
 
     assert (result.request.status, result.request.error) == ("refunded", None)
     payments = double.state.all("invoice_payment", invoice=invoice["id"])

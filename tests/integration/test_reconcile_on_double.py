@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from double_world import ANNUAL, CUSTOMER, SUBSCRIPTION, DoubleWorld, double_world
+from double_world import ANNUAL, CUSTOMER, SUBSCRIPTION, DoubleWorld, double_world, subscribed_world
 from prometheus_client import REGISTRY
 from stripe_double import Sent, StripeDouble
 
@@ -28,11 +28,7 @@ from worker.reconcile.schedule import run_scheduled
 DAY = 86400
 
 
-@pytest.fixture
-def w(make_settings, database_url: str, double: StripeDouble) -> DoubleWorld:
-    w = double_world(make_settings, database_url, double, "mittrik")
-    w.deliver("customer.subscription.created", w.subscription())
-    return w
+w = subscribed_world  # fixture
 
 
 @pytest.fixture
@@ -71,6 +67,14 @@ def suspended_by_a_dispute(w: DoubleWorld) -> dict[str, Any]:
     return dispute
 
 
+def pause_lifted_by_hand(w: DoubleWorld) -> dict[str, Any]:
+    """Suspended by a fraudulent dispute, then the subscription's collection resumed by hand in
+    the Dashboard: the drift most of these tests fix. Returns the dispute."""
+    dispute = suspended_by_a_dispute(w)
+    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    return dispute
+
+
 def fixed_once_then_clean(w: DoubleWorld, reconcile, kind: str) -> list[Sent]:
     """Found (exit 1), fixed (exit 0), and neither a second check nor a second fix finds or
     writes anything: the fix's writes."""
@@ -102,8 +106,7 @@ def test_a_clean_account_finds_nothing_and_makes_no_write(w: DoubleWorld, reconc
 def test_a_suspended_subscription_resumed_in_the_dashboard_is_paused_again(
     w: DoubleWorld, reconcile
 ) -> None:
-    dispute = suspended_by_a_dispute(w)
-    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    dispute = pause_lifted_by_hand(w)
 
     found = reconcile()
     assert found.exit_code == 1
@@ -279,8 +282,7 @@ def test_a_cancellation_at_period_end_undone_in_the_dashboard_is_made_again(
 def test_a_fix_cut_short_by_a_5xx_and_run_again_leaves_exactly_one_effect(
     w: DoubleWorld, reconcile
 ) -> None:
-    suspended_by_a_dispute(w)
-    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    pause_lifted_by_hand(w)
     before = len(writes(w))
     w.double.fail_next("POST", f"/v1/subscriptions/{SUBSCRIPTION}", 500)
 
@@ -301,8 +303,7 @@ def test_a_fix_cut_short_by_a_5xx_and_run_again_leaves_exactly_one_effect(
 def test_a_fix_whose_write_stripe_made_but_answered_5xx_is_not_made_twice(
     w: DoubleWorld, reconcile
 ) -> None:
-    suspended_by_a_dispute(w)
-    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    pause_lifted_by_hand(w)
     before = len(writes(w))
     w.double.apply_then_fail_next("POST", f"/v1/subscriptions/{SUBSCRIPTION}")
 
@@ -320,8 +321,7 @@ def test_a_fix_whose_write_stripe_made_but_answered_5xx_is_not_made_twice(
 def test_reconcile_narrows_to_one_customer_and_refuses_a_bad_account(
     w: DoubleWorld, reconcile
 ) -> None:
-    suspended_by_a_dispute(w)
-    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    pause_lifted_by_hand(w)
     assert reconcile("--customer", "cus_other").exit_code == 0
     assert reconcile("--customer", CUSTOMER).exit_code == 1
     assert reconcile("--since", "1h").exit_code == 1
@@ -336,8 +336,7 @@ def test_a_complete_run_sets_the_drift_gauge_by_kind_and_when_it_ended(
         return REGISTRY.get_sample_value(name, labels)
 
     drift, last = "billing_reconcile_drift", "billing_reconcile_last_complete_run_timestamp_seconds"
-    suspended_by_a_dispute(w)
-    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    pause_lifted_by_hand(w)
     started = time.time()
     assert reconcile().exit_code == 1
     assert sample(drift, kind="subscription_not_paused") == 1
@@ -433,8 +432,7 @@ def test_a_fix_that_crashed_before_its_commit_and_ran_again_leaves_exactly_one_e
 def test_a_scheduled_run_is_whole_and_read_only_unless_told_to_fix(
     w: DoubleWorld,
 ) -> None:
-    suspended_by_a_dispute(w)
-    by_hand(w.double, "subscription", SUBSCRIPTION, pause_collection=None)
+    pause_lifted_by_hand(w)
     before = len(writes(w))
     counts = run_scheduled(w.world.runtime)  # what tasks.reconcile runs; RECONCILE_FIX is off
     assert counts == {"customers": 1, "found": 1, "changes": 0, "left": 1, "not_done": 0}

@@ -8,11 +8,11 @@ from collections.abc import Callable
 import money_double
 from billing_world import BillingWorld
 from ledger import assert_ledger
-from money_double import DAY, paid_invoice_with_tax, taxed
+from money_double import DAY, paid_invoice_with_tax, refund_asked, taxed
 from stripe_double import StripeDouble
 
 from worker import samples
-from worker.commands.refunds import refundable_remainder, request_refund
+from worker.commands.refunds import refundable_remainder
 from worker.db.models import Invoice
 
 make_world = money_double.make_world  # fixture
@@ -40,12 +40,7 @@ def test_a_refund_of_an_invoice_paid_in_two_parts_is_split_newest_first_over_pai
     )
     # 50000 paid, then a declined attempt (canceled), then 70000 paid.
     invoice = double.paid_in_parts("cus_1", [line], [50000, 70000], paid_at=now, number="A-7")
-    world.customer("cus_1", "ana@example.com")
-    assert world.deliver("invoice.paid", invoice)[1] == "processed"
-
-    result = request_refund(
-        world.runtime, customer="cus_1", invoice=invoice["id"], reason="requested_by_customer"
-    )
+    result = refund_asked(world, invoice)
 
     assert (result.request.status, result.request.error) == ("refunded", None)
     amount = result.request.amount
@@ -75,12 +70,7 @@ def test_a_line_refunded_in_full_refunds_its_tax_and_not_its_discount(
     usage = taxed(samples.line(amount=5000, price="price_calls", **period), discount=0, tax=500)
     invoice = paid_invoice_with_tax(double, "cus_1", [plan, usage], number="D-1")
     assert double.get("invoice", invoice["id"])["amount_paid"] == 35200
-    world.customer("cus_1", "ana@example.com")
-    assert world.deliver("invoice.paid", invoice)[1] == "processed"
-
-    result = request_refund(
-        world.runtime, customer="cus_1", invoice=invoice["id"], reason="requested_by_customer"
-    )
+    result = refund_asked(world, invoice)
 
     # D2.monthly refunds the plan line in full: what was paid for it, 30000 − 3000 + 2700;
     # the usage line is excluded (D4.exclusions).

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
+import money_double
 import pytest
 import stripe
 from ledger import ledger
@@ -14,19 +14,14 @@ from stripe_double import StripeDouble
 from stripe_double.state import StripeError
 
 from worker import samples
-from worker.db.session import session_factory
 from worker.errors import FinalError, RetryableError
-from worker.stripe.client import API_VERSION, build_client
+from worker.stripe.client import API_VERSION
 from worker.stripe.gateway import StripeGateway
 
 DAY = 86400
 
 
-@pytest.fixture
-def gateway(double: StripeDouble, sqlite_url: str, make_settings) -> Iterator[StripeGateway]:
-    settings = make_settings(database_url=sqlite_url, stripe_api_base=double.url)
-    with session_factory(sqlite_url)() as session:
-        yield StripeGateway(build_client(settings), session, "evt_double")
+gateway = money_double.gateway  # fixture
 
 
 def raw_client(double: StripeDouble) -> stripe.StripeClient:

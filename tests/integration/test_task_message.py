@@ -7,10 +7,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import redis
+from celery import Celery
 from harness.processes import ProcessGroup, wait_until
 from harness.servers import RedisServer
 from sqlalchemy import select
@@ -47,58 +49,51 @@ def without_ids(message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Doorbell:
+    """One way intake rings for stored events: the task, its pre-built publisher, and the
+    arguments of the messages that ring for a list of event ids."""
+
+    task: str
+    publisher: Callable[[Celery], Callable[[Any], None]]
+    messages: Callable[[list[str]], list[Any]]
+
+
+@pytest.fixture(
+    params=[
+        Doorbell(PROCESS_EVENT, enqueuer, lambda ids: ids),  # a message an event
+        Doorbell(PROCESS_EVENTS, group_enqueuer, lambda ids: [ids]),  # an intake group's
+    ],
+    ids=["an event's", "a group's"],
+)
+def doorbell(request: pytest.FixtureRequest) -> Doorbell:
+    return request.param
+
+
 def test_the_prebuilt_message_is_the_one_send_task_sends(
-    make_settings: Callable[..., Settings], sqlite_url: str, redis_url: str
+    make_settings: Callable[..., Settings], sqlite_url: str, redis_url: str, doorbell: Doorbell
 ) -> None:
     app = create_celery(make_settings(database_url=sqlite_url, broker_url=redis_url))
-    app.send_task(PROCESS_EVENT, args=["evt_same"], retry=False)
-    enqueuer(app)("evt_same")
+    [arg, *_] = doorbell.messages(["evt_a", "evt_b"])
+    app.send_task(doorbell.task, args=[arg], retry=False)
+    doorbell.publisher(app)(arg)
 
     by_celery, prebuilt = popped(redis_url), popped(redis_url)
     assert without_ids(prebuilt) == without_ids(by_celery)
     headers = prebuilt["headers"]
-    assert headers["task"] == PROCESS_EVENT and headers["argsrepr"] == "['evt_same']"
+    assert headers["task"] == doorbell.task and headers["argsrepr"] == repr([arg])
     assert headers["id"] == headers["root_id"] == prebuilt["properties"]["correlation_id"]
     assert headers["id"] != by_celery["headers"]["id"]
 
 
-def test_a_celery_worker_runs_the_prebuilt_message(
+def test_a_celery_worker_runs_the_prebuilt_messages(
     make_settings: Callable[..., Settings],
     pg_url: str,
     redis_url: str,
     processes: ProcessGroup,
     service_env: Callable[..., dict[str, str]],
+    doorbell: Doorbell,
 ) -> None:
-    # A type without a handler: the worker marks it `ignored`, no Stripe call needed.
-    evt = samples.event("customer.tax_id.created", {"id": "txi_1", "customer": "cus_M1"})
-    sessions = session_factory(pg_url)
-    store_event(sessions, parse_event(samples.body(evt)))
-    enqueuer(create_celery(make_settings(database_url=pg_url, broker_url=redis_url)))(evt["id"])
-
-    processes.worker(service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url))
-
-    def status() -> str | None:
-        with sessions() as session:
-            found = session.scalar(select(Event.status).where(Event.id == evt["id"]))
-        return found if found != "received" else None
-
-    assert wait_until(status, timeout=60, what="the worker to run the task") == "ignored"
-
-
-def test_the_prebuilt_group_message_is_the_one_send_task_sends_and_a_worker_runs_it(
-    make_settings: Callable[..., Settings],
-    pg_url: str,
-    redis_url: str,
-    processes: ProcessGroup,
-    service_env: Callable[..., dict[str, str]],
-) -> None:
-    app = create_celery(make_settings(database_url=pg_url, broker_url=redis_url))
-    app.send_task(PROCESS_EVENTS, args=[["evt_a", "evt_b"]], retry=False)
-    group_enqueuer(app)(["evt_a", "evt_b"])
-    by_celery, prebuilt = popped(redis_url), popped(redis_url)
-    assert without_ids(prebuilt) == without_ids(by_celery)
-    assert prebuilt["headers"]["argsrepr"] == "[['evt_a', 'evt_b']]"
-
     # Types without a handler: the worker marks each `ignored`, no Stripe call needed.
     events = [
         samples.event("customer.tax_id.created", {"id": f"txi_{n}", "customer": f"cus_G{n}"})
@@ -107,7 +102,12 @@ def test_the_prebuilt_group_message_is_the_one_send_task_sends_and_a_worker_runs
     sessions = session_factory(pg_url)
     for evt in events:
         store_event(sessions, parse_event(samples.body(evt)))
-    group_enqueuer(app)([evt["id"] for evt in events])
+    ids = [evt["id"] for evt in events]
+    enqueue = doorbell.publisher(
+        create_celery(make_settings(database_url=pg_url, broker_url=redis_url))
+    )
+    for arg in doorbell.messages(ids):
+        enqueue(arg)
     processes.worker(service_env(DATABASE_URL=pg_url, BROKER_URL=redis_url))
 
     def statuses() -> list[str] | None:
@@ -115,8 +115,7 @@ def test_the_prebuilt_group_message_is_the_one_send_task_sends_and_a_worker_runs
             found = session.scalars(select(Event.status).where(Event.id.in_(ids))).all()
         return list(found) if "received" not in found else None
 
-    ids = [evt["id"] for evt in events]
-    assert wait_until(statuses, timeout=60, what="the worker to run the task") == ["ignored"] * 3
+    assert wait_until(statuses, timeout=60, what="the worker to run the tasks") == ["ignored"] * 3
 
 
 def test_with_the_broker_down_the_doorbell_fails_fast_and_rings_once_it_is_back(

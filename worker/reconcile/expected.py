@@ -77,42 +77,18 @@ def account_findings(
         if sub.get("status") not in LIVE_SUBSCRIPTION:
             continue
         behavior = (sub.get("pause_collection") or {}).get("behavior")
+        drift = _subscription_drift(state, behavior, sub["id"] in paused_by_us)
+        if drift is None:
+            continue
+        kind, expected, remedy = drift
         held = f"status {sub.get('status')}, " + (
             f"pause_collection.behavior={behavior}" if behavior else "collection running"
         )
-        if state == "terminated":
-            found.append(
-                whose.finding(
-                    Kind.NOT_CANCELLED,
-                    sub["id"],
-                    clause,
-                    expected=f"subscription cancelled: {because}",
-                    held=held,
-                    remedy=Remedy.CANCEL_NOW,
-                )
+        found.append(
+            whose.finding(
+                kind, sub["id"], clause, expected=f"{expected}: {because}", held=held, remedy=remedy
             )
-        elif state == "suspended" and behavior != "void":
-            found.append(
-                whose.finding(
-                    Kind.NOT_PAUSED,
-                    sub["id"],
-                    clause,
-                    expected=f"collection paused (pause_collection.behavior=void): {because}",
-                    held=held,
-                    remedy=Remedy.PAUSE,
-                )
-            )
-        elif state == "active" and behavior and sub["id"] in paused_by_us:
-            found.append(
-                whose.finding(
-                    Kind.PAUSE_LEFT,
-                    sub["id"],
-                    clause,
-                    expected=f"collection running, our pause lifted: {because}",
-                    held=held,
-                    remedy=Remedy.RESUME,
-                )
-            )
+        )
     if (marked or "active") != state:
         found.append(
             whose.finding(
@@ -138,6 +114,20 @@ def account_findings(
             )
         )
     return found
+
+
+def _subscription_drift(
+    state: str, behavior: str | None, paused_by_us: bool
+) -> tuple[Kind, str, Remedy] | None:
+    """How a live subscription differs from what the account's state asks of it, if it does:
+    the finding's kind, what was expected and its remedy."""
+    if state == "terminated":
+        return Kind.NOT_CANCELLED, "subscription cancelled", Remedy.CANCEL_NOW
+    if state == "suspended" and behavior != "void":
+        return Kind.NOT_PAUSED, "collection paused (pause_collection.behavior=void)", Remedy.PAUSE
+    if state == "active" and behavior and paused_by_us:
+        return Kind.PAUSE_LEFT, "collection running, our pause lifted", Remedy.RESUME
+    return None
 
 
 def open_invoice_findings(

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any, ClassVar
 
 import stripe
 from sqlalchemy import or_, select
@@ -44,6 +45,7 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return obj.to_dict(recursive=True) if hasattr(obj, "to_dict") else dict(obj)
 
 
+@dataclass(eq=False, repr=False)  # compared by identity; its client is never printed
 class StripeCalls:
     """Stripe calls made on behalf of one event or one refund request (the `source_id`), on one
     Stripe account: the platform's (`PLATFORM`), or a connected account's `acct_…`, which every
@@ -51,30 +53,25 @@ class StripeCalls:
 
     # Look for every call's effect before making it, not only for calls that create: for a
     # source whose keys are new on each run (reconcile's), so a key never guards a retry.
-    look_first_always = False
+    look_first_always: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        client: stripe.StripeClient,
-        session: Session,
-        source_id: str,
-        *,
-        event_id: str | None = None,
-        request_id: str | None = None,
-        account: str = PLATFORM,
-    ) -> None:
-        self.client = client
-        self.session = session
-        self.source_id = source_id
-        self.event_id = event_id
-        self.request_id = request_id
-        self.account = account
-        # Passed to every call: stripe-python sends `stripe_account` as the Stripe-Account header.
-        self.options: RequestOptions = {"stripe_account": account} if account else {}
-        # Failed calls are rolled back with the handler; the caller writes these afterwards.
-        self.failed_calls: list[StripeCall] = []
-        # Keys of calls not sent because Stripe already held their effect.
-        self.found_done: set[str] = set()
+    client: stripe.StripeClient
+    session: Session
+    source_id: str
+    _: KW_ONLY
+    event_id: str | None = None
+    request_id: str | None = None
+    account: str = PLATFORM
+    # Failed calls are rolled back with the handler; the caller writes these afterwards.
+    failed_calls: list[StripeCall] = field(default_factory=list, init=False)
+    # Keys of calls not sent because Stripe already held their effect.
+    found_done: set[str] = field(default_factory=set, init=False)
+
+    @property
+    def options(self) -> RequestOptions:
+        """Passed to every call: stripe-python sends `stripe_account` as the Stripe-Account
+        header."""
+        return {"stripe_account": self.account} if self.account else {}
 
     def _read(self, call: Callable[[], Any]) -> Any:
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from worker.stripe.effects import EffectChecks
 from worker.stripe.keys import KEY_METADATA
@@ -59,7 +59,8 @@ class StripeGateway(EffectChecks):
     def pause_collection(self, subscription_id: str) -> str | None:
         """M6.dispute suspend: stop charging; invoices made meanwhile are voided."""
         params = {"pause_collection": {"behavior": "void"}}
-        return self._update_subscription(
+        return self._update(
+            "subscriptions",
             subscription_id,
             "pause_collection",
             params,
@@ -67,7 +68,8 @@ class StripeGateway(EffectChecks):
         )
 
     def resume_collection(self, subscription_id: str) -> str | None:
-        return self._update_subscription(
+        return self._update(
+            "subscriptions",
             subscription_id,
             "resume_collection",
             {"pause_collection": ""},
@@ -78,7 +80,8 @@ class StripeGateway(EffectChecks):
         """M6.dispute suspend: Stripe keeps retrying an invoice created before a pause
         (https://docs.stripe.com/billing/subscriptions/pause-payment), so its automatic
         collection is turned off, and the invoice marked as stopped by us."""
-        return self._update_invoice(
+        return self._update(
+            "invoices",
             invoice_id,
             "stop_collection",
             {"auto_advance": False, "metadata": {COLLECTION_STOPPED: "M6.dispute"}},
@@ -87,26 +90,12 @@ class StripeGateway(EffectChecks):
 
     def restart_collection(self, invoice_id: str) -> str | None:
         """M6.dispute reinstate: collect again an open invoice that suspension stopped."""
-        return self._update_invoice(
+        return self._update(
+            "invoices",
             invoice_id,
             "restart_collection",
             {"auto_advance": True, "metadata": {COLLECTION_STOPPED: ""}},
             lambda invoice: bool(invoice.get("auto_advance")),
-        )
-
-    def _update_invoice(
-        self,
-        invoice_id: str,
-        action: str,
-        params: dict[str, Any],
-        applied: Callable[[dict[str, Any]], bool],
-    ) -> str | None:
-        return self._update(
-            "invoices.update",
-            invoice_id,
-            action,
-            lambda options: self.client.v1.invoices.update(invoice_id, params, options),  # type: ignore[arg-type]
-            lambda: applied(self.invoice(invoice_id)),
         )
 
     def cancel_subscription_now(self, subscription_id: str) -> str | None:
@@ -125,7 +114,8 @@ class StripeGateway(EffectChecks):
         )
 
     def cancel_at_period_end(self, subscription_id: str) -> str | None:
-        return self._update_subscription(
+        return self._update(
+            "subscriptions",
             subscription_id,
             "cancel_at_period_end",
             {"cancel_at_period_end": True},
@@ -140,37 +130,32 @@ class StripeGateway(EffectChecks):
         action: str,
     ) -> str | None:
         params = {"items": items, "proration_behavior": proration_behavior}
-        return self._update_subscription(
-            subscription_id, action, params, lambda sub: _items_as_asked(sub, items)
-        )
-
-    def _update_subscription(
-        self,
-        subscription_id: str,
-        action: str,
-        params: dict[str, Any],
-        applied: Callable[[dict[str, Any]], bool],
-    ) -> str | None:
         return self._update(
-            "subscriptions.update",
+            "subscriptions",
             subscription_id,
             action,
-            lambda options: self.client.v1.subscriptions.update(subscription_id, params, options),  # type: ignore[arg-type]
-            lambda: applied(self.subscription(subscription_id)),
+            params,
+            lambda sub: _items_as_asked(sub, items),
         )
 
     def _update(
         self,
-        method: str,
+        kind: Literal["invoices", "subscriptions"],
         object_id: str,
         action: str,
-        call: Callable[[Any], Any],
-        applied: Callable[[], bool],
+        params: dict[str, Any],
+        applied: Callable[[dict[str, Any]], bool],
     ) -> str | None:
         """An update whose effect is a state Stripe shows on the object: looked at, not
         counted, so a second update to the same state is harmless."""
+        service = self.client.v1.invoices if kind == "invoices" else self.client.v1.subscriptions
+        read = self.invoice if kind == "invoices" else self.subscription
         return self._mutate(
-            method, object_id, action, call, effect=lambda: object_id if applied() else None
+            f"{kind}.update",
+            object_id,
+            action,
+            lambda options: service.update(object_id, params, options),  # type: ignore[arg-type]
+            effect=lambda: object_id if applied(read(object_id)) else None,
         )
 
     def set_account_status(self, customer_id: str, status: str) -> str | None:

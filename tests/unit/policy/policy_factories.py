@@ -10,7 +10,7 @@ the payment, which is how the policy's windows are written.
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from worker.policy import Policy, add_months, load_policy
+from worker.policy import Policy, add_months, decide_json, load_policy
 
 PAID_AT = datetime(2025, 4, 25, 9, 0, tzinfo=UTC)
 Json = dict[str, Any]
@@ -92,6 +92,22 @@ def build_facts(
             "lines": lines,
         },
     }
+
+
+def decide_on_annual_plan(
+    policy: str,
+    period: tuple[str, str],
+    *,
+    paid_at: datetime | str,
+    received_at: datetime | str,
+    **request: Any,
+) -> Json:
+    """The decision on a refund request for one annual plan line (120,000) over `period`, paid
+    at `paid_at`: how the month-counting clauses are tested, at their edges."""
+    plan = build_line(period_start=period[0], period_end=period[1])
+    return decide_json(
+        build_facts(policy, lines=[plan], paid_at=paid_at, received_at=received_at, **request)
+    )
 
 
 def worked_example() -> Json:

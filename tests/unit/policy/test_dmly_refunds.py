@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from policy_factories import facts, line, line_verdict
+from policy_factories import decide_on_annual_plan, facts, line, line_verdict
 
 from worker.policy import decide_json
 
@@ -53,10 +53,9 @@ def test_dmly_annual_plan_one_second_past_3_days_is_denied():
 
 def test_dmly_annual_with_2_months_used_refunds_the_remaining_10():
     # D2.annual, the seed's example: paid late, inside the window, in the plan's 2nd month.
-    plan = line(period_start="2025-03-01T00:00:00Z", period_end="2026-03-01T00:00:00Z")
-    decision = decide_json(
-        facts("dmly", lines=[plan], paid_at="2025-04-03T00:00:00Z",
-              received_at="2025-04-05T00:00:00Z")
+    decision = decide_on_annual_plan(
+        "dmly", ("2025-03-01T00:00:00Z", "2026-03-01T00:00:00Z"),
+        paid_at="2025-04-03T00:00:00Z", received_at="2025-04-05T00:00:00Z",
     )  # fmt: skip
     assert decision["lines"][0]["amount"] == 100000
     assert "10 of 12 months unused" in decision["lines"][0]["explanation"]
@@ -64,10 +63,9 @@ def test_dmly_annual_with_2_months_used_refunds_the_remaining_10():
 
 def test_dmly_annual_with_no_unused_month_approves_0_and_the_decision_is_deny():
     # D2.annual: "An annual line with no unused month gives amount 0".
-    plan = line(period_start="2024-04-01T00:00:00Z", period_end="2025-04-30T00:00:00Z")
-    decision = decide_json(
-        facts("dmly", lines=[plan], paid_at="2025-04-25T00:00:00Z",
-              received_at="2025-04-26T00:00:00Z")
+    decision = decide_on_annual_plan(
+        "dmly", ("2024-04-01T00:00:00Z", "2025-04-30T00:00:00Z"),
+        paid_at="2025-04-25T00:00:00Z", received_at="2025-04-26T00:00:00Z",
     )  # fmt: skip
     assert (decision["lines"][0]["outcome"], decision["lines"][0]["amount"]) == ("approve", 0)
     assert decision["lines"][0]["clauses"] == ["D2.annual"]
@@ -150,10 +148,9 @@ def test_dmly_one_off_addon_has_no_period_to_end():
 
 def test_dmly_support_override_outside_the_window_proposes_unused_months_for_review():
     # D2.override: the seed's "2 months used" example, reached outside the window.
-    plan = line(period_start="2025-01-01T00:00:00Z", period_end="2026-01-01T00:00:00Z")
-    decision = decide_json(
-        facts("dmly", lines=[plan], paid_at="2025-01-01T00:00:00Z",
-              received_at="2025-02-15T00:00:00Z", support_override=True)
+    decision = decide_on_annual_plan(
+        "dmly", ("2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z"),
+        paid_at="2025-01-01T00:00:00Z", received_at="2025-02-15T00:00:00Z", support_override=True,
     )  # fmt: skip
     assert line_verdict(decision) == (
         "review 100000 D2.override: "

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from policy_factories import facts, line, line_verdict, mittrik
+from policy_factories import decide_on_annual_plan, facts, line, line_verdict, mittrik
 
 from worker.policy import decide_json
 
@@ -55,45 +55,38 @@ def test_mittrik_annual_refund_floors_the_pro_rata_amount():
 
 
 @pytest.mark.parametrize(
-    ("received_at", "unused"),
+    ("period", "paid_at", "received_at", "unused"),
     [
         # M3.partial: Jan 31 + 1 month is Feb 28 (2025 is not a leap year); the month that
         # starts exactly at the request time has started, so it is used.
-        ("2025-02-27T23:59:59Z", 11),
-        ("2025-02-28T00:00:00Z", 10),
+        (("2025-01-31T00:00:00Z", "2026-01-31T00:00:00Z"), "2025-02-20T00:00:00Z",
+         "2025-02-27T23:59:59Z", 11),
+        (("2025-01-31T00:00:00Z", "2026-01-31T00:00:00Z"), "2025-02-20T00:00:00Z",
+         "2025-02-28T00:00:00Z", 10),
+        # In a leap year the month from Jan 31 ends on February 29.
+        (("2024-01-31T00:00:00Z", "2025-01-31T00:00:00Z"), "2024-02-20T00:00:00Z",
+         "2024-02-28T23:59:59Z", 11),
+        (("2024-01-31T00:00:00Z", "2025-01-31T00:00:00Z"), "2024-02-20T00:00:00Z",
+         "2024-02-29T00:00:00Z", 10),
     ],
-)
-def test_mittrik_partial_month_counts_from_period_start_on_the_anniversary(received_at, unused):
+)  # fmt: skip
+def test_mittrik_partial_month_counts_from_period_start_on_the_anniversary(
+    period, paid_at, received_at, unused
+):
     # Paid after the period began (period_start Jan 31, paid Feb 20): window from paid_at,
     # months from period_start.
-    plan = line(period_start="2025-01-31T00:00:00Z", period_end="2026-01-31T00:00:00Z")
-    decision = decide_json(
-        facts("mittrik", lines=[plan], paid_at="2025-02-20T00:00:00Z", received_at=received_at)
-    )
+    decision = decide_on_annual_plan("mittrik", period, paid_at=paid_at, received_at=received_at)
     assert decision["lines"][0]["amount"] == 120000 * unused // 12
     assert decision["lines"][0]["clauses"] == ["M1.annual", "M3.partial"]
     assert f"{unused} of 12 months unused" in decision["lines"][0]["explanation"]
 
 
-@pytest.mark.parametrize(
-    ("received_at", "unused"),
-    [("2024-02-28T23:59:59Z", 11), ("2024-02-29T00:00:00Z", 10)],
-)
-def test_mittrik_partial_month_in_a_leap_year_ends_on_february_29(received_at, unused):
-    plan = line(period_start="2024-01-31T00:00:00Z", period_end="2025-01-31T00:00:00Z")
-    decision = decide_json(
-        facts("mittrik", lines=[plan], paid_at="2024-02-20T00:00:00Z", received_at=received_at)
-    )
-    assert decision["lines"][0]["amount"] == 120000 * unused // 12
-
-
 def test_mittrik_annual_paid_when_no_month_is_unused_refunds_nothing():
     # M1.annual inside the window, but all 12 months have started (the invoice was paid a year
     # late): the line approves 0, so the decision is a denial.
-    plan = line(period_start="2024-05-01T00:00:00Z", period_end="2025-05-01T00:00:00Z")
-    decision = decide_json(
-        facts("mittrik", lines=[plan], paid_at="2025-04-25T00:00:00Z",
-              received_at="2025-05-01T00:00:00Z")
+    decision = decide_on_annual_plan(
+        "mittrik", ("2024-05-01T00:00:00Z", "2025-05-01T00:00:00Z"),
+        paid_at="2025-04-25T00:00:00Z", received_at="2025-05-01T00:00:00Z",
     )  # fmt: skip
     line_decision = decision["lines"][0]
     assert (line_decision["outcome"], line_decision["amount"]) == ("approve", 0)

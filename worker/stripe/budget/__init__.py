@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -75,19 +75,13 @@ class Rates:
         return cls(limit * share, endpoint * share)
 
 
+@dataclass
 class StripeBudget:
-    def __init__(
-        self,
-        store: Store,
-        rates: Rates,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        max_wait: float = MAX_WAIT_SECONDS,
-    ) -> None:
-        self.store = store
-        self.rates = rates
-        self.sleep = sleep
-        self.max_wait = max_wait
+    store: Store
+    rates: Rates
+    _: KW_ONLY
+    sleep: Callable[[float], None] = time.sleep
+    max_wait: float = MAX_WAIT_SECONDS
 
     def wait_for_slot(self, endpoint: str) -> float:
         """Sleep until this call fits the global and the endpoint's budget; return the wait."""
