@@ -4,16 +4,16 @@ gunicorn's gthread worker gives a connection to a thread as soon as its first by
 the thread then reads the rest of the request blocking, for as long as the client takes: 100
 clients sending a byte a second held every thread, and /healthz and Stripe's deliveries waited
 behind them (issue 25). Here the worker's own loop, which already watches every idle connection,
-reads a request without blocking until it is whole (h11 tells when: Content-Length or chunked),
-and only then gives it to a thread, its bytes already in gunicorn's parser. So a thread never
-waits on a client, and a request has bounds: its head within HEAD_SECONDS of the connection's
-opening (or, kept alive, of its first byte), then its body within BODY_SECONDS; a connection past
-its bound is closed unanswered. Idle kept-alive connections are gunicorn's, closed after
-`keepalive` seconds (webhooks/gunicorn_conf.py).
+reads a request without blocking until it is whole (httptools tells when, by Content-Length or
+chunked encoding), and only then gives it to a thread, its bytes already in gunicorn's parser.
+So a thread never waits on a client, and a request has bounds: its head within HEAD_SECONDS of
+the connection's opening (or, kept alive, of its first byte), then its body within BODY_SECONDS;
+a connection past its bound is closed unanswered. Idle kept-alive connections are gunicorn's,
+closed after `keepalive` seconds (webhooks/gunicorn_conf.py).
 
 gunicorn itself still parses and answers every request, refusals included (a head too large, a
-body over the app's limit): what h11 refuses, or a body over the limit, goes to a thread as far
-as it came, and that connection is closed after the answer.
+body over the app's limit): what httptools refuses, a head or body over its limit, or a
+pipelined request goes to a thread as far as it came, and the connection closes after the answer.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ import errno
 import selectors
 import socket
 import time
-from dataclasses import dataclass, field
 from functools import partial
 
-import h11
+import httptools
 from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
 
 from worker.config import load_settings
@@ -46,48 +45,55 @@ class Readiness(enum.Enum):
     AS_FAR_AS_IT_CAME = "as far as it came"  # to a thread for gunicorn's answer, then closed
 
 
-@dataclass
 class Arrival:
-    """One request's bytes so far, and the moment it must be whole by."""
+    """One request's bytes so far, and the moment it must be whole by. httptools (uvicorn's
+    parser, llhttp in C: a few microseconds a delivery) calls the `on_*` methods as it reads."""
 
-    deadline: float
-    max_head_bytes: int
-    received: bytearray = field(default_factory=bytearray)
-    body_bytes: int = 0
-    parser: h11.Connection = field(init=False)
+    def __init__(self, deadline: float, max_head_bytes: int, max_body_bytes: int) -> None:
+        self.deadline = deadline
+        self.max_head_bytes = max_head_bytes
+        self.max_body_bytes = max_body_bytes
+        self.received = bytearray()
+        self.messages = 0
+        self.head_done = False
+        self.declared_length = 0
+        self.body_bytes = 0
+        self.whole = False
+        self.parser = httptools.HttpRequestParser(self)
 
-    def __post_init__(self) -> None:
-        self.parser = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_head_bytes)
-
-    def take(self, data: bytes, now: float, max_body_bytes: int) -> Readiness:
+    def take(self, data: bytes, now: float) -> Readiness:
         self.received += data
+        had_head = self.head_done
         try:
-            self.parser.receive_data(data)
-            while True:
-                event = self.parser.next_event()
-                if event is h11.NEED_DATA:
-                    return Readiness.WAITING
-                if isinstance(event, h11.Request):
-                    self.deadline = now + BODY_SECONDS
-                    if _declared_length(event) > max_body_bytes:
-                        return Readiness.AS_FAR_AS_IT_CAME  # refused unread: no need to wait
-                elif isinstance(event, h11.Data):
-                    self.body_bytes += len(event.data)
-                    if self.body_bytes > max_body_bytes:
-                        return Readiness.AS_FAR_AS_IT_CAME
-                elif isinstance(event, h11.EndOfMessage):
-                    # A pipelined next request is not served: the connection closes after this.
-                    pipelined, _ = self.parser.trailing_data
-                    return Readiness.AS_FAR_AS_IT_CAME if pipelined else Readiness.WHOLE
-                else:
-                    return Readiness.AS_FAR_AS_IT_CAME
-        except h11.RemoteProtocolError:
-            return Readiness.AS_FAR_AS_IT_CAME  # gunicorn gives its own status for it
+            self.parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # gunicorn answers it
+            return Readiness.AS_FAR_AS_IT_CAME
+        if self.head_done and not had_head:
+            self.deadline = now + BODY_SECONDS
+        if self.messages > 1:  # a pipelined next request is not served: closed after this one
+            return Readiness.AS_FAR_AS_IT_CAME
+        if self.whole:
+            return Readiness.WHOLE
+        too_long = not self.head_done and len(self.received) > self.max_head_bytes
+        too_large = max(self.declared_length, self.body_bytes) > self.max_body_bytes
+        # Refused from what came (gunicorn's 431, the app's 413): nothing more to wait for.
+        return Readiness.AS_FAR_AS_IT_CAME if too_long or too_large else Readiness.WAITING
 
+    def on_message_begin(self) -> None:
+        self.messages += 1
 
-def _declared_length(request: h11.Request) -> int:
-    lengths = [int(value) for name, value in request.headers if name == b"content-length"]
-    return max(lengths, default=0)
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"content-length":
+            self.declared_length = max(self.declared_length, int(value))
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body_bytes += len(body)
+
+    def on_message_complete(self) -> None:
+        self.whole = True
 
 
 class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no type hints
@@ -99,7 +105,7 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has 
         cfg = self.cfg
         if cfg.is_ssl:
             raise RuntimeError("the buffered worker reads plain HTTP: end TLS at the proxy")
-        # The largest head gunicorn accepts: h11 must not refuse one that gunicorn would take.
+        # The largest head gunicorn accepts: one longer is refused without waiting for its end.
         self.max_head_bytes = (
             cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2)
         ) + 4
@@ -138,7 +144,7 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has 
         if not data:
             self._close(conn)
             return
-        readiness = arrival.take(data, time.monotonic(), self.max_body_bytes)
+        readiness = arrival.take(data, time.monotonic())
         if readiness is Readiness.WAITING:
             return
         with self._lock:
@@ -168,7 +174,7 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has 
             self._close(conn)
 
     def _arrival(self) -> Arrival:
-        return Arrival(time.monotonic() + HEAD_SECONDS, self.max_head_bytes)
+        return Arrival(time.monotonic() + HEAD_SECONDS, self.max_head_bytes, self.max_body_bytes)
 
     def _close(self, conn: TConn) -> None:
         """A connection that sent no whole request in time, or went away before one."""

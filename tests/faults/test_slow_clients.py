@@ -97,6 +97,14 @@ def slow_clients() -> Iterator[list[SlowClients]]:
         clients.close()
 
 
+def status_of_a_head_declaring(port: int, length: int) -> int:
+    """The status a request head declaring a `length`-byte body gets, no body sent after it."""
+    head = SLOW_BODY.replace(b"4096", str(length).encode())
+    with socket.create_connection(("127.0.0.1", port), timeout=ANSWER_SECONDS) as sock:
+        sock.sendall(head)
+        return int(sock.makefile("rb").readline().split()[1])
+
+
 def answer_seconds(call: str, base: str) -> tuple[int, float]:
     """A signed delivery or a /healthz at `base`: its status and how long it took."""
     started = time.monotonic()
@@ -132,6 +140,8 @@ def test_serve_answers_while_slow_clients_send_and_closes_them_at_their_bounds(
     slow_clients.append(clients)
 
     assert_answered_meanwhile(f"http://127.0.0.1:{env['PORT']}")
+    # A body over the limit is refused from its head, not awaited (nor buffered) first.
+    assert status_of_a_head_declaring(int(env["PORT"]), 10 * 1024 * 1024) == 413
 
     deadline = time.monotonic() + HEAD_SECONDS + BODY_SECONDS + 5
     while not clients.all_closed() and time.monotonic() < deadline:
