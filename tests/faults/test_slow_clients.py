@@ -119,6 +119,11 @@ def answer_seconds(call: str, base: str) -> tuple[int, float]:
     return response.status_code, time.monotonic() - started
 
 
+def warm_up(base: str) -> None:
+    """A delivery before the slow clients come: a fresh receiver's first opens its database."""
+    assert answer_seconds("delivery", base)[0] == 200
+
+
 def assert_answered_meanwhile(base: str) -> None:
     """Deliveries and /healthz, three rounds a tick apart, while the slow clients send."""
     for _ in range(3):
@@ -136,6 +141,7 @@ def test_serve_answers_while_slow_clients_send_and_closes_them_at_their_bounds(
 ) -> None:
     env = service_env(DATABASE_URL=sqlite_url, PORT=str(free_port()))
     processes.receiver(env)
+    warm_up(f"http://127.0.0.1:{env['PORT']}")
     clients = SlowClients(int(env["PORT"]), SLOW_CLIENTS)
     slow_clients.append(clients)
 
@@ -149,9 +155,10 @@ def test_serve_answers_while_slow_clients_send_and_closes_them_at_their_bounds(
     heads = [clients.closed_after.get(n) for n in range(0, SLOW_CLIENTS, 2)]
     bodies = [clients.closed_after.get(n) for n in range(1, SLOW_CLIENTS, 2)]
     assert None not in heads + bodies, "a slow connection outlived its bound"
-    # Closed once the bound has passed (a tick of the worker's loop and of ours late at most).
-    assert all(HEAD_SECONDS - 1 <= after <= HEAD_SECONDS + 3 for after in heads), heads
-    assert all(BODY_SECONDS - 1 <= after <= BODY_SECONDS + 3 for after in bodies), bodies
+    # Closed once the bound has passed (a second of the worker's loop and of ours late at most,
+    # and a busy machine's delay).
+    assert all(HEAD_SECONDS - 1 <= after <= HEAD_SECONDS + 4 for after in heads), heads
+    assert all(BODY_SECONDS - 1 <= after <= BODY_SECONDS + 4 for after in bodies), bodies
 
 
 @pytest.mark.bound(120)
@@ -160,6 +167,7 @@ def test_run_answers_while_slow_clients_send(
 ) -> None:
     env = service_env(PORT=str(free_port()))  # the embedded default: SQLite, no broker
     processes.all_in_one(env)
+    warm_up(f"http://127.0.0.1:{env['PORT']}")
     slow_clients.append(SlowClients(int(env["PORT"]), SLOW_CLIENTS))
 
     assert_answered_meanwhile(f"http://127.0.0.1:{env['PORT']}")
@@ -176,6 +184,7 @@ def test_the_compose_proxy_answers_while_slow_clients_send(
     env = service_env(DATABASE_URL=sqlite_url, PORT=str(free_port()))
     processes.receiver(env)
     with Nginx(tmp_path / "nginx", upstream_port=int(env["PORT"])) as proxy:
+        warm_up(f"http://127.0.0.1:{proxy.port}")
         slow_clients.append(SlowClients(proxy.port, SLOW_CLIENTS))
 
         assert_answered_meanwhile(f"http://127.0.0.1:{proxy.port}")
