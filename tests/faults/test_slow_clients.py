@@ -45,7 +45,7 @@ class SlowClients:
 
     def __init__(self, port: int, count: int) -> None:
         self.opened = time.monotonic()
-        self.sockets = []
+        self.sockets: list[socket.socket] = []
         for n in range(count):
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
             sock.sendall(SLOW_BODY if n % 2 else SLOW_HEAD)
