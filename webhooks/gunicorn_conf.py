@@ -13,6 +13,8 @@ INSERT's commit, which waits for PostgreSQL's WAL flush, and the doorbell's LPUS
 worker overlaps several deliveries' waits, and concurrent commits share one WAL flush; gthread
 also keeps client connections alive. Measured on the bench's `serve --workers 2`: about 1.5-3
 times the events/s of sync workers, on PostgreSQL + Redis and on SQLite (`python -m bench`).
+The receiver runs gthread's subclass in webhooks/buffered_worker.py, which reads each request
+whole before a thread sees it, so a slow or stalled client holds no thread (issue 25).
 """
 
 from __future__ import annotations
@@ -35,5 +37,6 @@ class StructuredLogger(Logger):
 
 
 logger_class = StructuredLogger
-worker_class = "gthread"
+worker_class = "webhooks.buffered_worker.BufferedThreadWorker"
 threads = 8
+keepalive = 2  # seconds an idle kept-alive connection stays open (gunicorn's default, stated)

@@ -27,6 +27,7 @@ INSTALL_HINTS = {
     "redis-server": "apt-get install redis-server",
     "postgres": "apt-get install postgresql",
     "promtool": "apt-get install prometheus",
+    "nginx": "apt-get install nginx",
     "stripe-mock": f"go install github.com/stripe/stripe-mock@{STRIPE_MOCK_VERSION} "
     "(and put $(go env GOPATH)/bin on PATH)",
 }

@@ -2,8 +2,10 @@
 
 What `docker compose up` would start: `migrate` to completion, then `web`, `worker` and `beat`,
 each with its entrypoint + command and the environment compose gives it (.env, then the
-service's `environment:`), and each healthcheck passing. A signed event goes through to
-`processed`, and beat's sweeper (configured only through .env) re-queues a stranded event.
+service's `environment:`), and each healthcheck passing; in front of `web`, the proxy: Debian's
+nginx with the file compose mounts, on the port compose publishes. A signed event goes through
+the proxy to `processed`, and beat's sweeper (configured only through .env) re-queues a
+stranded event.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from compose_stack import ServiceProcess, load_compose, service_process
 from harness.deliveries import deliver
+from harness.nginx import Nginx
 from harness.processes import ProcessGroup, wait_http_ok, wait_until
 from harness.servers import PostgresServer, RedisServer, StripeMock, free_port
 from scrape import scrape, value
@@ -79,11 +82,15 @@ def test_compose_command_lines_run_the_stack_and_process_a_signed_event(
     with sessions() as session:
         assert "events" in inspect(session.get_bind()).get_table_names()
 
-    web, beat = service("web"), service("beat")
+    web = service("web", PORT=free_port())  # 8000 inside its container, published by the proxy
     worker = service("worker", WORKER_METRICS_PORT=free_port())  # 9808 inside its container
+    beat = service("beat")
     assert web.argv == ["billing-worker", "serve", "--workers", "2"]
     running = [processes.spawn(s.argv, s.env, f"{s.name}.log") for s in (web, worker, beat)]
+    # The proxy: nginx with the file compose mounts, on the port compose publishes.
+    proxy = Nginx(tmp_path / "proxy", upstream_port=int(web.env["PORT"]), port=port)
     try:
+        proxy.start()
         wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=60)
         for each in (web, worker, beat):
             wait_until(lambda each=each: healthy(each, tmp_path), 60, f"{each.name}'s healthcheck")
@@ -115,6 +122,7 @@ def test_compose_command_lines_run_the_stack_and_process_a_signed_event(
         for process in running:
             assert process.poll() is None, f"{process.args} exited with {process.returncode}"
     finally:
+        proxy.remove()
         processes.stop_all()
         for log in sorted(tmp_path.glob("*.log")):  # shown by pytest when the test failed
             print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")

@@ -30,7 +30,7 @@ from compose_stack import (
 
 from worker.config import Settings
 
-SERVICES = {"web", "worker", "beat", "migrate", "redis", "postgres", "stripe-mock"}
+SERVICES = {"proxy", "web", "worker", "beat", "migrate", "redis", "postgres", "stripe-mock"}
 
 
 @pytest.fixture(scope="module")
@@ -137,10 +137,32 @@ def test_backing_services_use_official_images_and_postgres_keeps_a_named_volume(
 def test_ports_and_settings_come_from_dotenv() -> None:
     """Every variable the compose file reads is documented in .env.example."""
     assert variables_used() <= set(example_env()), variables_used() - set(example_env())
-    web = load_compose({"PORT": "18080", "WEB_WORKERS": "3"})["services"]["web"]
-    assert web["ports"] == ["18080:18080"]
-    assert web["environment"]["PORT"] == "18080"
-    assert web["command"] == ["serve", "--workers", "3"]
+    services = load_compose({"PORT": "18080", "WEB_WORKERS": "3"})["services"]
+    assert services["proxy"]["ports"] == ["18080:8080"]
+    assert services["web"]["command"] == ["serve", "--workers", "3"]
+
+
+def test_only_the_proxy_is_published_and_its_config_matches_the_stack() -> None:
+    """The proxy's mounted nginx.conf listens on the port compose publishes and its healthcheck
+    asks, sends requests to the port `web` listens on, and takes bodies up to the receiver's
+    default limit; `web` publishes nothing (tests/faults/test_slow_clients.py runs that file)."""
+    services = load_compose({})["services"]
+    proxy, web = services["proxy"], services["web"]
+    assert "ports" not in web
+    assert proxy["image"].startswith("nginx:")
+    assert proxy["depends_on"] == {"web": {"condition": "service_healthy"}}
+    [mount] = proxy["volumes"]
+    source, target, mode = mount.split(":")
+    assert (target, mode) == ("/etc/nginx/nginx.conf", "ro")
+    config = (ROOT / source).read_text()
+    [listen] = re.findall(r"^\s*listen (\d+);", config, re.MULTILINE)
+    [upstream] = re.findall(r"^\s*server web:(\d+);", config, re.MULTILINE)
+    [published] = proxy["ports"]
+    assert published.split(":")[-1] == listen
+    assert f"http://127.0.0.1:{listen}/healthz" in proxy["healthcheck"]["test"]
+    assert upstream == str(web["environment"]["PORT"])
+    [body_limit] = re.findall(r"client_max_body_size (\d+)m;", config)
+    assert int(body_limit) * 1024 * 1024 == Settings.model_fields["webhook_max_body_bytes"].default
 
 
 def test_env_example_lists_every_setting_with_a_comment_and_no_real_secret() -> None:
