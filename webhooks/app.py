@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webhooks import console, health, intake, ops, ops_billing
 from webhooks.current import install
@@ -38,6 +39,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     app.register_blueprint(ops_billing.bp)
     console.register(app, settings)  # HTML pages under /ops/console/, beside the JSON API
+    if settings.trusted_proxies:
+        # The client's address is what the proxies say, from the right, as far as they are ours:
+        # wrong ops tokens are counted per client, not per proxy. Unset, a client's own
+        # X-Forwarded-For is ignored, so it cannot name another address to dodge the count.
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     @app.before_request
     def _fresh_log_context() -> None:

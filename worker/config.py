@@ -142,6 +142,13 @@ class Settings(BaseSettings):
         description="connected accounts' own policies, `acct_1=dmly,acct_2=/path/policy.toml`; "
         "any other account decides by `BILLING_POLICY`",
     )
+    trusted_proxies: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="how many reverse proxies in front of the receiver set `X-Forwarded-For` "
+        "(1 in docker-compose.yml: nginx); 0: the connecting address is the client's",
+    )
     ops_api_token: str = Field(
         "",
         description="bearer token of the ops API, and the ops console's login; empty disables "

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from fault_stack import time_limit  # noqa: F401 - time_limit is a fixture
 from harness.deliveries import deliver
 from harness.nginx import Nginx
 from harness.processes import ProcessGroup
@@ -23,7 +22,7 @@ from signing import WEBHOOK_SECRET
 
 from worker import samples
 
-pytestmark = [pytest.mark.services, pytest.mark.usefixtures("time_limit")]
+pytestmark = pytest.mark.services
 
 SLOW_CLIENTS = 100
 ANSWER_SECONDS = 1.0

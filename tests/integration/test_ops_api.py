@@ -325,3 +325,33 @@ def test_each_wrong_token_after_a_wait_doubles_the_next_wait(
     assert from_address(client, "10.0.0.7", TOKEN).status_code == 200
     assert from_address(client, "10.0.0.7", "guess-again").status_code == 401  # forgiven
     assert from_address(client, "10.0.0.7", TOKEN).status_code == 200
+
+
+def test_behind_a_trusted_proxy_wrong_tokens_count_per_forwarded_client(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    behind = create_app(
+        make_settings(database_url=database_url, ops_api_token=TOKEN, trusted_proxies=1)
+    ).test_client()
+
+    def via_proxy(client: str, token: str) -> int:
+        return behind.get(
+            "/ops/events",
+            headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": client},
+            environ_base={"REMOTE_ADDR": "172.18.0.5"},  # nginx, for every client
+        ).status_code
+
+    assert [via_proxy("203.0.113.9", f"guess-{n}") for n in range(FREE_FAILURES + 1)][-1] == 429
+    assert via_proxy("198.51.100.4", TOKEN) == 200  # another client, through the same proxy
+
+
+def test_without_a_trusted_proxy_a_client_cannot_name_another_address(client: FlaskClient) -> None:
+    def claiming(address: str, token: str) -> int:
+        return client.get(
+            "/ops/events",
+            headers={"Authorization": f"Bearer {token}", "X-Forwarded-For": address},
+            environ_base={"REMOTE_ADDR": "10.0.0.7"},
+        ).status_code
+
+    statuses = [claiming(f"192.0.2.{n}", f"guess-{n}") for n in range(FREE_FAILURES + 1)]
+    assert statuses[-1] == 429  # counted against its own address, whatever it claimed
