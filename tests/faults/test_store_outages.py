@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,9 +73,13 @@ def test_with_redis_down_the_receiver_still_answers_200_and_the_sweeper_queues_t
         rows = stack.events()
         # ...the stranded ones wait, unless a new doorbell of their customer partition ran them
         # in its batch (worker/eventlog/batches.py)...
-        stranded = [i for i in ids(during) if rows[i][1] == "received"]
         assert {rows[i][1] for i in ids(during)} <= {"received", "processed", "ignored"}
-        assert f"queued {len(stranded)} stranded event(s)" in stack.sweep()  # ...or the sweeper.
+        stranded = [i for i in ids(during) if rows[i][1] == "received"]
+        assert stranded  # 100 events in 16 partitions: the 20 new doorbells cannot reach them all
+        # ...or the sweeper. A batch still running may take a few more of them meanwhile: the
+        # sweeper queues what is left, none it already saw done.
+        [queued] = re.findall(r"queued (\d+) stranded event", stack.sweep())
+        assert 0 < int(queued) <= len(stranded)
 
         each_processed_once(stack, pg_url, before + during + after)
     finally:  # the suite's Redis, running again for the tests after this one
