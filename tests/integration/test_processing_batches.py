@@ -8,27 +8,18 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from stored_events import statuses, store
+from stored_events import ids_in_partition, statuses, store
 
 from worker.db.session import session_factory
 from worker.errors import RetryableError
-from worker.eventlog.batches import LOCK_SPACE, PARTITIONS, process_in_batch
+from worker.eventlog.batches import LOCK_SPACE, process_in_batch
 from worker.handlers import HANDLERS
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 
 
 def customers_in(database_url: str, partition: int, count: int, prefix: str) -> list[str]:
-    """`count` customer ids whose events fall in `partition`, as batches compute it."""
-    query = text(
-        "SELECT name FROM (SELECT 'cus_' || :prefix || lpad(n::text, 4, '0') AS name, n"
-        " FROM generate_series(0, 9999) AS n) AS names"
-        " WHERE mod(hashtext(name)::bigint + 2147483648, :partitions) = :partition"
-        " ORDER BY n LIMIT :count"
-    )
-    values = {"prefix": prefix, "partitions": PARTITIONS, "partition": partition, "count": count}
-    with session_factory(database_url)() as session:
-        return list(session.scalars(query, values))
+    return ids_in_partition(database_url, partition, count, f"cus_{prefix}")
 
 
 def test_a_task_runs_its_partitions_waiting_events_oldest_first_and_leaves_the_others(

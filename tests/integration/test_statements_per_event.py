@@ -1,0 +1,114 @@
+"""What each event of the benchmark's call-free mix (bench/processing.py) costs the database when
+a task's batch runs it, counted in statements on a real PostgreSQL.
+
+Each statement is a round trip and SQLAlchemy's work on it: their count is what limits the
+processing rate, and unlike events per second it does not move with the machine's load. So a
+change that adds a statement to an event's path fails here, with the event kind it costs.
+The count of a kind is the difference between a batch of 6 such events and a batch of 2,
+divided by 4: the batch's own statements (its lock, its select, its outcomes) cancel out.
+Every event's doorbell runs, as Celery runs them: one runs the batch, the others find their
+event done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from stored_events import ids_in_partition
+
+from bench import payloads
+from bench.processing import NO_HANDLER
+from worker import samples
+from worker.eventlog.batches import process_in_batch
+from worker.eventlog.intake import parse_event, store_event
+from worker.eventlog.processing import process_event
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+
+# Statements per event, its doorbell's look included.
+PER_EVENT = {
+    # look; customer lock; stored invoice; invoice and lines inserted; its savepoint, released
+    "invoice.paid": 7,
+    # look; paying customer locked; stored refund locked; refund upserted; savepoint, released
+    "refund.created": 6,
+    NO_HANDLER: 1,  # its doorbell's look
+}
+
+
+def invoice_paid(customer: str, _event_id: str) -> dict[str, Any]:
+    return payloads.invoice_paid(customer, number=2)  # a second invoice of a known customer
+
+
+def refund_created(customer: str, event_id: str) -> dict[str, Any]:
+    """A refund on the customer's paid invoice; a refund names no customer, so its batch
+    partition is its event id's."""
+    refund = samples.refund(payment_intent=payloads.payment_intent_of(customer), amount=1500)
+    return samples.event("refund.created", refund, event_id=event_id)
+
+
+def no_handler(customer: str, _event_id: str) -> dict[str, Any]:
+    evt = payloads.invoice_paid(customer, number=2)
+    evt["type"] = NO_HANDLER
+    return evt
+
+
+KINDS: dict[str, Callable[[str, str], dict[str, Any]]] = {
+    "invoice.paid": invoice_paid,
+    "refund.created": refund_created,
+    NO_HANDLER: no_handler,
+}
+
+
+def run_in_process(runtime: Runtime, events: list[dict[str, Any]]) -> None:
+    for evt in events:
+        store_event(runtime.sessions, parse_event(samples.body(evt)))
+        assert process_event(runtime, evt["id"]) == "processed"
+
+
+def statements_of_batch(runtime: Runtime, events: list[dict[str, Any]]) -> int:
+    """Store `events` (one partition's), then ring each one's doorbell: the statements run."""
+    for evt in events:
+        store_event(runtime.sessions, parse_event(samples.body(evt)))
+    count = 0
+
+    def counted(*_args: Any) -> None:
+        nonlocal count
+        count += 1
+
+    engine = runtime.sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        outcomes = {process_in_batch(runtime, evt["id"]) for evt in events}
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    assert outcomes <= {"processed", "ignored"}
+    return count
+
+
+def test_each_call_free_event_in_a_batch_costs_its_statements(
+    database_url: str, runtime: Runtime
+) -> None:
+    # For each kind, a batch of 2 and a batch of 6 events, each batch in one partition: by its
+    # customers (whose events fall in it), or for a refund by its event ids.
+    batches = []
+    known = []
+    for partition, (kind, make) in enumerate(KINDS.items()):
+        for size in (2, 6):
+            name = f"{partition}x{size}x"
+            customers = ids_in_partition(database_url, partition, size, f"cus_{name}")
+            event_ids = ids_in_partition(database_url, partition, size, f"evt_{name}")
+            batches.append((kind, list(map(make, customers, event_ids))))
+            known += customers
+    # Known customers, each with a paid invoice, and the catalog: no event needs Stripe.
+    run_in_process(runtime, payloads.catalog_events())
+    run_in_process(runtime, [payloads.customer_created(customer) for customer in known])
+    run_in_process(runtime, [payloads.invoice_paid(customer) for customer in known])
+
+    costs: dict[str, list[int]] = {}
+    for kind, events in batches:
+        costs.setdefault(kind, []).append(statements_of_batch(runtime, events))
+    assert {kind: (large - small) / 4 for kind, (small, large) in costs.items()} == PER_EVENT
