@@ -6,7 +6,7 @@ processes and hosts. But when events wait (a burst, a backlog), paying a task, a
 a WAL flush per event is what limits the rate. So the task of event X takes, under an advisory
 lock on X's partition (one share of the customers, `partition_of_event`), the oldest fresh
 `received` events of that partition, X's own among them once its turn comes, locks their rows in
-one statement and runs them oldest first, each in a savepoint, with one commit. The doorbells
+one statement and runs them oldest first, with one commit. The doorbells
 of the others then find their event done, after one read.
 
 Why this keeps DESIGN.md's guarantees:
@@ -22,7 +22,7 @@ Why this keeps DESIGN.md's guarantees:
 - Retries keep their back-off: an event whose handler raised a retryable error stays `received`
   with its attempt counted (as `process_event` leaves it) and is left out of later batches
   (fresh means no attempt yet): its own doorbell's retry runs it alone. Any other error parks it
-  `failed` with its reason. Each error rolls back that event's savepoint only.
+  `failed` with its reason. Each error rolls back that event's work only (stretches.py).
 - A task whose partition another process is running meanwhile runs the oldest waiting events
   of another partition that no batch holds, then looks at its own event again: it waits for the
   other batch only when no other partition has work.
@@ -51,21 +51,21 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
-from worker.db.models import Event, EventStatus, PayloadType, StripeCall
+from worker.db.models import Event, EventStatus
 from worker.db.session import once_more_after_disconnect
 from worker.errors import RetryableError
 from worker.eventlog.processing import (
     _mark,
     _reason,
-    done_row,
+    done_rows,
     process_event,
     record_done,
     run_handler,
 )
 from worker.eventlog.selection import partition_of_event
-from worker.handlers import HANDLERS, Handler, handled_type
+from worker.eventlog.stretches import Attempt, run_in_stretches
+from worker.handlers import HANDLERS, Handler
 from worker.logging import bind_event
 from worker.runtime import Runtime
 
@@ -229,33 +229,17 @@ def _run_batch(
         ).all()
         if len(events) > 1:
             log.info("batch of %d events of partition %d", len(events), partition)
-        outcomes: dict[str, str] = {}
-        done: list[dict[str, Any]] = []
-        for event in events:
-            outcome = outcomes[event.id] = _run_one(session, runtime, event, handlers)
-            if outcome in (EventStatus.PROCESSED, EventStatus.IGNORED):
-                done.append(done_row(event.id, outcome))
-        record_done(session, done)
+
+        def run(event: Event, attempt: Attempt) -> str:
+            return run_handler(session, runtime, event, handlers, attempt)
+
+        def failed(event: Event, exc: Exception, attempt: Attempt) -> str:
+            retry = isinstance(exc, (RetryableError, DBAPIError))  # as `process_event` sorts them
+            log.warning("event %s %s: %s", event.id, RETRY if retry else "failed", _reason(exc))
+            status = EventStatus.RECEIVED if retry else EventStatus.FAILED
+            _mark(session, event, exc, status, attempt.failed_calls)
+            return RETRY if retry else EventStatus.FAILED
+
+        outcomes = run_in_stretches(session, list(events), run, failed)
+        record_done(session, done_rows(outcomes))
         return outcomes
-
-
-def _run_one(session: Session, runtime: Runtime, event: Event, handlers: dict[str, Handler]) -> str:
-    """One event of the batch, in a savepoint if it has a handler; a failure is written on its
-    row at once, a success with the others' at the end of the batch."""
-    if handled_type(event.type, event.payload_type == PayloadType.THIN) not in handlers:
-        # Ignored: nothing here can fail but the database, which loses the whole batch anyway.
-        return run_handler(session, runtime, event, handlers, [[]])
-    failed: list[list[StripeCall]] = [[]]
-    savepoint = session.begin_nested()
-    try:
-        status = run_handler(session, runtime, event, handlers, failed)
-        savepoint.commit()
-        return status
-    except Exception as exc:  # noqa: BLE001 - every error is this event's: record it on its row
-        savepoint.rollback()  # this event's work only; its row lock was taken before
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-            raise
-        retry = isinstance(exc, (RetryableError, DBAPIError))  # as `process_event` sorts them
-        log.warning("event %s %s: %s", event.id, RETRY if retry else "failed", _reason(exc))
-        _mark(session, event, exc, EventStatus.RECEIVED if retry else EventStatus.FAILED, failed[0])
-        return RETRY if retry else EventStatus.FAILED

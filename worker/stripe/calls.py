@@ -63,7 +63,7 @@ class StripeCalls:
         request_id: str | None = None,
         account: str = PLATFORM,
     ) -> None:
-        self.client = client
+        self._client = client
         self.session = session
         self.source_id = source_id
         self.event_id = event_id
@@ -75,6 +75,15 @@ class StripeCalls:
         self.failed_calls: list[StripeCall] = []
         # Keys of calls not sent because Stripe already held their effect.
         self.found_done: set[str] = set()
+        # Whether any call went (or was about to go) to Stripe: running the caller's work again
+        # would call again (worker/eventlog/stretches.py runs again only work that did not).
+        self.reached_stripe = False
+
+    @property
+    def client(self) -> stripe.StripeClient:
+        """The client, taken for a call: every call to Stripe goes through here."""
+        self.reached_stripe = True
+        return self._client
 
     def _read(self, call: Callable[[], Any]) -> Any:
         try:
@@ -128,6 +137,7 @@ class StripeCalls:
             if not checked:  # an earlier attempt may have acted: post nothing until we know
                 raise RetryableError(f"{method} {object_id}: could not look for its earlier effect")
         sent_key = attempt_key(key, outcomes)
+        self.reached_stripe = True  # `call` need not take the client from `self.client`
         try:
             result = call({**self.options, "idempotency_key": sent_key})
         except stripe.CardError as exc:
