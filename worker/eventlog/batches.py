@@ -34,9 +34,10 @@ PostgreSQL only (advisory locks, SKIP LOCKED, `hashtext`); on SQLite a task runs
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -55,12 +56,14 @@ from sqlalchemy.exc import DBAPIError
 from worker.db.models import Event, EventStatus
 from worker.db.session import once_more_after_disconnect
 from worker.errors import RetryableError
+from worker.eventlog.done_here import EventContext, done_here, remember
 from worker.eventlog.processing import (
     _mark,
     _reason,
     done_rows,
     process_event,
     record_done,
+    refund_request_id_in,
     run_handler,
 )
 from worker.eventlog.selection import partition_of_event
@@ -92,8 +95,14 @@ def process_in_batch(
     def alone() -> str:
         return process_event(runtime, event_id, last_attempt=last_attempt, handlers=handlers)
 
-    if runtime.sessions.kw["bind"].dialect.name != "postgresql":
+    engine: Engine = runtime.sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
         return alone()
+    known = done_here(engine, event_id)
+    if known is not None:  # run by a batch of this process
+        status, context = known
+        bind_event(*context)
+        return status
     for _round in range(ROUNDS):
         found = _look(runtime, event_id)
         if found is None:
@@ -132,15 +141,6 @@ def _batch(
     runtime: Runtime, partition: int, handlers: dict[str, Handler], *, wait: bool
 ) -> dict[str, str] | None:
     return once_more_after_disconnect(partial(_run_batch, runtime, partition, handlers, wait))
-
-
-class EventContext(NamedTuple):
-    """What a task's log lines say of its event (`bind_event`'s arguments)."""
-
-    event_id: str
-    event_type: str
-    customer: str | None
-    refund_request_id: str | None
 
 
 def _look(runtime: Runtime, event_id: str) -> tuple[str, int, int, EventContext] | None:
@@ -242,4 +242,11 @@ def _run_batch(
 
         outcomes = run_in_stretches(session, list(events), run, failed)
         record_done(session, done_rows(outcomes))
-        return outcomes
+        contexts = [_context_of(event) for event in events]
+    remember(runtime.sessions.kw["bind"], [(outcomes[c.event_id], c) for c in contexts])
+    return outcomes
+
+
+def _context_of(event: Event) -> EventContext:
+    refund_request = refund_request_id_in(json.loads(event.payload))
+    return EventContext(event.id, event.type, event.customer, refund_request)
