@@ -6,8 +6,8 @@ processes and hosts. But when events wait (a burst, a backlog), paying a task, a
 a WAL flush per event is what limits the rate. So the task of event X takes, under an advisory
 lock on X's partition (one share of the customers, `partition_of_event`), the oldest fresh
 `received` events of that partition, X's own among them once its turn comes, locks their rows in
-one statement and runs them oldest first, with one commit. The doorbells
-of the others then find their event done, after one read.
+one statement and runs them oldest first, with one commit. The doorbells of the others then
+find their event done: after one read, or none where the batch ran (done_here.py).
 
 Why this keeps DESIGN.md's guarantees:
 - Order and the per-customer lock: one customer's events all fall in one partition, and the
