@@ -28,6 +28,7 @@ from worker.config import Settings
 from worker.eventlog.batches import process_in_batch
 from worker.eventlog.intake import parse_event, store_event
 from worker.eventlog.processing import process_event
+from worker.eventlog.replay import operator_batches
 from worker.runtime import Runtime
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
@@ -128,3 +129,31 @@ def test_each_call_free_event_in_a_batch_costs_its_statements(
     with counting(elsewhere) as count:
         assert process_in_batch(elsewhere, done) == "ignored"
     assert count == [1]
+
+
+# Statements per event a replay runs again in one of its batches (the benchmark's replay mix),
+# the stored state unchanged by it; none reaches Stripe, so none has a savepoint of its own.
+REPLAYED = {
+    "invoice.paid": 4,  # customer lock; stored invoice; its lines deleted and inserted again
+    "customer.subscription.updated": 2,  # customer lock; stored subscription
+}
+
+
+def test_each_event_a_replay_runs_again_costs_its_statements(runtime: Runtime) -> None:
+    customers = [payloads.customer_id(index) for index in range(8)]
+    run_in_process(runtime, payloads.catalog_events())
+    run_in_process(runtime, [payloads.customer_created(customer) for customer in customers])
+    kinds = {
+        "invoice.paid": payloads.invoice_paid,
+        "customer.subscription.updated": payloads.subscription_updated,
+    }
+    costs: dict[str, list[int]] = {}
+    for kind, make in kinds.items():
+        for batch in (customers[:2], customers[2:]):  # 2 events, then 6, for 8 customers
+            events = [make(customer) for customer in batch]
+            run_in_process(runtime, events)  # processed once: a replay finds them done
+            replay = operator_batches(runtime)
+            with counting(runtime) as count:
+                assert set(replay([evt["id"] for evt in events])) == {"processed"}
+            costs.setdefault(kind, []).append(count[0])
+    assert {kind: (large - small) / 4 for kind, (small, large) in costs.items()} == REPLAYED
