@@ -1,5 +1,6 @@
 """What each event of the benchmark's call-free mix (bench/processing.py) costs the database when
-a task's batch runs it, counted in statements on a real PostgreSQL.
+a task's batch runs it, and each of its replay mix (bench/replay.py) when a replay's batch runs
+it again, counted in statements on a real PostgreSQL.
 
 Each statement is a round trip and SQLAlchemy's work on it: their count is what limits the
 processing rate, and unlike events per second it does not move with the machine's load. So a
