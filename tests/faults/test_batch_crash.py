@@ -23,28 +23,13 @@ from fault_stack import (
     invoices_recorded,
     kill_9,
 )
-from sqlalchemy import text
+from stored_events import ids_in_partition
 
 from worker import samples
-from worker.db.session import session_factory
-from worker.eventlog.batches import PARTITIONS
 
 pytestmark = pytest.mark.services
 
 PARTITION = 7
-
-
-def customers_in_partition(database_url: str, count: int) -> list[str]:
-    """`count` customer ids whose events fall in PARTITION, as batches compute it."""
-    query = text(
-        "SELECT name FROM (SELECT 'cus_crash' || lpad(n::text, 4, '0') AS name, n"
-        " FROM generate_series(0, 9999) AS n) AS names"
-        " WHERE mod(hashtext(name)::bigint + 2147483648, :partitions) = :partition"
-        " ORDER BY n LIMIT :count"
-    )
-    values = {"partitions": PARTITIONS, "partition": PARTITION, "count": count}
-    with session_factory(database_url)() as session:
-        return list(session.scalars(query, values))
 
 
 @pytest.mark.bound(120)
@@ -53,7 +38,7 @@ def test_a_pool_process_killed_mid_batch_rolls_the_batch_back_and_each_event_run
 ) -> None:
     stack.start_receiver()
     http = requests.Session()
-    *others, slow = customers_in_partition(pg_url, 11)
+    *others, slow = ids_in_partition(pg_url, PARTITION, 11, "cus_crash")
     # The slow customer known (its row is what the test locks) and the catalog seeded.
     worker = stack.start_worker(concurrency=1)
     stack.seed_catalog(http)

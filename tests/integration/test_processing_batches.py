@@ -8,27 +8,18 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from stored_events import statuses, store
+from stored_events import ids_in_partition, statuses, store
 
 from worker.db.session import session_factory
 from worker.errors import RetryableError
-from worker.eventlog.batches import LOCK_SPACE, PARTITIONS, process_in_batch
+from worker.eventlog.batches import LOCK_SPACE, process_in_batch
 from worker.handlers import HANDLERS
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 
 
 def customers_in(database_url: str, partition: int, count: int, prefix: str) -> list[str]:
-    """`count` customer ids whose events fall in `partition`, as batches compute it."""
-    query = text(
-        "SELECT name FROM (SELECT 'cus_' || :prefix || lpad(n::text, 4, '0') AS name, n"
-        " FROM generate_series(0, 9999) AS n) AS names"
-        " WHERE mod(hashtext(name)::bigint + 2147483648, :partitions) = :partition"
-        " ORDER BY n LIMIT :count"
-    )
-    values = {"prefix": prefix, "partitions": PARTITIONS, "partition": partition, "count": count}
-    with session_factory(database_url)() as session:
-        return list(session.scalars(query, values))
+    return ids_in_partition(database_url, partition, count, f"cus_{prefix}")
 
 
 def test_a_task_runs_its_partitions_waiting_events_oldest_first_and_leaves_the_others(
@@ -78,7 +69,7 @@ def test_a_retryable_error_in_a_batch_leaves_that_event_to_its_own_doorbell(
     handlers = {"invoice.paid": sometimes_down}
     assert process_in_batch(runtime, ids[0], last_attempt=False, handlers=handlers) == "processed"
     after = statuses(database_url)
-    # Its savepoint only is rolled back: the events after it keep their work.
+    # Its work only is undone: the events before it and after it keep theirs.
     assert [after[i] for i in ids] == [("processed", 1), ("received", 1), ("processed", 1)]
 
     # Its own doorbell runs it alone, with the task's retries; it raises while not the last.
@@ -88,7 +79,31 @@ def test_a_retryable_error_in_a_batch_leaves_that_event_to_its_own_doorbell(
     flaky.clear()
     assert process_in_batch(runtime, ids[1], last_attempt=False, handlers=handlers) == "processed"
     assert statuses(database_url)[ids[1]] == ("processed", 3)
-    assert seen == [ids[0], ids[1], ids[2], ids[1], ids[1]]
+    # The one before it ran again: the rollback of the failure's stretch had undone its work,
+    # which reached no Stripe (worker/eventlog/stretches.py).
+    assert seen == [ids[0], ids[1], ids[0], ids[2], ids[1], ids[1]]
+
+
+def test_an_event_that_reached_stripe_is_not_run_again_when_a_later_one_fails(
+    database_url: str, runtime
+) -> None:
+    customers = customers_in(database_url, 10, 3, "reached")
+    ids = store(database_url, customers)
+    seen: list[str] = []
+
+    def calls_stripe_first(ctx: Any, obj: dict[str, Any]) -> None:
+        seen.append(ctx.event_id)
+        if ctx.event_id == ids[0]:
+            assert ctx.stripe.customer(obj["customer"]) is not None  # stripe-mock answers
+        if ctx.event_id == ids[1]:
+            raise ValueError("a bug in this event's handler")
+        HANDLERS["invoice.paid"](ctx, obj)
+
+    handlers = {"invoice.paid": calls_stripe_first}
+    assert process_in_batch(runtime, ids[0], handlers=handlers) == "processed"
+    after = statuses(database_url)
+    assert [after[i] for i in ids] == [("processed", 1), ("failed", 1), ("processed", 1)]
+    assert seen == ids  # the first, having called Stripe, kept its work: not run twice
 
 
 def test_its_own_retryable_error_in_the_batch_makes_the_task_retry_and_the_last_attempt_fail(

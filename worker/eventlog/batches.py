@@ -6,8 +6,8 @@ processes and hosts. But when events wait (a burst, a backlog), paying a task, a
 a WAL flush per event is what limits the rate. So the task of event X takes, under an advisory
 lock on X's partition (one share of the customers, `partition_of_event`), the oldest fresh
 `received` events of that partition, X's own among them once its turn comes, locks their rows in
-one statement and runs them oldest first, each in a savepoint, with one commit. The doorbells
-of the others then find their event done, after one read.
+one statement and runs them oldest first, with one commit. The doorbells of the others then
+find their event done: after one read, or none where the batch ran (done_here.py).
 
 Why this keeps DESIGN.md's guarantees:
 - Order and the per-customer lock: one customer's events all fall in one partition, and the
@@ -22,7 +22,7 @@ Why this keeps DESIGN.md's guarantees:
 - Retries keep their back-off: an event whose handler raised a retryable error stays `received`
   with its attempt counted (as `process_event` leaves it) and is left out of later batches
   (fresh means no attempt yet): its own doorbell's retry runs it alone. Any other error parks it
-  `failed` with its reason. Each error rolls back that event's savepoint only.
+  `failed` with its reason. Each error rolls back that event's work only (stretches.py).
 - A task whose partition another process is running meanwhile runs the oldest waiting events
   of another partition that no batch holds, then looks at its own event again: it waits for the
   other batch only when no other partition has work.
@@ -34,9 +34,10 @@ PostgreSQL only (advisory locks, SKIP LOCKED, `hashtext`); on SQLite a task runs
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -51,21 +52,23 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
-from worker.db.models import Event, EventStatus, PayloadType, StripeCall
+from worker.db.models import Event, EventStatus
 from worker.db.session import once_more_after_disconnect
 from worker.errors import RetryableError
+from worker.eventlog.done_here import EventContext, done_here, remember
 from worker.eventlog.processing import (
     _mark,
     _reason,
-    done_row,
+    done_rows,
     process_event,
     record_done,
+    refund_request_id_in,
     run_handler,
 )
 from worker.eventlog.selection import partition_of_event
-from worker.handlers import HANDLERS, Handler, handled_type
+from worker.eventlog.stretches import Attempt, run_in_stretches
+from worker.handlers import HANDLERS, Handler
 from worker.logging import bind_event
 from worker.runtime import Runtime
 
@@ -92,8 +95,14 @@ def process_in_batch(
     def alone() -> str:
         return process_event(runtime, event_id, last_attempt=last_attempt, handlers=handlers)
 
-    if runtime.sessions.kw["bind"].dialect.name != "postgresql":
+    engine: Engine = runtime.sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
         return alone()
+    known = done_here(engine, event_id)
+    if known is not None:  # run by a batch of this process
+        status, context = known
+        bind_event(*context)
+        return status
     for _round in range(ROUNDS):
         found = _look(runtime, event_id)
         if found is None:
@@ -132,15 +141,6 @@ def _batch(
     runtime: Runtime, partition: int, handlers: dict[str, Handler], *, wait: bool
 ) -> dict[str, str] | None:
     return once_more_after_disconnect(partial(_run_batch, runtime, partition, handlers, wait))
-
-
-class EventContext(NamedTuple):
-    """What a task's log lines say of its event (`bind_event`'s arguments)."""
-
-    event_id: str
-    event_type: str
-    customer: str | None
-    refund_request_id: str | None
 
 
 def _look(runtime: Runtime, event_id: str) -> tuple[str, int, int, EventContext] | None:
@@ -229,33 +229,24 @@ def _run_batch(
         ).all()
         if len(events) > 1:
             log.info("batch of %d events of partition %d", len(events), partition)
-        outcomes: dict[str, str] = {}
-        done: list[dict[str, Any]] = []
-        for event in events:
-            outcome = outcomes[event.id] = _run_one(session, runtime, event, handlers)
-            if outcome in (EventStatus.PROCESSED, EventStatus.IGNORED):
-                done.append(done_row(event.id, outcome))
-        record_done(session, done)
-        return outcomes
+
+        def run(event: Event, attempt: Attempt) -> str:
+            return run_handler(session, runtime, event, handlers, attempt)
+
+        def failed(event: Event, exc: Exception, attempt: Attempt) -> str:
+            retry = isinstance(exc, (RetryableError, DBAPIError))  # as `process_event` sorts them
+            log.warning("event %s %s: %s", event.id, RETRY if retry else "failed", _reason(exc))
+            status = EventStatus.RECEIVED if retry else EventStatus.FAILED
+            _mark(session, event, exc, status, attempt.failed_calls)
+            return RETRY if retry else EventStatus.FAILED
+
+        outcomes = run_in_stretches(session, list(events), run, failed)
+        record_done(session, done_rows(outcomes))
+        contexts = [_context_of(event) for event in events]
+    remember(runtime.sessions.kw["bind"], [(outcomes[c.event_id], c) for c in contexts])
+    return outcomes
 
 
-def _run_one(session: Session, runtime: Runtime, event: Event, handlers: dict[str, Handler]) -> str:
-    """One event of the batch, in a savepoint if it has a handler; a failure is written on its
-    row at once, a success with the others' at the end of the batch."""
-    if handled_type(event.type, event.payload_type == PayloadType.THIN) not in handlers:
-        # Ignored: nothing here can fail but the database, which loses the whole batch anyway.
-        return run_handler(session, runtime, event, handlers, [[]])
-    failed: list[list[StripeCall]] = [[]]
-    savepoint = session.begin_nested()
-    try:
-        status = run_handler(session, runtime, event, handlers, failed)
-        savepoint.commit()
-        return status
-    except Exception as exc:  # noqa: BLE001 - every error is this event's: record it on its row
-        savepoint.rollback()  # this event's work only; its row lock was taken before
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-            raise
-        retry = isinstance(exc, (RetryableError, DBAPIError))  # as `process_event` sorts them
-        log.warning("event %s %s: %s", event.id, RETRY if retry else "failed", _reason(exc))
-        _mark(session, event, exc, EventStatus.RECEIVED if retry else EventStatus.FAILED, failed[0])
-        return RETRY if retry else EventStatus.FAILED
+def _context_of(event: Event) -> EventContext:
+    refund_request = refund_request_id_in(json.loads(event.payload))
+    return EventContext(event.id, event.type, event.customer, refund_request)

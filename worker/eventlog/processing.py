@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker.db.models import Event, EventStatus, PayloadType, StripeCall, utcnow
 from worker.db.session import once_more_after_disconnect
 from worker.errors import MalformedPayload, RetryableError
+from worker.eventlog.stretches import Attempt, run_in_stretches
 from worker.eventlog.thin import fetched_object, thin_context
 from worker.handlers import HANDLERS, Handler, HandlerContext, handled_type
 from worker.logging import bind_event
@@ -41,21 +42,23 @@ def process_event(
     Stripe calls made before a failure are audited afterwards, in the failure's transaction.
     """
     sessions = runtime.sessions
-    failed: list[list[StripeCall]] = [[]]  # the last try's failed Stripe calls, to audit
+    attempts: list[Attempt] = []  # the last try's is the one whose failed calls are audited
     try:
         # A pooled connection dead since a PostgreSQL restart fails the first statement: the
         # pool is invalidated and the event is handled once more (its Stripe keys make it safe).
         return once_more_after_disconnect(
-            lambda: _handle(runtime, event_id, statuses, handlers, failed)
+            lambda: _handle(runtime, event_id, statuses, handlers, attempts)
         )
     except (RetryableError, DBAPIError) as exc:
+        failed = attempts[-1].failed_calls if attempts else []
         if not last_attempt:
-            _record_failure(sessions, event_id, exc, EventStatus.RECEIVED, failed[0])
+            _record_failure(sessions, event_id, exc, EventStatus.RECEIVED, failed)
             raise RetryableError(str(exc)) from exc
-        _record_failure(sessions, event_id, exc, EventStatus.FAILED, failed[0])
+        _record_failure(sessions, event_id, exc, EventStatus.FAILED, failed)
         return EventStatus.FAILED
     except Exception as exc:  # noqa: BLE001 - any other error is final: park it with its reason
-        _record_failure(sessions, event_id, exc, EventStatus.FAILED, failed[0])
+        failed = attempts[-1].failed_calls if attempts else []
+        _record_failure(sessions, event_id, exc, EventStatus.FAILED, failed)
         return EventStatus.FAILED
 
 
@@ -64,11 +67,12 @@ def _handle(
     event_id: str,
     statuses: tuple[str, ...],
     handlers: dict[str, Handler],
-    failed: list[list[StripeCall]],
+    attempts: list[Attempt],
 ) -> str:
-    failed[:] = [[]]
+    attempt = Attempt()
+    attempts.append(attempt)
     with runtime.sessions.begin() as session:
-        return _run_in(session, runtime, event_id, statuses, handlers, failed)
+        return _run_in(session, runtime, event_id, statuses, handlers, attempt)
 
 
 def _run_in(
@@ -77,7 +81,7 @@ def _run_in(
     event_id: str,
     statuses: tuple[str, ...],
     handlers: dict[str, Handler],
-    failed: list[list[StripeCall]],
+    attempt: Attempt,
 ) -> str:
     """The event's work inside the caller's transaction: its row lock, handler and outcome."""
     bind_event(event_id)  # every line of this event's work says which event it is
@@ -85,7 +89,7 @@ def _run_in(
     if event is None:
         log.error("event %s is not stored", event_id)
         return "missing"
-    return _run_locked(session, runtime, event, statuses, handlers, failed)
+    return _run_locked(session, runtime, event, statuses, handlers, attempt)
 
 
 def _run_locked(
@@ -94,13 +98,13 @@ def _run_locked(
     event: Event,
     statuses: tuple[str, ...],
     handlers: dict[str, Handler],
-    failed: list[list[StripeCall]],
+    attempt: Attempt,
 ) -> str:
     if event.status not in statuses:
         refund_request = refund_request_id_in(json.loads(event.payload))
         bind_event(event.id, event.type, event.customer, refund_request)
         return event.status  # already done: a duplicate delivery or a second doorbell
-    event.status = run_handler(session, runtime, event, handlers, failed)
+    event.status = run_handler(session, runtime, event, handlers, attempt)
     # Counted with the outcome, in one UPDATE of the row (before the handler, the handler's
     # first query would flush it as an UPDATE of its own); a failure counts its own attempt.
     event.attempts += 1
@@ -115,7 +119,7 @@ def run_handler(
     runtime: Runtime,
     event: Event,
     handlers: dict[str, Handler],
-    failed: list[list[StripeCall]],
+    attempt: Attempt,
 ) -> str:
     """The event's handler on its object, if its type has one: `processed`, else `ignored`.
     The caller holds the event's row lock and records the outcome on its row."""
@@ -126,7 +130,7 @@ def run_handler(
     if handler is None:
         return EventStatus.IGNORED
     context = (thin_context if is_thin else _context)(session, event, payload, runtime)
-    failed[0] = context.stripe.failed_calls  # appended to while it runs
+    attempt.stripe = context.stripe  # its failed calls, appended to while it runs
     # A thin event holds no object: its snapshot type's handler gets Stripe's, now.
     obj = fetched_object(context, event) if is_thin else payload_object(event.type, payload)
     handler(context, obj)
@@ -145,10 +149,10 @@ def process_events(
     catalog checked once (worker/catalog_cache.py).
 
     The locks are held to the commit, taken in the order given (replay's), and the events run
-    in that order, so each customer's events still run in order. Each handler runs in a
-    savepoint: an error rolls back that event's work only, and its failure (reason, failed
-    Stripe calls) is written on its row in the same transaction, so the others keep their work
-    and their own outcome. Only if the transaction itself is lost (the database gone) is every
+    in that order, so each customer's events still run in order. An error rolls back that
+    event's work only (worker/eventlog/stretches.py), and its failure (reason, failed Stripe
+    calls) is written on its row in the same transaction, so the others keep their work and
+    their own outcome. Only if the transaction itself is lost (the database gone) is every
     event run again alone by `process_event`: a Stripe call rolled back with it is repeated
     under the same idempotency key, as after a crash between the call and the commit
     (DESIGN.md guarantee 2).
@@ -184,13 +188,32 @@ def _handle_all(
                 .with_for_update()
             )
         }
-        done: list[dict[str, Any]] = []
-        outcomes = [
-            _run_guarded(session, runtime, locked.get(event_id), event_id, statuses, handlers, done)
-            for event_id in event_ids
-        ]
-        record_done(session, done)
-        return outcomes
+        outcomes: dict[str, str] = {}
+        to_run: list[Event] = []
+        for event_id in event_ids:
+            event = locked.get(event_id)
+            if event is None:
+                log.error("event %s is not stored", event_id)
+                outcomes[event_id] = "missing"
+            elif event.status not in statuses:
+                outcomes[event_id] = _run_locked(  # left as it is
+                    session, runtime, event, statuses, handlers, Attempt()
+                )
+            else:
+                to_run.append(event)
+
+        def run(event: Event, attempt: Attempt) -> str:
+            return run_handler(session, runtime, event, handlers, attempt)
+
+        def failed(event: Event, exc: Exception, attempt: Attempt) -> str:
+            # A final attempt: any error parks the event.
+            log.warning("event %s failed: %s", event.id, _reason(exc))
+            _mark(session, event, exc, EventStatus.FAILED, attempt.failed_calls)
+            return EventStatus.FAILED
+
+        ran = run_in_stretches(session, to_run, run, failed)
+        record_done(session, done_rows(ran))
+        return [outcomes.get(event_id) or ran[event_id] for event_id in event_ids]
 
 
 def record_done(session: Session, done: list[dict[str, Any]]) -> None:
@@ -200,8 +223,14 @@ def record_done(session: Session, done: list[dict[str, Any]]) -> None:
         session.execute(_RECORD_DONE, done)
 
 
-def done_row(event_id: str, status: str) -> dict[str, Any]:
-    return {"event_id": event_id, "status": status, "at": utcnow()}
+def done_rows(outcomes: dict[str, str]) -> list[dict[str, Any]]:
+    """`record_done`'s rows: the events of `outcomes` (id -> status) that ended done."""
+    at = utcnow()
+    return [
+        {"event_id": event_id, "status": status, "at": at}
+        for event_id, status in outcomes.items()
+        if status in (EventStatus.PROCESSED, EventStatus.IGNORED)
+    ]
 
 
 _RECORD_DONE = (
@@ -215,43 +244,6 @@ _RECORD_DONE = (
         last_traceback=None,
     )
 )
-
-
-def _run_guarded(
-    session: Session,
-    runtime: Runtime,
-    event: Event | None,
-    event_id: str,
-    statuses: tuple[str, ...],
-    handlers: dict[str, Handler],
-    done: list[dict[str, Any]],
-) -> str:
-    bind_event(event_id)
-    if event is None:
-        log.error("event %s is not stored", event_id)
-        return "missing"
-    if event.status not in statuses:
-        return _run_locked(session, runtime, event, statuses, handlers, [[]])  # left as it is
-    is_thin = event.payload_type == PayloadType.THIN
-    failed: list[list[StripeCall]] = [[]]
-    if handled_type(event.type, is_thin) not in handlers:
-        # Nothing here can fail but the database itself, which loses the whole batch anyway.
-        status = run_handler(session, runtime, event, handlers, failed)
-        done.append(done_row(event.id, status))
-        return status
-    savepoint = session.begin_nested()
-    try:
-        status = run_handler(session, runtime, event, handlers, failed)
-        savepoint.commit()
-        done.append(done_row(event.id, status))
-        return status
-    except Exception as exc:  # noqa: BLE001 - a final attempt: any error parks the event
-        savepoint.rollback()  # this event's work only; its row lock was taken before
-        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-            raise
-        log.warning("event %s failed: %s", event_id, _reason(exc))
-        _mark(session, event, exc, EventStatus.FAILED, failed[0])
-        return EventStatus.FAILED
 
 
 def refund_request_id_in(payload: dict[str, Any]) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from worker.db.models import AccountStatus, Customer
@@ -21,7 +21,7 @@ def lock_customer(ctx: HandlerContext, customer_id: str, email: str | None = Non
     Handlers for one customer never run at the same time: the lock is `SELECT … FOR UPDATE`
     on PostgreSQL (across processes and hosts); SQLite serialises every write transaction.
     """
-    customer = ctx.session.scalar(_customer_row(ctx, customer_id).with_for_update())
+    customer = ctx.session.scalar(locked_customer(ctx, customer_id))
     if customer is not None:
         return customer
     if email is None:
@@ -32,12 +32,17 @@ def lock_customer(ctx: HandlerContext, customer_id: str, email: str | None = Non
             )
         email = found.get("email")
     _insert_if_missing(ctx, customer_id, email)
-    return ctx.session.scalars(_customer_row(ctx, customer_id).with_for_update()).one()
+    return ctx.session.scalars(locked_customer(ctx, customer_id)).one()
 
 
-def _customer_row(ctx: HandlerContext, customer_id: str) -> Select[Customer]:
-    """The customer of this event's account: the lock is per (account, customer)."""
-    return select(Customer).where(Customer.account == ctx.account, Customer.id == customer_id)
+def locked_customer(ctx: HandlerContext, customer_id: str | ColumnElement[str]) -> Select[Customer]:
+    """The statement that reads the customer of this event's account and takes its row lock:
+    the lock is per (account, customer)."""
+    return (
+        select(Customer)
+        .where(Customer.account == ctx.account, Customer.id == customer_id)
+        .with_for_update()
+    )
 
 
 def _insert_if_missing(ctx: HandlerContext, customer_id: str, email: str | None) -> None:
@@ -56,5 +61,5 @@ def _insert_if_missing(ctx: HandlerContext, customer_id: str, email: str | None)
 def record_customer(ctx: HandlerContext, customer: dict[str, Any]) -> None:
     """`customer.created` / `customer.updated`: keep the email a refund request may name."""
     _insert_if_missing(ctx, customer["id"], customer.get("email"))
-    row = ctx.session.scalars(_customer_row(ctx, customer["id"]).with_for_update()).one()
+    row = ctx.session.scalars(locked_customer(ctx, customer["id"])).one()
     row.email = customer.get("email") or row.email

@@ -10,6 +10,7 @@ from worker.catalog import category_of, keep_price, price_info, price_row
 from worker.db.models import Invoice, InvoiceLine
 from worker.errors import MalformedPayload
 from worker.handlers.customers import lock_customer
+from worker.handlers.kept_state import keep
 from worker.handlers.line_amounts import paid_for_line
 from worker.handlers.stripe_fields import ref_id, subscription_of_invoice, utc
 
@@ -30,7 +31,9 @@ def record_invoice(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
     if ctx.event_type == "invoice.paid" and not isinstance(paid_at, int):
         raise MalformedPayload("invoice.paid without status_transitions.paid_at")
     payment_intent, charge = _payment(ctx, invoice, stored)
-    ctx.session.merge(
+    keep(
+        ctx.session,
+        stored,
         Invoice(
             account=ctx.account,
             id=invoice["id"],
@@ -48,21 +51,22 @@ def record_invoice(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
             customer_email=invoice.get("customer_email"),
             state_created=ctx.event_created,
             event_id=ctx.event_id,
-        )
+        ),
     )
-    _replace_lines(ctx, invoice)
+    _replace_lines(ctx, invoice, stored is not None)
 
 
-def _replace_lines(ctx: HandlerContext, invoice: dict[str, Any]) -> None:
+def _replace_lines(ctx: HandlerContext, invoice: dict[str, Any], stored_before: bool) -> None:
     listing = invoice.get("lines") or {}
     lines = listing.get("data") or []
     if listing.get("has_more"):
         lines = ctx.stripe.invoice_lines(invoice["id"])
-    ctx.session.execute(
-        delete(InvoiceLine).where(
-            InvoiceLine.account == ctx.account, InvoiceLine.invoice_id == invoice["id"]
+    if stored_before:  # a new invoice has no lines yet: they are written with it, only here
+        ctx.session.execute(
+            delete(InvoiceLine).where(
+                InvoiceLine.account == ctx.account, InvoiceLine.invoice_id == invoice["id"]
+            )
         )
-    )
     for position, line in enumerate(lines):
         price_id = _price_of(line)
         if isinstance(line.get("price"), dict):  # older API versions embed the whole price

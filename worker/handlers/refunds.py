@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 from worker.db.models import Invoice, Refund, RefundRequest, RefundRequestStatus
 from worker.db.upsert import upsert
 from worker.errors import MalformedPayload
-from worker.handlers.customers import lock_customer
+from worker.handlers.customers import lock_customer, locked_customer
 from worker.handlers.stripe_fields import ref_id, utc
 
 if TYPE_CHECKING:
@@ -147,11 +147,17 @@ def _lock_payment_customer(ctx: HandlerContext, refund: dict[str, Any]) -> None:
     refs = [r for r in (ref_id(refund.get("charge")), ref_id(refund.get("payment_intent"))) if r]
     if not refs:
         return
-    customer = ctx.session.scalar(
-        select(Invoice.customer).where(
+    paying = (
+        select(Invoice.customer)
+        .where(
             Invoice.account == ctx.account,
             or_(Invoice.charge_id.in_(refs), Invoice.payment_intent_id.in_(refs)),
         )
+        .limit(1)
     )
-    if customer:
-        lock_customer(ctx, customer)
+    # The customer found and locked in one statement (its id never changes, so reading it
+    # before the lock is granted reads it right); only a customer not stored takes two.
+    if ctx.session.scalar(locked_customer(ctx, paying.scalar_subquery())) is None:
+        customer = ctx.session.scalar(paying)
+        if customer:
+            lock_customer(ctx, customer)

@@ -14,6 +14,7 @@ from worker.db.models import Price, Subscription
 from worker.errors import MalformedPayload
 from worker.handlers.change_prorations import changed_item_ids, undo_change_prorations
 from worker.handlers.customers import lock_customer
+from worker.handlers.kept_state import keep
 from worker.handlers.stripe_fields import ref_id, utc
 from worker.policy import classify_change, proration_plan
 from worker.stripe.keys import is_ours
@@ -47,7 +48,9 @@ def record_subscription(ctx: HandlerContext, sub: dict[str, Any]) -> None:
         # (DESIGN.md guarantee 3); the change this event describes is still enforced below.
         state = ctx.stripe.subscription(sub["id"])
         state_items = [subscription_item(ctx, item) for item in _item_list(state.get("items"))]
-    ctx.session.merge(
+    keep(
+        ctx.session,
+        stored,
         Subscription(
             account=ctx.account,
             id=sub["id"],
@@ -60,7 +63,7 @@ def record_subscription(ctx: HandlerContext, sub: dict[str, Any]) -> None:
             pause_collection=(state.get("pause_collection") or {}).get("behavior"),
             state_created=ctx.event_created,
             event_id=ctx.event_id,
-        )
+        ),
     )
     made_elsewhere = not is_ours(ctx.request_key)
     if ctx.event_type == "customer.subscription.updated" and old_items and made_elsewhere:

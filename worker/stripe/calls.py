@@ -55,7 +55,7 @@ class StripeCalls:
     # source whose keys are new on each run (reconcile's), so a key never guards a retry.
     look_first_always: ClassVar[bool] = False
 
-    client: stripe.StripeClient
+    _client: stripe.StripeClient  # taken through `client`, which notes that Stripe was reached
     session: Session
     source_id: str
     _: KW_ONLY
@@ -66,12 +66,21 @@ class StripeCalls:
     failed_calls: list[StripeCall] = field(default_factory=list, init=False)
     # Keys of calls not sent because Stripe already held their effect.
     found_done: set[str] = field(default_factory=set, init=False)
+    # Whether any call went (or was about to go) to Stripe: running the caller's work again
+    # would call again (worker/eventlog/stretches.py runs again only work that did not).
+    reached_stripe: bool = field(default=False, init=False)
 
     @property
     def options(self) -> RequestOptions:
         """Passed to every call: stripe-python sends `stripe_account` as the Stripe-Account
         header."""
         return {"stripe_account": self.account} if self.account else {}
+
+    @property
+    def client(self) -> stripe.StripeClient:
+        """The client, taken for a call: every call to Stripe goes through here."""
+        self.reached_stripe = True
+        return self._client
 
     def _read(self, call: Callable[[], Any]) -> Any:
         try:
@@ -125,6 +134,7 @@ class StripeCalls:
             if not checked:  # an earlier attempt may have acted: post nothing until we know
                 raise RetryableError(f"{method} {object_id}: could not look for its earlier effect")
         sent_key = attempt_key(key, outcomes)
+        self.reached_stripe = True  # `call` need not take the client from `self.client`
         try:
             result = call({**self.options, "idempotency_key": sent_key})
         except stripe.CardError as exc:
