@@ -156,6 +156,13 @@ class BufferedThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has 
         conn.parser.unreader.unread(bytes(arrival.received))
         self.enqueue_req(conn)
 
+    def handle_request(self, req: object, conn: TConn) -> bool:
+        if conn in self.closing_after_answer:
+            # The answer says `Connection: close`: a client told nothing would send its next
+            # request on this connection as it closes, and see it cut without an answer.
+            req.must_close = True  # type: ignore[attr-defined]
+        return bool(super().handle_request(req, conn))
+
     def handle(self, conn: TConn) -> tuple[bool, TConn]:
         conn.sock.settimeout(THREAD_SOCKET_SECONDS)
         keepalive, conn = super().handle(conn)

@@ -137,6 +137,8 @@ def test_hostile_requests_get_their_code_store_nothing_and_leave_no_secret_or_bo
                 answers[what] = response.status_code
                 reasons[what] = response.json().get("error") if response.status_code == 400 else ""
                 assert MARKER not in response.text, what
+                if response.status_code == 413:  # refused before its body was read: not kept
+                    assert response.headers["Connection"] == "close", what
             # gunicorn itself refuses more than 100 header fields (limit_request_fields) with
             # 431 Request Header Fields Too Large, before the app sees the request.
             answers["150 extra headers"] = post_with_headers(
