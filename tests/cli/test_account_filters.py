@@ -70,3 +70,11 @@ def test_events_list_selects_as_replay_does_by_customer_and_time(tmp_path: Path)
     assert listed("--customer", "cus_other") == [other["id"]]
     assert listed("--customer", "cus_other", "--until", "1h") == []
     assert len(listed("--since", "1h")) == 3
+
+
+def test_a_window_that_ends_before_it_starts_is_refused_by_list_and_replay(tmp_path: Path) -> None:
+    stored_events(tmp_path)
+    for command in (["events", "list"], ["events", "replay"]):
+        refused = cli([*command, "--since", "1h", "--until", "2h"], tmp_path)
+        assert refused.returncode == 2
+        assert "since must be before until" in refused.stderr

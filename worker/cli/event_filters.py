@@ -11,7 +11,7 @@ import click
 from worker.cli.accounts import account_filter
 from worker.cli.moments import MOMENT
 from worker.db.models import EVENT_STATUSES
-from worker.eventlog.selection import EventSelection
+from worker.eventlog.selection import EventSelection, SelectionError
 from worker.eventlog.selection_input import FILTERS
 
 _OPTIONS = (
@@ -30,7 +30,11 @@ def event_filters(command: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(command)
     def with_selection(**options: Any) -> None:
         filters = {name: options.pop(name) for name in FILTERS}
-        command(selection=EventSelection(**filters), **options)
+        try:
+            selection = EventSelection(**filters)
+        except SelectionError as exc:
+            raise click.UsageError(str(exc)) from None
+        command(selection=selection, **options)
 
     for option in reversed(_OPTIONS):
         with_selection = option(with_selection)
