@@ -77,3 +77,13 @@ class RateLimitedProxy(ForwardingProxy):
                 return 429, {"Stripe-Rate-Limited-Reason": "global-rate"}, RATE_LIMITED_BODY
             self.forwarded_at.append(time.time())
         return None
+
+
+def paced_worker_env(limit: float, endpoint_limit: float) -> dict[str, str]:
+    """The worker's budget settings to stay under a proxy allowing `limit` calls/s,
+    `endpoint_limit` on one endpoint, with the whole rate its own (one worker)."""
+    return {
+        "STRIPE_RATE_LIMIT": f"{limit:g}",
+        "STRIPE_ENDPOINT_RATE_LIMIT": f"{endpoint_limit:g}",
+        "STRIPE_RATE_SHARE": "1",
+    }

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from bench.rate_limited_proxy import RateLimitedProxy
+from bench.rate_limited_proxy import RateLimitedProxy, paced_worker_env
 from bench.report import Figure, at_most
 from tests.harness.forwarding_proxy import Answer
 from tests.harness.processes import CLI
@@ -94,14 +94,6 @@ def seed(database_url: str, customers: int) -> None:
             session.execute(insert(Customer), rows[start : start + 1000])
 
 
-def budget_env(limit: float) -> dict[str, str]:
-    return {
-        "STRIPE_RATE_LIMIT": f"{limit:g}",
-        "STRIPE_ENDPOINT_RATE_LIMIT": f"{ENDPOINT_LIMIT:g}",
-        "STRIPE_RATE_SHARE": "1",
-    }
-
-
 def measure(
     env: dict[str, str],
     database_url: str,
@@ -116,7 +108,7 @@ def measure(
             **env,
             "DATABASE_URL": database_url,
             "STRIPE_API_BASE": proxy.url,
-            **budget_env(sizes.limit),
+            **paced_worker_env(sizes.limit, ENDPOINT_LIMIT),
         }
         log(f"reconcile: {sizes.customers:,} customers at {sizes.limit:g}/s")
         started = time.monotonic()

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from bench import payloads
 from bench.processing import Processing
-from bench.rate_limited_proxy import RateLimitedProxy
+from bench.rate_limited_proxy import RateLimitedProxy, paced_worker_env
 from bench.report import Figure, at_most
 from worker.config import Settings
 from worker.db.models import Event, EventStatus
@@ -53,13 +53,7 @@ StartWorker = Callable[[dict[str, str]], Callable[[], None]]
 
 
 def paced_env(limit: float, paced: bool) -> dict[str, str]:
-    if not paced:
-        return {"STRIPE_RATE_LIMIT": "0"}
-    return {
-        "STRIPE_RATE_LIMIT": f"{limit:g}",
-        "STRIPE_ENDPOINT_RATE_LIMIT": f"{limit:g}",
-        "STRIPE_RATE_SHARE": "1",
-    }
+    return paced_worker_env(limit, limit) if paced else {"STRIPE_RATE_LIMIT": "0"}
 
 
 def seed(proc: Processing, chargebacks: int, timeout: float) -> None:

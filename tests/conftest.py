@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from harness.processes import ProcessGroup
-from harness.servers import PostgresServer, RedisServer, StripeMock
+from harness.servers import PostgresServer, RedisServer, StripeMock, pending_proration_mock
 from hypothesis import settings
 from signing import WEBHOOK_SECRET
 from stripe_double import StripeDouble
@@ -42,6 +42,20 @@ def postgres_server() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def stripe_mock() -> Iterator[StripeMock]:
     with StripeMock() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def credit_proration_mock() -> Iterator[StripeMock]:
+    """stripe-mock whose pending invoice item is the credit a portal downgrade leaves."""
+    with pending_proration_mock("ii_portal_credit", -2500, "cus_portal", "sub_portal") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def charge_proration_mock() -> Iterator[StripeMock]:
+    """stripe-mock whose pending invoice item is the charge a portal upgrade leaves."""
+    with pending_proration_mock("ii_portal_charge", 10000, "cus_portal", "sub_portal") as server:
         yield server
 
 

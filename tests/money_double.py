@@ -69,6 +69,19 @@ def paid_payment(double: StripeDouble) -> str:
     return double.payment_of(invoice["id"])["id"]
 
 
+def one_line_paid_in_parts(
+    double: StripeDouble, price: str, amount: int, parts: list[int], *, number: str, interval: str
+) -> dict[str, Any]:
+    """cus_1's invoice of one line on `price` (`amount` an `interval`, from now), paid in
+    `parts`, a declined attempt (canceled) before the last."""
+    double.customer("cus_1", "ana@example.com")
+    double.price(price, amount, interval=interval)
+    now = double.clock.now()
+    days = 365 if interval == "year" else 30
+    line = samples.line(amount=amount, price=price, period_start=now, period_end=now + days * DAY)
+    return double.paid_in_parts("cus_1", [line], parts, paid_at=now, number=number)
+
+
 def refund_asked(world: BillingWorld, invoice: dict[str, Any], **delivery: Any) -> RequestResult:
     """cus_1's paid `invoice` told to the worker, then cus_1's refund request for it, as
     support files it."""

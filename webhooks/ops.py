@@ -23,14 +23,13 @@ from sqlalchemy.orm import defer
 
 from webhooks.auth_throttle import MustWait, check_token
 from webhooks.current import current_runtime
-from worker.accounts import account_named
-from worker.db.models import EVENT_STATUSES, Event
+from worker.db.models import Event
 from worker.eventlog.record import event_record
 from worker.eventlog.replay import ReplaySummary, operator_attempt, replay
 from worker.eventlog.selection import EventSelection, Position, SelectionError, iter_keys, ordered
+from worker.eventlog.selection_input import FILTERS, selection_from_text
 from worker.input_bounds import BOUNDS
 from worker.redact import scrub_data
-from worker.timespec import parse_moment
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 
@@ -187,19 +186,8 @@ def replay_events() -> ResponseReturnValue:
 def _selection(
     source: Any, *, ids: tuple[str, ...] = (), everything: bool = False
 ) -> EventSelection:
-    status = _text(source, "status")
-    if status is not None and status not in EVENT_STATUSES:
-        raise BadRequest(f"status must be one of {sorted(EVENT_STATUSES)}")
-    return EventSelection(
-        ids=ids,
-        status=status,
-        type=_text(source, "type"),
-        account=_account(source),
-        customer=_text(source, "customer"),
-        since=_moment(source, "since"),
-        until=_moment(source, "until"),
-        everything=everything,
-    )
+    text = {name: _text(source, name) for name in FILTERS}
+    return selection_from_text(text, ids=ids, everything=everything)
 
 
 def _text(source: Any, key: str) -> str | None:
@@ -209,24 +197,6 @@ def _text(source: Any, key: str) -> str | None:
     if not isinstance(value, str):
         raise BadRequest(f"{key} must be a string")
     return value
-
-
-def _account(source: Any) -> str | None:
-    value = _text(source, "account")
-    try:
-        return account_named(value) if value is not None else None
-    except ValueError as exc:
-        raise BadRequest(f"account: {exc}") from None
-
-
-def _moment(source: Any, key: str) -> Any:
-    value = _text(source, key)
-    if value is None:
-        return None
-    try:
-        return parse_moment(value)
-    except ValueError as exc:
-        raise BadRequest(f"{key}: {exc}") from None
 
 
 def _limit(value: Any, default: int, most: int) -> int:

@@ -54,3 +54,27 @@ def test_an_account_that_is_not_one_is_refused_naming_the_option(tmp_path: Path)
         assert "--account" in refused.stderr and "'cus_same' is not a Stripe account" in (
             refused.stderr
         )
+
+
+def test_events_list_selects_as_replay_does_by_customer_and_time(tmp_path: Path) -> None:
+    stored_events(tmp_path)
+    url = f"sqlite:///{tmp_path / 'data' / 'billing.sqlite3'}"
+    other = samples.invoice_paid_event(customer="cus_other")
+    store_event(session_factory(url), parse_event(samples.body(other)))
+
+    def listed(*filters: str) -> list[str]:
+        shown = cli(["events", "list", *filters, "--format", "json"], tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        return [record["id"] for record in json.loads(shown.stdout)]
+
+    assert listed("--customer", "cus_other") == [other["id"]]
+    assert listed("--customer", "cus_other", "--until", "1h") == []
+    assert len(listed("--since", "1h")) == 3
+
+
+def test_a_window_that_ends_before_it_starts_is_refused_by_list_and_replay(tmp_path: Path) -> None:
+    stored_events(tmp_path)
+    for command in (["events", "list"], ["events", "replay"]):
+        refused = cli([*command, "--since", "1h", "--until", "2h"], tmp_path)
+        assert refused.returncode == 2
+        assert "since must be before until" in refused.stderr

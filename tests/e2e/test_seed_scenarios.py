@@ -3,7 +3,7 @@ worker over Redis on PostgreSQL, Stripe played by stripe-mock, refunds asked thr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -12,7 +12,7 @@ import pytest
 from billing_world import DAY, days_ago
 from harness.deliveries import deliver, wait_handled
 from harness.processes import ProcessGroup, cli_json
-from harness.servers import StripeMock, free_port, pending_proration_mock
+from harness.servers import free_port
 from signing import WEBHOOK_SECRET
 from sqlalchemy import select
 
@@ -75,13 +75,6 @@ class Stack:
             self.post("price.created", price)
             made[price_id] = price
         return made
-
-
-@pytest.fixture(scope="module")
-def upgrade_mock() -> Iterator[StripeMock]:
-    """stripe-mock whose pending invoice item is the charge a portal upgrade leaves."""
-    with pending_proration_mock("ii_upgrade", 10000, "cus_dmly", "sub_dmly") as server:
-        yield server
 
 
 @pytest.fixture
@@ -180,9 +173,11 @@ def test_mittrik_fraudulent_chargeback_suspends_then_won_reinstates(stack) -> No
     ]
 
 
-def test_dmly_upgrade_halfway_through_a_month_is_invoiced_at_once(stack, upgrade_mock) -> None:
-    s = stack("dmly", upgrade_mock.url)
-    s.post("customer.created", {"id": "cus_dmly", "object": "customer", "email": "d@example.com"})
+def test_dmly_upgrade_halfway_through_a_month_is_invoiced_at_once(
+    stack, charge_proration_mock
+) -> None:
+    s = stack("dmly", charge_proration_mock.url)
+    s.post("customer.created", {"id": "cus_portal", "object": "customer", "email": "d@example.com"})
     prices = s.catalog(
         ("price_basic", "plan", 10000, "month", "licensed"),
         ("price_pro", "plan", 30000, "month", "licensed"),
@@ -191,8 +186,8 @@ def test_dmly_upgrade_halfway_through_a_month_is_invoiced_at_once(stack, upgrade
 
     def sub(price: dict[str, Any]) -> dict[str, Any]:
         return samples.subscription(
-            "sub_dmly",
-            "cus_dmly",
+            "sub_portal",
+            "cus_portal",
             [("si_plan", price, 1)],
             period_start=start,
             period_end=start + 30 * DAY,

@@ -19,11 +19,16 @@ import pytest
 from billing_world import BillingWorld
 from double_world import CUSTOMER, SUBSCRIPTION, DoubleWorld, double_world
 from ledger import assert_ledger
-from money_double import DAY, monthly_subscription, paid_payment, refund_asked
+from money_double import (
+    DAY,
+    monthly_subscription,
+    one_line_paid_in_parts,
+    paid_payment,
+    refund_asked,
+)
 from sqlalchemy.orm import Session
 from stripe_double import StripeDouble
 
-from worker import samples
 from worker.commands.subscriptions import change_subscription
 from worker.db.models import Event
 from worker.db.session import session_factory
@@ -243,16 +248,12 @@ def test_a_refund_goes_to_the_attached_payment_that_paid_not_the_canceled_defaul
     double: StripeDouble, make_world: Callable[..., BillingWorld]
 ) -> None:
     world = make_world("dmly")
-    double.customer("cus_1", "ana@example.com")
-    double.price("price_month", 10000)
-    now = double.clock.now()
-    line = samples.line(
-        amount=10000, price="price_month", period_start=now, period_end=now + 30 * DAY
-    )
     # The card of the payment made at finalization was declined (that default payment is
     # canceled); the customer paid with another method, attached to the invoice.
-    invoice = double.paid_in_parts("cus_1", [line], [10000], paid_at=now, number="D-1")
-    result = refund_asked(world, invoice, created=now)
+    invoice = one_line_paid_in_parts(
+        double, "price_month", 10000, [10000], number="D-1", interval="month"
+    )
+    result = refund_asked(world, invoice, created=invoice["status_transitions"]["paid_at"])
 
     assert (result.request.status, result.request.error) == ("refunded", None)
     payments = double.state.all("invoice_payment", invoice=invoice["id"])

@@ -141,6 +141,23 @@ def test_bad_list_parameters_get_400_with_the_reason(
     assert response.json["error"]
 
 
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        (
+            {"status": "lost"},
+            "status must be one of received, processed, ignored, failed",
+        ),
+        ({"since": "2025-05-02", "until": "2025-05-01"}, "since must be before until"),
+    ],
+)
+def test_a_filter_that_means_nothing_gets_400_in_the_consoles_words(
+    client: FlaskClient, query: dict[str, str], reason: str
+) -> None:
+    response = client.get("/ops/events", query_string=query, headers=AUTH)
+    assert (response.status_code, response.json["error"]) == (400, reason)
+
+
 def test_show_returns_the_record_its_payload_and_its_last_error(
     client: FlaskClient, settings: Settings
 ) -> None:

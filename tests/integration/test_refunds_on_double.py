@@ -8,7 +8,7 @@ from collections.abc import Callable
 import money_double
 from billing_world import BillingWorld
 from ledger import assert_ledger
-from money_double import DAY, paid_invoice_with_tax, refund_asked, taxed
+from money_double import DAY, one_line_paid_in_parts, paid_invoice_with_tax, refund_asked, taxed
 from stripe_double import StripeDouble
 
 from worker import samples
@@ -32,14 +32,10 @@ def test_a_refund_of_an_invoice_paid_in_two_parts_is_split_newest_first_over_pai
     double: StripeDouble, make_world: Callable[..., BillingWorld]
 ) -> None:
     world = make_world("mittrik")
-    double.customer("cus_1", "ana@example.com")
-    double.price("price_growth_year", 120000, interval="year")
-    now = double.clock.now()
-    line = samples.line(
-        amount=120000, price="price_growth_year", period_start=now, period_end=now + 365 * DAY
-    )
     # 50000 paid, then a declined attempt (canceled), then 70000 paid.
-    invoice = double.paid_in_parts("cus_1", [line], [50000, 70000], paid_at=now, number="A-7")
+    invoice = one_line_paid_in_parts(
+        double, "price_growth_year", 120000, [50000, 70000], number="A-7", interval="year"
+    )
     result = refund_asked(world, invoice)
 
     assert (result.request.status, result.request.error) == ("refunded", None)

@@ -10,17 +10,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session, defer
 
-from worker.accounts import account_named
 from worker.db.models import EVENT_STATUSES, Event, EventStatus, Invoice, StripeCall, Subscription
 from worker.eventlog.selection import EventSelection, Position, earlier_than, later_than
+from worker.eventlog.selection_input import selection_from_text
 from worker.handlers import HANDLERS
-from worker.timespec import parse_moment
 
 PAGE_SIZE = 50
-
-
-class FilterError(ValueError):
-    """A filter the page cannot use; the message says which and how to write it."""
 
 
 @dataclass(frozen=True)
@@ -40,23 +35,7 @@ class EventFilters:
         return cls(**{name: (args.get(name) or "").strip() for name in cls.__dataclass_fields__})
 
     def selection(self) -> EventSelection:
-        if self.status and self.status not in EVENT_STATUSES:
-            raise FilterError(f"status must be one of {', '.join(EVENT_STATUSES)}")
-        try:
-            account = account_named(self.account) if self.account else None
-        except ValueError as problem:
-            raise FilterError(f"account: {problem}") from None
-        selection = EventSelection(
-            status=self.status or None,
-            type=self.type or None,
-            account=account,
-            customer=self.customer or None,
-            since=_moment("since", self.since),
-            until=_moment("until", self.until),
-        )
-        if selection.since and selection.until and selection.since >= selection.until:
-            raise FilterError("since must be before until")
-        return selection
+        return selection_from_text(self.args())
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions = self.selection().conditions()
@@ -73,15 +52,6 @@ class EventFilters:
     def active(self) -> dict[str, str]:
         """The filters that are set, for links that keep them."""
         return {name: value for name, value in self.args().items() if value}
-
-
-def _moment(name: str, text: str) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return parse_moment(text)
-    except ValueError as exc:
-        raise FilterError(f"{name}: {exc}") from None
 
 
 @dataclass(frozen=True)

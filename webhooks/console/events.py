@@ -10,7 +10,6 @@ from webhooks.console.chart import build_chart, first_hour
 from webhooks.console.event_queries import (
     EventFilters,
     EventsPage,
-    FilterError,
     event_story,
     events_page,
     hourly_counts,
@@ -41,7 +40,7 @@ def events() -> ResponseReturnValue:
             )
             counts = status_counts(session, filters)
             error = None
-        except (FilterError, SelectionError) as exc:
+        except SelectionError as exc:
             page, counts, error = EventsPage([], None, None), None, str(exc)
     html = render_template(
         "console/events.html",

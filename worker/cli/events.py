@@ -8,13 +8,15 @@ from datetime import timedelta
 import click
 from sqlalchemy import select
 
-from worker.cli.accounts import account_filter, shown_account
+from worker.cli.accounts import shown_account
+from worker.cli.event_filters import event_filters
 from worker.cli.recovery import backfill_command, replay_command
 from worker.cli.runtime import command_runtime
 from worker.cli.shown import echo_json, echo_text
 from worker.cli.triggers import trigger, trigger_command
-from worker.db.models import EVENT_STATUSES, Event
+from worker.db.models import Event
 from worker.eventlog.record import event_record
+from worker.eventlog.selection import EventSelection, ordered
 
 
 @click.group()
@@ -23,23 +25,13 @@ def events() -> None:
 
 
 @events.command("list")
-@click.option("--status", type=click.Choice(EVENT_STATUSES))
-@click.option("--type", "event_type", help="Stripe event type, e.g. invoice.paid")
+@event_filters
 @click.option("--limit", type=int, help="at most N events (default: all)")
-@account_filter()
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def list_events(
-    status: str | None, event_type: str | None, limit: int | None, account: str | None, fmt: str
-) -> None:
+def list_events(selection: EventSelection, limit: int | None, fmt: str) -> None:
     """List events, oldest first; a connected account's show its acct_… last."""
     sessions = command_runtime().sessions
-    query = select(Event).order_by(Event.received_at, Event.id)
-    if status:
-        query = query.where(Event.status == status)
-    if account is not None:
-        query = query.where(Event.account == account)
-    if event_type:
-        query = query.where(Event.type == event_type)
+    query = ordered(select(Event), selection, None)
     if limit is not None:
         query = query.limit(limit)
     with sessions() as session:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,11 +12,12 @@ import click
 from sqlalchemy.exc import DBAPIError
 from tqdm import tqdm
 
-from worker.cli.accounts import account_filter, acting_account
+from worker.cli.accounts import acting_account
+from worker.cli.event_filters import event_filters
 from worker.cli.moments import MOMENT
 from worker.cli.runtime import command_runtime
 from worker.cli.shown import echo_json, echo_text
-from worker.db.models import EVENT_STATUSES, utcnow
+from worker.db.models import utcnow
 from worker.errors import RetryableError
 from worker.eventlog.selection import EventSelection, SelectionError, count
 
@@ -35,12 +37,7 @@ def progress(total: int | None, unit: str) -> tqdm:
 
 @click.command("replay")
 @click.argument("event_ids", nargs=-1)
-@click.option("--status", type=click.Choice(EVENT_STATUSES), help="e.g. failed")
-@click.option("--type", "event_type", help="Stripe event type, e.g. invoice.paid")
-@click.option("--customer", help="Stripe customer id")
-@account_filter()
-@click.option("--since", type=MOMENT, help="received at or after (ISO 8601, or 6h / 2d ago)")
-@click.option("--until", type=MOMENT, help="received before")
+@event_filters
 @click.option("--all", "everything", is_flag=True, help="every stored event")
 @click.option("--dry-run", is_flag=True, help="count what would be replayed, run nothing")
 @click.option(
@@ -51,12 +48,7 @@ def progress(total: int | None, unit: str) -> tqdm:
 @FORMAT
 def replay_command(
     event_ids: tuple[str, ...],
-    status: str | None,
-    event_type: str | None,
-    customer: str | None,
-    account: str | None,
-    since: datetime | None,
-    until: datetime | None,
+    selection: EventSelection,
     everything: bool,
     dry_run: bool,
     jobs: int | None,
@@ -71,16 +63,7 @@ def replay_command(
     from worker.eventlog.parallel_replay import default_jobs, replay_parallel
     from worker.eventlog.replay import ReplaySummary, operator_batches, replay
 
-    selection = EventSelection(
-        ids=event_ids,
-        status=status,
-        type=event_type,
-        customer=customer,
-        account=account,
-        since=since,
-        until=until,
-        everything=everything,
-    )
+    selection = replace(selection, ids=event_ids, everything=everything)
     try:
         selection.require_explicit()
     except SelectionError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -92,29 +92,15 @@ class RefundRequestSummary:
 
     @classmethod
     def of(cls, row: RefundRequest) -> RefundRequestSummary:
-        return cls(
-            id=row.id,
-            status=row.status,
-            customer=row.customer,
-            invoice=row.invoice_id,
-            reason=row.reason,
-            received_at=row.received_at.isoformat(),
-            outcome=row.outcome,
-            proposed_amount=row.proposed_amount,
-            amount=row.amount,
-            currency=row.currency,
-            policy=row.policy,
-            policy_version=row.policy_version,
-            clauses=row.clauses,
-            lines=row.decision.get("lines", []),
-            expected_credit=row.decision.get("expected_credit"),
-            refund_id=row.refund_id,
-            decided_by=row.decided_by,
-            note=row.note,
-            decision_note=row.decision_note,
-            error=row.error,
-            account=row.account,
-        )
+        derived = {
+            "invoice": row.invoice_id,
+            "received_at": row.received_at.isoformat(),
+            "lines": row.decision.get("lines", []),
+            "expected_credit": row.decision.get("expected_credit"),
+        }
+        # Every other field is the row's column of the same name.
+        copied = {f.name: getattr(row, f.name) for f in fields(cls) if f.name not in derived}
+        return cls(**copied, **derived)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON object of `refunds ... --format json` and the ops API (keys in this order)."""

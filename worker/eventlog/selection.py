@@ -64,6 +64,10 @@ class EventSelection:
     everything: bool = False
     partition: Partition | None = None  # set by a parallel replay for each of its processes
 
+    def __post_init__(self) -> None:
+        if self.since and self.until and self.since >= self.until:
+            raise SelectionError("since must be before until")
+
     @property
     def has_filters(self) -> bool:
         return any(
@@ -86,8 +90,6 @@ class EventSelection:
             raise SelectionError(
                 "select events: ids, --status, --type, --customer, --since/--until, or --all"
             )
-        if self.since and self.until and self.since >= self.until:
-            raise SelectionError("since must be before until")
 
     def conditions(self) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []

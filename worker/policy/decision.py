@@ -4,6 +4,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal
 
+from worker.json_fields import json_fields
+
 Outcome = Literal["approve", "deny", "review"]
 
 
@@ -17,15 +19,6 @@ class LineDecision:
 
     def with_amount(self, amount: int, explanation: str) -> "LineDecision":
         return replace(self, amount=amount, explanation=explanation)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "outcome": self.outcome,
-            "amount": self.amount,
-            "clauses": list(self.clauses),
-            "explanation": self.explanation,
-        }
 
 
 @dataclass(frozen=True)
@@ -51,13 +44,4 @@ class Decision:
     expected_credit: CreditWindow | None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "outcome": self.outcome,
-            "amount": self.amount,
-            "currency": self.currency,
-            "policy": self.policy,
-            "policy_version": self.policy_version,
-            "clauses": list(self.clauses),
-            "lines": [line.to_json() for line in self.lines],
-            "expected_credit": self.expected_credit.to_json() if self.expected_credit else None,
-        }
+        return json_fields(self)

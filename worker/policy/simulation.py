@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.json_fields import json_fields
 from worker.policy.decide import decide
 from worker.policy.decision import Decision, Outcome
 from worker.policy.disputes import AccountVerdict, DisputeState, account_state
@@ -39,9 +40,6 @@ class Verdict:
     def proposed(self) -> int:
         return self.amount if self.outcome == "review" else 0
 
-    def to_json(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "amount": self.amount, "clauses": list(self.clauses)}
-
 
 @dataclass(frozen=True)
 class RequestComparison:
@@ -59,15 +57,7 @@ class RequestComparison:
         return (self.before.outcome, self.before.amount) != (self.after.outcome, self.after.amount)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.request_id,
-            "customer": self.customer,
-            "invoice": self.invoice,
-            "received_at": self.received_at,
-            "currency": self.currency,
-            "before": self.before.to_json(),
-            "after": self.after.to_json(),
-        }
+        return json_fields(self, request_id="id")
 
 
 def compare_request(

@@ -1,27 +1,12 @@
-"""Fixtures of the enforcement tests: a `BillingWorld` on the test database and stripe-mock,
-and stripe-mocks whose pending invoice item is what a change in the customer portal leaves."""
+"""Fixtures of the enforcement tests: a `BillingWorld` on the test database and stripe-mock."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from billing_world import BillingWorld
-from harness.servers import StripeMock, pending_proration_mock
-
-
-@pytest.fixture(scope="module")
-def credit_proration_mock() -> Iterator[StripeMock]:
-    """stripe-mock whose pending invoice item is the credit a portal downgrade leaves."""
-    with pending_proration_mock("ii_portal_credit", -2500, "cus_portal", "sub_portal") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def charge_proration_mock() -> Iterator[StripeMock]:
-    """stripe-mock whose pending invoice item is the charge a portal upgrade leaves."""
-    with pending_proration_mock("ii_portal_charge", 10000, "cus_portal", "sub_portal") as server:
-        yield server
+from harness.servers import StripeMock
 
 
 @pytest.fixture

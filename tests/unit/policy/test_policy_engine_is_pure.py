@@ -11,6 +11,9 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 # The input bounds (nesting, 64-bit integers) are shared with the receiver; the policy loader may
 # use them because they too import only the standard library (checked below).
 INPUT_BOUNDS = PACKAGE.parent / "input_bounds.py"
+# So may its decisions the helper printing a record's fields as JSON, standard library only too.
+JSON_FIELDS = PACKAGE.parent / "json_fields.py"
+SHARED = [INPUT_BOUNDS, JSON_FIELDS]
 
 
 def _imports(tree: ast.AST) -> set[str]:
@@ -23,11 +26,11 @@ def _imports(tree: ast.AST) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module", [*MODULES, INPUT_BOUNDS], ids=lambda path: path.name)
+@pytest.mark.parametrize("module", [*MODULES, *SHARED], ids=lambda path: path.name)
 def test_policy_modules_import_only_the_standard_library_and_the_policy_package(module):
     for name in _imports(ast.parse(module.read_text())):
         top = name.split(".")[0]
-        allowed = name.startswith("worker.policy") or name == "worker.input_bounds"
+        allowed = name.startswith("worker.policy") or name in {f"worker.{m.stem}" for m in SHARED}
         assert top in sys.stdlib_module_names or allowed, name
 
 
