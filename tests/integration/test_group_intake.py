@@ -12,7 +12,7 @@ from sqlalchemy import event, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from worker import samples
-from worker.db.models import Event, EventStatus
+from worker.db.models import Event, EventStatus, utcnow
 from worker.db.session import session_factory
 from worker.eventlog.group_intake import GroupIntake
 from worker.eventlog.intake import IncomingEvent, parse_event
@@ -30,7 +30,7 @@ def inserts_counted(sessions: Any) -> list[int]:
     @event.listens_for(sessions.kw["bind"], "before_cursor_execute")
     def count(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
         if statement.startswith("INSERT INTO events"):
-            sizes.append(statement.count("%(id"))
+            sizes.append(statement.count("(%"))  # a row's values open with its first placeholder
 
     return sizes
 
@@ -121,7 +121,14 @@ def test_groups_one_after_another_take_no_connection_from_the_pool_each(pg_url: 
     outcomes = [intake.store(evt) for evt in [*events, events[0]]]
     assert len(checkouts) == 1
     assert [o.duplicate for o in outcomes] == [False] * 5 + [True]
-    assert sorted(stored_ids(pg_url)) == sorted(evt.id for evt in events)
+    with session_factory(pg_url)() as session:  # each row as the driver's text stored it
+        rows = {row.id: row for row in session.scalars(select(Event))}
+    assert sorted(rows) == sorted(evt.id for evt in events)
+    for evt in events:
+        row = rows[evt.id]
+        assert (row.created, row.customer, row.payload) == (evt.created, evt.customer, evt.payload)
+        assert row.status == EventStatus.RECEIVED and row.attempts == 0
+        assert abs((utcnow() - row.received_at).total_seconds()) < 60
 
 
 def test_a_group_after_the_server_dropped_the_leaders_connection_is_stored_all_the_same(
