@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
 import structlog
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError
 
@@ -22,6 +23,12 @@ bp = Blueprint("intake", __name__)
 # The type label of a delivery refused before its body could be trusted or read as an event.
 UNVERIFIED = "unverified"
 UNKNOWN = "unknown"
+# The two acknowledgements, written as jsonify writes them but once: jsonify took 20 µs of each
+# delivery's CPU to serialise the same bytes again.
+_ACKNOWLEDGED = {
+    duplicate: json.dumps({"duplicate": duplicate, "received": True}, separators=(",", ":")) + "\n"
+    for duplicate in (False, True)
+}
 
 
 def count_too_large() -> None:
@@ -93,7 +100,7 @@ def _receive() -> ResponseReturnValue:
     elog.info("webhook stored", duplicate=stored.duplicate, status=str(stored.status))
     if stored.needs_enqueue and not stored.rung:
         ring(runtime.enqueue, stored.event_id, elog)
-    return jsonify(received=True, duplicate=stored.duplicate), 200
+    return current_app.response_class(_ACKNOWLEDGED[stored.duplicate], mimetype="application/json")
 
 
 def ring(

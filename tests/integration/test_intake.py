@@ -55,6 +55,8 @@ def test_a_signed_event_is_committed_with_its_fields_then_acknowledged_and_queue
 
     assert response.status_code == 200
     assert response.json == {"received": True, "duplicate": False}
+    assert response.data == b'{"duplicate":false,"received":true}\n'  # jsonify's bytes, as before
+    assert response.mimetype == "application/json"
     [row] = stored_events(settings)
     assert (row.id, row.type, row.status, row.attempts) == (
         evt["id"],
@@ -78,6 +80,7 @@ def test_a_duplicate_is_acknowledged_stored_once_and_queued_again_only_while_unp
     assert post(client, payload).status_code == 200
     second = post(client, payload)
     assert second.status_code == 200 and second.json["duplicate"] is True
+    assert second.data == b'{"duplicate":true,"received":true}\n'
     assert len(stored_events(settings)) == 1
     assert queued(settings) == 2  # still `received`: ring again, processing is idempotent
 

@@ -89,3 +89,20 @@ def test_a_log_line_never_shows_a_card_number_however_it_is_written(json_logs) -
     assert first["note"] == "card_[card …4242], or [card …4444] if that fails"
     assert "822463" not in first["metadata"] and "[card …0005]" in first["metadata"]
     assert second["event"] == "customer wrote [card …5556]"
+
+
+def test_a_line_looks_up_no_caller_and_no_thread(json_logs, monkeypatch) -> None:  # noqa: ANN001
+    """A line names neither, and finding the caller walked the stack on every delivery's line."""
+    looked_up: list[str] = []
+
+    def find_caller(self: logging.Logger, *_args: object, **_kwargs: object) -> tuple:
+        looked_up.append(self.name)
+        return "(unknown file)", 0, "(unknown function)", None
+
+    monkeypatch.setattr(logging.Logger, "findCaller", find_caller)
+    monkeypatch.setattr(structlog.stdlib._FixedFindCallerLogger, "findCaller", find_caller)
+    structlog.get_logger("webhooks.intake").info("webhook stored", duplicate=False)
+    logging.getLogger("worker").info("stdlib line")
+    assert [line["event"] for line in json_logs()] == ["webhook stored", "stdlib line"]
+    assert looked_up == []
+    assert logging.makeLogRecord({}).threadName is None
