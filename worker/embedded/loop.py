@@ -8,9 +8,12 @@ concurrently by two.
 
 Fresh events (no attempt yet) run as a task's batch runs them (worker/eventlog/batches.py): up to
 BATCH in one transaction holding their row locks, in stretches, with one commit, since a
-transaction per event is what limits the rate. A kill mid-batch rolls the batch back whole, and
-the replacement loop finds its events `received` again. An event waiting out a retry runs alone
-through `process_event`, as its Celery task would, in its turn among the others.
+transaction per event is what limits the rate. A batch also commits after an event that reached
+Stripe: on SQLite its transaction holds the database's one write lock, which the receiver waits
+for, so it is held for one Stripe call at most, as when each event had its own; the pass then
+starts again from the oldest, so a customer's events keep their order. A kill mid-batch rolls
+the batch back whole, and the replacement loop finds its events `received` again. An event
+waiting out a retry runs alone through `process_event`, as its Celery task would, in its turn.
 """
 
 from __future__ import annotations
@@ -86,12 +89,15 @@ class ProcessingLoop:
         fresh: list[str] = []
         for event_id, attempts in self._due():
             if self.stop.is_set():
-                break
+                return ran
             if attempts == 0:
                 fresh.append(event_id)
                 if len(fresh) < BATCH:
                     continue
-            ran += self.process_batch(fresh)  # those before a retry, or a full batch
+            done = self.process_batch(fresh)  # those before a retry, or a full batch
+            ran += done
+            if done < len(fresh):
+                return ran  # it stopped after a Stripe call: the rest in order, next pass
             fresh = []
             if attempts:
                 self.heartbeat()
@@ -102,8 +108,8 @@ class ProcessingLoop:
         return ran
 
     def process_batch(self, event_ids: list[str]) -> int:
-        """Run fresh events in one transaction, oldest first; how many it ran (a row another
-        transaction holds, or one done meanwhile, is left to the next pass)."""
+        """Run fresh events in one transaction, oldest first, up to the first that reached
+        Stripe; how many it ran (one done meanwhile is left out)."""
         if not event_ids:
             return 0
         fresh_log_context()
@@ -132,18 +138,29 @@ class ProcessingLoop:
     def _run_batch(self, event_ids: list[str]) -> list[tuple[str, str, str]]:
         """(event id, type, outcome) of each event run, in the order run."""
         with self.runtime.sessions.begin() as session:
+            # Locked in the order run, as a replay locks (no deadlock); a row a replay or an
+            # operator holds is waited for, as it was by a loop running each event alone.
             events = session.scalars(
                 select(Event)
                 .where(Event.id.in_(event_ids), *FRESH)
                 .order_by(Event.received_at, Event.id)
-                .with_for_update(skip_locked=True)
+                .with_for_update()
             ).all()
             if len(events) > 1:
                 log.info("batch of %d events of loop %d", len(events), self.partition.index)
             outcomes = run_locked_batch(
-                session, self.runtime, list(events), self.handlers, on_each=self.heartbeat
+                session,
+                self.runtime,
+                list(events),
+                self.handlers,
+                on_each=self.heartbeat,
+                until_stripe=True,
             )
-            return [(event.id, event.type, outcomes[event.id]) for event in events]
+            return [
+                (event.id, event.type, outcomes[event.id])
+                for event in events
+                if event.id in outcomes
+            ]
 
     def process(self, event_id: str, attempts: int) -> str:
         """Run one event as the Celery task would: same function, logs, metrics and retries."""

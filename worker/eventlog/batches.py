@@ -244,10 +244,12 @@ def run_locked_batch(
     handlers: dict[str, Handler],
     *,
     on_each: Callable[[], None] = lambda: None,
+    until_stripe: bool = False,
 ) -> dict[str, str]:
     """Run `events`, whose row locks the session holds, in the order given and in stretches;
     record their outcomes in the session's transaction: event id -> a status, or RETRY for an
-    event left `received` with its attempt counted. `on_each` is called before each event."""
+    event left `received` with its attempt counted. `on_each` is called before each event;
+    with `until_stripe`, the events after the first that reached Stripe are left, not run."""
 
     def run(event: Event, attempt: Attempt) -> str:
         on_each()
@@ -260,7 +262,7 @@ def run_locked_batch(
         _mark(session, event, exc, status, attempt.failed_calls)
         return RETRY if retry else EventStatus.FAILED
 
-    outcomes = run_in_stretches(session, events, run, failed)
+    outcomes = run_in_stretches(session, events, run, failed, until_stripe=until_stripe)
     record_done(session, done_rows(outcomes))
     return outcomes
 
