@@ -6,11 +6,13 @@ import dataclasses
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 from stored_events import statuses, store
 
 from worker.db.models import Event
+from worker.db.session import session_factory
 from worker.embedded.loop import Partition, ProcessingLoop
 from worker.errors import RetryableError
 from worker.handlers import HANDLERS
@@ -96,3 +98,29 @@ def test_a_loop_commits_what_it_ran_once_an_event_reached_stripe(
     assert [seen[ids[1]][i] for i in ids] == [("processed", 1), ("received", 0), ("received", 0)]
     assert seen[ids[2]][ids[1]] == ("received", 0)
     assert {statuses(database_url)[i] for i in ids} == {("processed", 1)}
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_loop_waits_for_an_event_held_elsewhere_before_its_customers_next(
+    database_url: str, runtime
+) -> None:
+    first, second = store(database_url, ["cus_held", "cus_held"])
+    seen: list[str] = []
+
+    def record(ctx: Any, obj: dict[str, Any]) -> None:
+        seen.append(ctx.event_id)
+        HANDLERS["invoice.paid"](ctx, obj)
+
+    loop = ProcessingLoop(
+        runtime, Partition(0, 1), threading.Event(), handlers={"invoice.paid": record}
+    )
+    pass_over = threading.Thread(target=loop.process_due)
+    with session_factory(database_url)() as holder, holder.begin():  # a replay, an operator
+        holder.get(Event, first, with_for_update=True)
+        pass_over.start()
+        pass_over.join(timeout=2)
+        assert pass_over.is_alive()  # waiting for the first event's row
+        assert seen == []
+    pass_over.join(timeout=30)
+    assert seen == [first, second]
+    assert {statuses(database_url)[i] for i in (first, second)} == {("processed", 1)}
