@@ -3,10 +3,12 @@ middle of a batch.
 
 A task runs the fresh `received` events of its event's customer partition in one transaction
 (worker/eventlog/batches.py); so does the embedded default's loop with those of its share of the
-customers (worker/embedded/loop.py). To be certain the kill lands mid-batch, the test holds the row
-lock of one customer whose event comes eleventh in its partition, as a slow handler would: the
-batch runs the ten events before it, then waits inside its transaction for that customer, which
-pg_stat_activity shows, and is killed there. No hook in the production code is needed.
+customers (worker/embedded/loop.py). To be certain the kill lands mid-batch, the test holds an
+uncommitted row of the invoice whose event comes eleventh in its partition, as another
+transaction storing it would: the batch runs the ten events before it, then waits inside its
+transaction to insert that invoice, which pg_stat_activity shows, and is killed there. (A
+customer's row lock would not do: a batch takes its customers' locks up front.) No hook in the
+production code is needed.
 
 The batch is rolled back whole: none of the ten is marked processed, none keeps an invoice row.
 The killed task's message comes back (`acks_late` + `reject_on_worker_lost`), the others' are
@@ -22,7 +24,7 @@ from fault_stack import (
     Stack,
     assert_each_done_once,
     children_of,
-    customer_locked,
+    invoice_held,
     invoices_recorded,
     kill_9,
 )
@@ -51,7 +53,7 @@ def test_a_process_killed_mid_batch_rolls_the_batch_back_and_each_event_runs_onc
     stack.start_receiver()
     http = requests.Session()
     *others, slow = ids_in_partition(pg_url, PARTITION, 11, "cus_crash")
-    # The slow customer known (its row is what the test locks) and the catalog seeded.
+    # The slow customer known (its invoice's row needs it) and the catalog seeded.
     worker = stack.start_worker(concurrency=1)
     stack.seed_catalog(http)
     known = samples.event(
@@ -70,7 +72,7 @@ def test_a_process_killed_mid_batch_rolls_the_batch_back_and_each_event_runs_onc
         assert stack.deliver(http, evt) == 200
     ids = [evt["id"] for evt in events]
 
-    with customer_locked(pg_url, slow):
+    with invoice_held(pg_url, events[len(others)]["data"]["object"]):  # the slow customer's
         main = stack.start_worker(concurrency=1).pid
         # One batch holds all 21 rows, and has run the first ten: none of them committed.
         stack.wait_mid_batch(ids, 30, "the batch waiting mid-way")

@@ -71,6 +71,7 @@ from worker.eventlog.processing import (
 from worker.eventlog.selection import partition_of_event
 from worker.eventlog.stretches import Attempt, run_in_stretches
 from worker.handlers import HANDLERS, Handler
+from worker.handlers.customers import lock_customers_of
 from worker.logging import bind_event
 from worker.runtime import Runtime
 
@@ -262,6 +263,7 @@ def run_locked_batch(
         _mark(session, event, exc, status, attempt.failed_calls)
         return RETRY if retry else EventStatus.FAILED
 
+    lock_customers_of(session, events)
     outcomes = run_in_stretches(session, events, run, failed, until_stripe=until_stripe)
     record_done(session, done_rows(outcomes))
     return outcomes
