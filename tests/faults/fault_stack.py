@@ -25,7 +25,7 @@ from signing import WEBHOOK_SECRET
 from sqlalchemy import func, select, text
 
 from worker import samples
-from worker.db.models import PLATFORM, Customer, Event, StripeCall
+from worker.db.models import PLATFORM, Event, Invoice, StripeCall, utcnow
 from worker.db.session import once_more_after_disconnect, session_factory
 
 DONE = ("processed", "ignored")
@@ -152,11 +152,11 @@ class Stack:
 
     def wait_mid_batch(self, ids: list[str], timeout: float, what: str) -> None:
         """Wait until one batch holds the rows of all of `ids` and waits inside its transaction
-        for a customer's row (`customer_locked`): the events before that customer's have run,
-        and none is committed."""
+        for an invoice's row (`invoice_held`): the events before that invoice's have run, and
+        none is committed."""
         wait_until(lambda: lock_waiters(self.database_url) == 1, timeout, what)
         assert held_elsewhere(self.database_url, ids) == set(ids)
-        assert "FROM customers" in waiting_statement(self.database_url)  # the locked one's handler
+        assert "INSERT INTO invoices" in waiting_statement(self.database_url)  # the held one's
         assert {self.events()[i][1] for i in ids} == {"received"}
 
     def sweep(self) -> str:
@@ -295,15 +295,17 @@ def post_all(stack: Stack, deliveries: list[dict[str, Any] | str], clients: int 
 
 
 @contextlib.contextmanager
-def customer_locked(database_url: str, customer: str) -> Iterator[None]:
-    """Hold the customer's row lock, as a long handler of its would."""
+def invoice_held(database_url: str, invoice: dict[str, Any]) -> Iterator[None]:
+    """Hold an uncommitted row of the invoice, as another transaction storing it would: its
+    event's handler, inside its batch, waits for this one to end before it inserts its own."""
     with session_factory(database_url)() as session, session.begin():
-        locked = session.scalars(
-            select(Customer.id)
-            .where(Customer.account == PLATFORM, Customer.id == customer)
-            .with_for_update()
-        ).all()
-        assert locked == [customer]
+        session.add(
+            Invoice(
+                account=PLATFORM, id=invoice["id"], customer=invoice["customer"], status="open",
+                currency="usd", amount_paid=0, state_created=utcnow(), event_id="evt_holding",
+            )
+        )  # fmt: skip
+        session.flush()
         yield
         session.rollback()
 

@@ -1,9 +1,10 @@
 """Fault 2d: `events replay` killed with SIGKILL in the middle of one of its batches.
 
 Replay runs its events in batches, one transaction each (worker/eventlog/processing.py
-`process_events`). To be certain the kill lands mid-batch, the test holds the row lock of one
-customer whose event comes eleventh, as a slow handler would: the batch runs the ten before it,
-then waits inside its transaction (pg_stat_activity shows it), and the process is killed there.
+`process_events`). To be certain the kill lands mid-batch, the test holds an uncommitted row of
+the invoice whose event comes eleventh, as another transaction storing it would: the batch runs
+the ten before it, then waits inside its transaction (pg_stat_activity shows it), and the process
+is killed there. (A customer's row lock would not do: a batch takes its customers' up front.)
 The batch is rolled back whole; the operator replays again, and each event is run by exactly one
 committed run.
 """
@@ -17,7 +18,7 @@ from fault_stack import (
     Stack,
     assert_each_done_once,
     catalog_events,
-    customer_locked,
+    invoice_held,
     invoices_recorded,
     kill_9,
 )
@@ -55,7 +56,8 @@ def test_a_replay_killed_mid_batch_rolls_the_batch_back_and_a_second_replay_runs
     for evt in events:  # stored as intake stores them, in this order, none processed
         store_event(sessions, parse_event(samples.body(evt)))
     ids = [evt["id"] for evt in events]
-    with customer_locked(pg_url, slow):
+    slow_invoice = events[len(catalog) + len(others)]["data"]["object"]
+    with invoice_held(pg_url, slow_invoice):
         replay = stack.processes.spawn(
             [*CLI, "events", "replay", "--status", "received", "--jobs", "1"], env, "replay.log"
         )

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -52,6 +53,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from worker.db.models import Event, EventStatus
 from worker.db.session import once_more_after_disconnect
@@ -69,6 +71,7 @@ from worker.eventlog.processing import (
 from worker.eventlog.selection import partition_of_event
 from worker.eventlog.stretches import Attempt, run_in_stretches
 from worker.handlers import HANDLERS, Handler
+from worker.handlers.customers import lock_customers_of
 from worker.logging import bind_event
 from worker.runtime import Runtime
 
@@ -185,7 +188,7 @@ _LOOK = select(
     _REFUND_REQUEST,
     _event_partition.label("partition"),
 ).where(Event.id == bindparam("event_id"))
-_FRESH = (Event.status == EventStatus.RECEIVED, Event.attempts == 0)
+FRESH = (Event.status == EventStatus.RECEIVED, Event.attempts == 0)
 # The partitions whose batch runs now: their advisory locks, (LOCK_SPACE, partition) each. Read
 # from pg_locks rather than by SKIP LOCKED on the rows, which would lock one, and so cost the
 # read a transaction id and a WAL flush at its commit.
@@ -200,7 +203,7 @@ _BATCHES_RUNNING = (
 _OLDEST_ELSEWHERE = (
     select(_event_partition.label("partition"))
     .where(
-        *_FRESH,
+        *FRESH,
         _event_partition != bindparam("busy"),
         _event_partition.not_in(_BATCHES_RUNNING),
     )
@@ -222,28 +225,47 @@ def _run_batch(
             return None
         events = session.scalars(
             select(Event)
-            .where(*_FRESH, _event_partition == partition)
+            .where(*FRESH, _event_partition == partition)
             .order_by(Event.received_at, Event.id)
             .limit(BATCH)
             .with_for_update(skip_locked=True)
         ).all()
         if len(events) > 1:
             log.info("batch of %d events of partition %d", len(events), partition)
-
-        def run(event: Event, attempt: Attempt) -> str:
-            return run_handler(session, runtime, event, handlers, attempt)
-
-        def failed(event: Event, exc: Exception, attempt: Attempt) -> str:
-            retry = isinstance(exc, (RetryableError, DBAPIError))  # as `process_event` sorts them
-            log.warning("event %s %s: %s", event.id, RETRY if retry else "failed", _reason(exc))
-            status = EventStatus.RECEIVED if retry else EventStatus.FAILED
-            _mark(session, event, exc, status, attempt.failed_calls)
-            return RETRY if retry else EventStatus.FAILED
-
-        outcomes = run_in_stretches(session, list(events), run, failed)
-        record_done(session, done_rows(outcomes))
+        outcomes = run_locked_batch(session, runtime, list(events), handlers)
         contexts = [_context_of(event) for event in events]
     remember(runtime.sessions.kw["bind"], [(outcomes[c.event_id], c) for c in contexts])
+    return outcomes
+
+
+def run_locked_batch(
+    session: Session,
+    runtime: Runtime,
+    events: list[Event],
+    handlers: dict[str, Handler],
+    *,
+    on_each: Callable[[], None] = lambda: None,
+    until_stripe: bool = False,
+) -> dict[str, str]:
+    """Run `events`, whose row locks the session holds, in the order given and in stretches;
+    record their outcomes in the session's transaction: event id -> a status, or RETRY for an
+    event left `received` with its attempt counted. `on_each` is called before each event;
+    with `until_stripe`, the events after the first that reached Stripe are left, not run."""
+
+    def run(event: Event, attempt: Attempt) -> str:
+        on_each()
+        return run_handler(session, runtime, event, handlers, attempt)
+
+    def failed(event: Event, exc: Exception, attempt: Attempt) -> str:
+        retry = isinstance(exc, (RetryableError, DBAPIError))  # as `process_event` sorts them
+        log.warning("event %s %s: %s", event.id, RETRY if retry else "failed", _reason(exc))
+        status = EventStatus.RECEIVED if retry else EventStatus.FAILED
+        _mark(session, event, exc, status, attempt.failed_calls)
+        return RETRY if retry else EventStatus.FAILED
+
+    lock_customers_of(session, events)
+    outcomes = run_in_stretches(session, events, run, failed, until_stripe=until_stripe)
+    record_done(session, done_rows(outcomes))
     return outcomes
 
 

@@ -17,6 +17,7 @@ from worker.errors import MalformedPayload, RetryableError
 from worker.eventlog.stretches import Attempt, run_in_stretches
 from worker.eventlog.thin import fetched_object, thin_context
 from worker.handlers import HANDLERS, Handler, HandlerContext, handled_type
+from worker.handlers.customers import lock_customers_of
 from worker.logging import bind_event
 from worker.runtime import Runtime
 from worker.stripe.gateway import StripeGateway
@@ -211,6 +212,7 @@ def _handle_all(
             _mark(session, event, exc, EventStatus.FAILED, attempt.failed_calls)
             return EventStatus.FAILED
 
+        lock_customers_of(session, to_run)
         ran = run_in_stretches(session, to_run, run, failed)
         record_done(session, done_rows(ran))
         return [outcomes.get(event_id) or ran[event_id] for event_id in event_ids]

@@ -45,9 +45,10 @@ Failed = Callable[[Event, Exception, Attempt], str]
 
 
 def run_in_stretches(
-    session: Session, events: list[Event], run: Run, failed: Failed
+    session: Session, events: list[Event], run: Run, failed: Failed, *, until_stripe: bool = False
 ) -> dict[str, str]:
-    """Each event's outcome, by id, run in the order given in the session's transaction."""
+    """Each event's outcome, by id, run in the order given in the session's transaction. With
+    `until_stripe`, the events after the first that reached Stripe are left, not run."""
     outcomes: dict[str, str] = {}
     waiting = list(events)
     alone = False  # after a failure: a savepoint per event
@@ -67,7 +68,7 @@ def run_in_stretches(
                 break
             if alone or attempt.reached_stripe:
                 stretch.commit()
-                waiting = waiting[index + 1 :]
+                waiting = [] if until_stripe and attempt.reached_stripe else waiting[index + 1 :]
                 break
         else:
             stretch.commit()
