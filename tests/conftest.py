@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from harness.processes import ProcessGroup
@@ -27,22 +28,23 @@ settings.load_profile(
 )
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
+S = TypeVar("S")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    with PostgresServer() as server:
-        yield server
+def _one_per_run(server: Callable[[], AbstractContextManager[S]]) -> Any:
+    """A session fixture: one such server, started when a test first asks, stopped at the end
+    of the run. pytest names the fixture after the attribute it is assigned to."""
+
+    def started() -> Iterator[S]:
+        with server() as running:
+            yield running
+
+    return pytest.fixture(scope="session")(started)
 
 
-@pytest.fixture(scope="session")
-def stripe_mock() -> Iterator[StripeMock]:
-    with StripeMock() as server:
-        yield server
+redis_server = _one_per_run(RedisServer)
+postgres_server = _one_per_run(PostgresServer)
+stripe_mock = _one_per_run(StripeMock)
 
 
 @pytest.fixture(scope="module")

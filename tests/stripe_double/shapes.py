@@ -51,7 +51,11 @@ def complete(body: Any) -> Any:
     return body
 
 
-def _defaults(obj: Obj, **fields: Any) -> None:
+def _defaults(obj: Obj, nulls: str = "", **fields: Any) -> None:
+    """The fields `obj` lacks: null those named in `nulls` (separated by spaces), the others as
+    given."""
+    for name in nulls.split():
+        obj.setdefault(name, None)
     for name, value in fields.items():
         obj.setdefault(name, copy.deepcopy(value))
 
@@ -60,13 +64,9 @@ def customer(obj: Obj) -> None:
     # https://docs.stripe.com/api/customers/object
     _defaults(
         obj,
-        address=None,
+        nulls="address default_source description discount email name phone shipping test_clock",
         balance=0,
-        default_source=None,
         delinquent=False,
-        description=None,
-        discount=None,
-        email=None,
         invoice_prefix=obj["id"].rsplit("_", 1)[-1][:8].upper(),
         invoice_settings={
             "custom_fields": None,
@@ -74,13 +74,9 @@ def customer(obj: Obj) -> None:
             "footer": None,
             "rendering_options": None,
         },
-        name=None,
         next_invoice_sequence=1,
-        phone=None,
         preferred_locales=[],
-        shipping=None,
         tax_exempt="none",
-        test_clock=None,
     )
 
 
@@ -88,17 +84,13 @@ def product(obj: Obj) -> None:
     # https://docs.stripe.com/api/products/object
     _defaults(
         obj,
-        default_price=None,
-        description=None,
+        nulls=(
+            "default_price description package_dimensions shippable statement_descriptor tax_code "
+            "unit_label url"
+        ),
         images=[],
         marketing_features=[],
-        package_dimensions=None,
-        shippable=None,
-        statement_descriptor=None,
-        tax_code=None,
-        unit_label=None,
         updated=obj["created"],
-        url=None,
     )
 
 
@@ -106,13 +98,9 @@ def price(obj: Obj) -> None:
     # https://docs.stripe.com/api/prices/object: the double's prices are flat, per unit.
     _defaults(
         obj,
+        nulls="custom_unit_amount lookup_key nickname tiers_mode transform_quantity",
         billing_scheme="per_unit",
-        custom_unit_amount=None,
-        lookup_key=None,
-        nickname=None,
         tax_behavior="unspecified",
-        tiers_mode=None,
-        transform_quantity=None,
         unit_amount_decimal=str(obj["unit_amount"]),
     )
 
@@ -124,12 +112,15 @@ def subscription(obj: Obj) -> None:
     ended = obj["status"] in ("canceled", "incomplete_expired")
     _defaults(
         obj,
+        nulls=(
+            "billing_cycle_anchor_config cancel_at days_until_due default_payment_method "
+            "description next_pending_invoice_item_invoice pending_update schedule test_clock "
+            "trial_end trial_start"
+        ),
         automatic_tax=NO_AUTOMATIC_TAX,
         # The current period's start is a date the anchor aligns to, which is all it says.
         billing_cycle_anchor=first.get("current_period_start", obj["created"]),
-        billing_cycle_anchor_config=None,
         billing_schedules=[],
-        cancel_at=None,
         cancellation_details={
             "comment": None,
             "feedback": None,
@@ -137,19 +128,10 @@ def subscription(obj: Obj) -> None:
         },
         collection_method="charge_automatically",
         currency=first["price"]["currency"] if first else "usd",
-        days_until_due=None,
-        default_payment_method=None,
-        description=None,
         discounts=[],
         ended_at=obj.get("canceled_at") if ended else None,
         invoice_settings={"account_tax_ids": None, "issuer": SELF},
-        next_pending_invoice_item_invoice=None,
-        pending_update=None,
-        schedule=None,
         start_date=obj["created"],
-        test_clock=None,
-        trial_end=None,
-        trial_start=None,
     )
     # The state keeps the billing mode (billing_modes.py) but not when it was adopted: with the
     # subscription, which is when it was created.
@@ -164,7 +146,7 @@ def subscription_item(obj: Obj) -> None:
     # https://docs.stripe.com/api/subscription_items/object
     _defaults(
         obj,
-        billing_thresholds=None,
+        nulls="billing_thresholds",
         created=obj["current_period_start"],
         discounts=[],
         metadata={},
@@ -176,19 +158,9 @@ def charge(obj: Obj) -> None:
     # https://docs.stripe.com/api/charges/object: a card charge, captured at once.
     _defaults(
         obj,
-        billing_details={
-            "address": None,
-            "email": None,
-            "name": None,
-            "phone": None,
-            "tax_id": None,
-        },
+        nulls="description failure_code failure_message receipt_email statement_descriptor",
+        billing_details=dict.fromkeys(("address", "email", "name", "phone", "tax_id")),
         captured=True,
-        description=None,
-        failure_code=None,
-        failure_message=None,
-        receipt_email=None,
-        statement_descriptor=None,
     )
 
 
@@ -196,14 +168,10 @@ def payment_intent(obj: Obj) -> None:
     # https://docs.stripe.com/api/payment_intents/object
     _defaults(
         obj,
+        nulls="canceled_at cancellation_reason description last_payment_error payment_method",
         amount_capturable=0,
-        canceled_at=None,
-        cancellation_reason=None,
         capture_method="automatic_async",
         confirmation_method="automatic",
-        description=None,
-        last_payment_error=None,
-        payment_method=None,
         payment_method_types=["card"],
     )
 
@@ -211,12 +179,7 @@ def payment_intent(obj: Obj) -> None:
 def refund(obj: Obj) -> None:
     # https://docs.stripe.com/api/refunds/object: a refund has no `livemode`.
     obj.pop("livemode", None)
-    _defaults(
-        obj,
-        receipt_number=None,
-        source_transfer_reversal=None,
-        transfer_reversal=None,
-    )
+    _defaults(obj, nulls="receipt_number source_transfer_reversal transfer_reversal")
 
 
 # Every piece of evidence a dispute can hold; null until submitted.
@@ -251,7 +214,7 @@ def dispute(obj: Obj) -> None:
 
 def customer_balance_transaction(obj: Obj) -> None:
     # https://docs.stripe.com/api/customer_balance_transactions/object
-    _defaults(obj, checkout_session=None, credit_note=None, invoice=None)
+    _defaults(obj, nulls="checkout_session credit_note invoice")
 
 
 def _priced_or_not(obj: Obj) -> None:
@@ -274,12 +237,12 @@ def invoiceitem(obj: Obj) -> None:
     obj["proration_details"].setdefault("discount_amounts", [])
     _defaults(
         obj,
+        nulls="test_clock",
         discountable=not obj["proration"],
         discounts=[],
         net_amount=obj["amount"],
         quantity_decimal=str(obj["quantity"]),
         tax_rates=[],
-        test_clock=None,
     )
 
 
@@ -288,6 +251,7 @@ def invoice(obj: Obj) -> None:
     # `auto_advance`) on the invoices it keeps; a preview is never attempted nor advanced.
     _defaults(
         obj,
+        nulls="default_payment_method description due_date next_payment_attempt",
         amount_overpaid=0,
         amount_paid=0,
         amount_paid_off_stripe=0,
@@ -298,15 +262,11 @@ def invoice(obj: Obj) -> None:
         auto_advance=False,
         automatic_tax={**NO_AUTOMATIC_TAX, "provider": None, "status": None},
         collection_method="charge_automatically",
-        default_payment_method=None,
         default_tax_rates=[],
-        description=None,
         discounts=[],
-        due_date=None,
         issuer=SELF,
         livemode=False,
         metadata={},
-        next_payment_attempt=None,
         payment_settings={
             "default_mandate": None,
             "payment_method_options": None,
@@ -337,12 +297,12 @@ def line_item(obj: Obj) -> None:
     _credited_items_only(obj)
     _defaults(
         obj,
+        nulls="parent",
         discount_amounts=[],
         discountable=not proration,
         discounts=[],
         livemode=False,
         metadata={},
-        parent=None,
         pretax_credit_amounts=[],
         subtotal=obj["amount"],
         taxes=[],

@@ -70,27 +70,16 @@ def _handle(
     handlers: dict[str, Handler],
     attempts: list[Attempt],
 ) -> str:
+    """One try: the event's row lock, handler and outcome in one transaction."""
     attempt = Attempt()
     attempts.append(attempt)
-    with runtime.sessions.begin() as session:
-        return _run_in(session, runtime, event_id, statuses, handlers, attempt)
-
-
-def _run_in(
-    session: Session,
-    runtime: Runtime,
-    event_id: str,
-    statuses: tuple[str, ...],
-    handlers: dict[str, Handler],
-    attempt: Attempt,
-) -> str:
-    """The event's work inside the caller's transaction: its row lock, handler and outcome."""
     bind_event(event_id)  # every line of this event's work says which event it is
-    event = session.get(Event, event_id, with_for_update=True)
-    if event is None:
-        log.error("event %s is not stored", event_id)
-        return "missing"
-    return _run_locked(session, runtime, event, statuses, handlers, attempt)
+    with runtime.sessions.begin() as session:
+        event = session.get(Event, event_id, with_for_update=True)
+        if event is None:
+            log.error("event %s is not stored", event_id)
+            return "missing"
+        return _run_locked(session, runtime, event, statuses, handlers, attempt)
 
 
 def _run_locked(
