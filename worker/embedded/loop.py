@@ -35,8 +35,8 @@ from structlog.contextvars import get_contextvars
 from worker.db.models import Event, EventStatus
 from worker.db.session import once_more_after_disconnect
 from worker.errors import RetryableError
-from worker.eventlog.batches import BATCH, FRESH, RETRY, run_locked_batch
-from worker.eventlog.processing import process_event
+from worker.eventlog.batches import BATCH, FRESH
+from worker.eventlog.processing import RETRY, process_event, run_locked_batch
 from worker.handlers import HANDLERS, Handler
 from worker.logging import bind_event, fresh_log_context
 from worker.metrics import record_task

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -53,25 +52,19 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from worker.db.models import Event, EventStatus
 from worker.db.session import once_more_after_disconnect
 from worker.errors import RetryableError
 from worker.eventlog.done_here import EventContext, done_here, remember
 from worker.eventlog.processing import (
-    _mark,
-    _reason,
-    done_rows,
+    RETRY,
     process_event,
-    record_done,
     refund_request_id_in,
-    run_handler,
+    run_locked_batch,
 )
 from worker.eventlog.selection import partition_of_event
-from worker.eventlog.stretches import Attempt, run_in_stretches
 from worker.handlers import HANDLERS, Handler
-from worker.handlers.customers import lock_customers_of
 from worker.logging import bind_event
 from worker.runtime import Runtime
 
@@ -81,7 +74,6 @@ PARTITIONS = 16  # shares of the customers: batches of different shares run side
 BATCH = 50  # events in one transaction at most: the work a crash rolls back
 ROUNDS = 20  # batches a task runs to reach its own event before running it alone
 LOCK_SPACE = 0x5B1E  # the first key of our advisory locks: (LOCK_SPACE, partition)
-RETRY = "retry"  # a batch's outcome for an event left `received` after a retryable error
 
 
 def process_in_batch(
@@ -235,37 +227,6 @@ def _run_batch(
         outcomes = run_locked_batch(session, runtime, list(events), handlers)
         contexts = [_context_of(event) for event in events]
     remember(runtime.sessions.kw["bind"], [(outcomes[c.event_id], c) for c in contexts])
-    return outcomes
-
-
-def run_locked_batch(
-    session: Session,
-    runtime: Runtime,
-    events: list[Event],
-    handlers: dict[str, Handler],
-    *,
-    on_each: Callable[[], None] = lambda: None,
-    until_stripe: bool = False,
-) -> dict[str, str]:
-    """Run `events`, whose row locks the session holds, in the order given and in stretches;
-    record their outcomes in the session's transaction: event id -> a status, or RETRY for an
-    event left `received` with its attempt counted. `on_each` is called before each event;
-    with `until_stripe`, the events after the first that reached Stripe are left, not run."""
-
-    def run(event: Event, attempt: Attempt) -> str:
-        on_each()
-        return run_handler(session, runtime, event, handlers, attempt)
-
-    def failed(event: Event, exc: Exception, attempt: Attempt) -> str:
-        retry = isinstance(exc, (RetryableError, DBAPIError))  # as `process_event` sorts them
-        log.warning("event %s %s: %s", event.id, RETRY if retry else "failed", _reason(exc))
-        status = EventStatus.RECEIVED if retry else EventStatus.FAILED
-        _mark(session, event, exc, status, attempt.failed_calls)
-        return RETRY if retry else EventStatus.FAILED
-
-    lock_customers_of(session, events)
-    outcomes = run_in_stretches(session, events, run, failed, until_stripe=until_stripe)
-    record_done(session, done_rows(outcomes))
     return outcomes
 
 

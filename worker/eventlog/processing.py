@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # Only a `received` event is processed by the task; replay also re-runs the others.
 PENDING = (EventStatus.RECEIVED,)
+RETRY = "retry"  # a batch's outcome for an event left `received` after a retryable error
 
 
 def process_event(
@@ -192,19 +194,42 @@ def _handle_all(
             else:
                 to_run.append(event)
 
-        def run(event: Event, attempt: Attempt) -> str:
-            return run_handler(session, runtime, event, handlers, attempt)
-
-        def failed(event: Event, exc: Exception, attempt: Attempt) -> str:
-            # A final attempt: any error parks the event.
-            log.warning("event %s failed: %s", event.id, _reason(exc))
-            _mark(session, event, exc, EventStatus.FAILED, attempt.failed_calls)
-            return EventStatus.FAILED
-
-        lock_customers_of(session, to_run)
-        ran = run_in_stretches(session, to_run, run, failed)
-        record_done(session, done_rows(ran))
+        ran = run_locked_batch(session, runtime, to_run, handlers, last_attempt=True)
         return [outcomes.get(event_id) or ran[event_id] for event_id in event_ids]
+
+
+def run_locked_batch(
+    session: Session,
+    runtime: Runtime,
+    events: list[Event],
+    handlers: dict[str, Handler],
+    *,
+    last_attempt: bool = False,
+    on_each: Callable[[], None] = lambda: None,
+    until_stripe: bool = False,
+) -> dict[str, str]:
+    """Run `events`, whose row locks the session holds, in the order given and in stretches;
+    record their outcomes in the session's transaction: event id -> a status, or RETRY for an
+    event left `received` with its attempt counted after a retryable error (never on the last
+    attempt, where every error parks the event). `on_each` is called before each event; with
+    `until_stripe`, the events after the first that reached Stripe are left, not run."""
+
+    def run(event: Event, attempt: Attempt) -> str:
+        on_each()
+        return run_handler(session, runtime, event, handlers, attempt)
+
+    def failed(event: Event, exc: Exception, attempt: Attempt) -> str:
+        # As `process_event` sorts errors.
+        retry = not last_attempt and isinstance(exc, (RetryableError, DBAPIError))
+        log.warning("event %s %s: %s", event.id, RETRY if retry else "failed", _reason(exc))
+        status = EventStatus.RECEIVED if retry else EventStatus.FAILED
+        _mark(session, event, exc, status, attempt.failed_calls)
+        return RETRY if retry else EventStatus.FAILED
+
+    lock_customers_of(session, events)
+    outcomes = run_in_stretches(session, events, run, failed, until_stripe=until_stripe)
+    record_done(session, done_rows(outcomes))
+    return outcomes
 
 
 def record_done(session: Session, done: list[dict[str, Any]]) -> None:
