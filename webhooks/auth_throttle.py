@@ -8,8 +8,9 @@ everything it presents is answered 429 with `Retry-After`, the right token too, 
 compared: a guess made during the wait learns nothing. A right token after the wait forgives the
 count; so does an hour without a wrong one. Other addresses are never slowed.
 
-The address is the connection's: behind a reverse proxy every client shares the proxy's, and one
-client's guesses then slow all of them.
+The address is the connection's, or, behind `TRUSTED_PROXIES` reverse proxies, the one they
+forwarded (ProxyFix): without that setting every client behind a proxy shares the proxy's, and
+one client's guesses slow all of them.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from datetime import timedelta
 
 from flask import request
 from sqlalchemy import case, delete, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.db.models import AuthFailures, utcnow
 from worker.db.session import read_only
+from worker.db.upsert import insert_for
 
 FREE_FAILURES = 5
 MAX_WAIT = timedelta(minutes=15)
@@ -83,9 +84,7 @@ def record_failure(sessions: sessionmaker[Session], client: str) -> None:
     """Count a wrong token; from the FREE_FAILURES-th on, the client waits before the next."""
     now = utcnow()
     with sessions.begin() as db:
-        dialect = db.get_bind().dialect.name
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(AuthFailures)
-        first = insert.values(client=client, failures=1, last_failure_at=now)
+        first = insert_for(db, AuthFailures).values(client=client, failures=1, last_failure_at=now)
         # One statement, so two workers counting the same client's failures at once add both.
         counted = first.on_conflict_do_update(
             index_elements=["client"],

@@ -10,10 +10,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.db.models import AccountStatus, Customer, Event
+from worker.db.upsert import insert_for
 from worker.errors import UnknownCustomer
 
 if TYPE_CHECKING:
@@ -74,10 +74,8 @@ def locked_customer(ctx: HandlerContext, customer_id: str | ColumnElement[str]) 
 
 def _insert_if_missing(ctx: HandlerContext, customer_id: str, email: str | None) -> None:
     # Two workers may meet the same new customer at once: the second insert is a no-op.
-    dialect = ctx.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     ctx.session.execute(
-        insert(Customer)
+        insert_for(ctx.session, Customer)
         .values(
             account=ctx.account, id=customer_id, email=email, account_status=AccountStatus.ACTIVE
         )
